@@ -1,0 +1,24 @@
+/**
+ * The one place rrxc reads the time and schedules its timers: exchange
+ * deadlines, tag and duplicate-window expiry, the store timeout. Inject one
+ * to drive time in tests; `AbortSignal.timeout()` and fake timers do not mix,
+ * so rrxc never uses the former for its own deadlines.
+ */
+export interface Clock {
+  /** Milliseconds since the epoch (or any fixed origin, used consistently). */
+  now(): number;
+  /** Calls `callback` once after `ms` milliseconds; returns a handle for `clearTimeout`. */
+  setTimeout(callback: () => void, ms: number): unknown;
+  /** Cancels a timer made by this clock's `setTimeout`. */
+  clearTimeout(handle: unknown): void;
+}
+
+/**
+ * The real clock: `Date.now()` and the global timers, looked up at call time
+ * so that test fake timers installed later still take effect.
+ */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
+  clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof setTimeout>),
+};

@@ -1,0 +1,488 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import pTimeout from 'p-timeout';
+import { AbortFanout } from './abort-fanout.js';
+import type { BackplaneRouter } from './backplane.js';
+import { CorrelationIndex } from './correlation-index.js';
+import { DuplicateWindow } from './duplicate-window.js';
+import { ControllerClosedError, InvalidArgumentError, TagStoreError } from './errors.js';
+import {
+  exchangeCreatedChannel,
+  exchangeEndedChannel,
+  hookErrorChannel,
+  responseChannels,
+  rollbackTaggedChannel,
+  tagStoreErrorChannel,
+  type ExchangeEndedMessage,
+  type ExchangeMessage,
+  type HookErrorMessage,
+  type ResponseMessage,
+  type RollbackMessage,
+  type TagStoreErrorMessage,
+} from './events.js';
+import { Exchange, type ExchangeHost } from './exchange.js';
+import {
+  checkExchangeOptions,
+  checkId,
+  checkOptionsObject,
+  checkTtl,
+  describe,
+  resolveControllerOptions,
+  type ControllerOptions,
+  type CreateExchangeOptions,
+  type RegisterResponseOptions,
+  type ResolvedOptions,
+  type SynchronizeOptions,
+  type TagOptions,
+} from './options.js';
+import type { PendingRequest } from './pending-request.js';
+import { MemoryTagStore, type TagStore } from './tag-store.js';
+import type { ExchangeResult, ResponseOutcome } from './types.js';
+
+/**
+ * Owns every open exchange of a process (or of one logical service), the
+ * correlation index that routes replies to them, and the tag store where
+ * unanswered IDs are tagged for rollback.
+ *
+ * @typeParam Req - Type of the request messages.
+ * @typeParam Res - Type of the reply messages.
+ *
+ * @example An HTTP handler waiting for a worker's reply on a queue
+ * ```ts
+ * const controller = new Controller<Job, Answer>({ timeout: 5_000 });
+ *
+ * // the reply consumer, anywhere in the process
+ * replies.on('message', async (msg) => {
+ *   const outcome = await controller.registerResponse({ correlationId: msg.id, message: msg.body });
+ *   if (outcome === 'rolled-back') await compensate(msg.body);
+ *   msg.ack();
+ * });
+ *
+ * // the handler
+ * const result = await controller.synchronize({ signal: req.signal }, async (xc) => {
+ *   const { correlationId } = xc.registerRequest({ message: job });
+ *   await queue.publish(job, { correlationId });
+ * });
+ * if (result.status !== 'completed') return reply(504);
+ * ```
+ */
+export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable {
+  readonly #options: ResolvedOptions<Req, Res>;
+  readonly #index: CorrelationIndex<PendingRequest<Req, Res, Exchange<Req, Res>>>;
+  readonly #open = new Set<Exchange<Req, Res>>();
+  readonly #duplicates: DuplicateWindow;
+  readonly #tagStore: TagStore;
+  readonly #ownsTagStore: boolean;
+  readonly #storage = new AsyncLocalStorage<Exchange<Req, Res>>();
+  /** IDs whose rollback tag an asynchronous store is still writing: already `rolled-back`. */
+  readonly #tagging = new Set<string>();
+  /** Rollback tag writes in flight, awaited by `close()`. */
+  readonly #writes = new Set<Promise<void>>();
+  readonly #host: ExchangeHost<Req, Res>;
+  #closed: Promise<void> | undefined;
+
+  /**
+   * @param options - See {@link ControllerOptions}; every one is optional.
+   * @throws {@link InvalidArgumentError} for an unknown option or a bad value.
+   */
+  constructor(options?: ControllerOptions<Req, Res>) {
+    const resolved = resolveControllerOptions(options);
+    this.#options = resolved;
+    this.#index = new CorrelationIndex(resolved.maxPendingRequests, resolved.newId, resolved.maxIdLength);
+    this.#duplicates = new DuplicateWindow(resolved.duplicateWindow, resolved.maxDuplicates, resolved.clock);
+    this.#ownsTagStore = resolved.tagStore === undefined;
+    this.#tagStore = resolved.tagStore ?? new MemoryTagStore({ maxTags: resolved.maxTags, clock: resolved.clock });
+    this.#host = {
+      index: this.#index,
+      clock: resolved.clock,
+      maxIdLength: resolved.maxIdLength,
+      storage: this.#storage,
+      fanout: new AbortFanout(),
+      controller: this,
+      exchangeCreated: (exchange) => this.#exchangeCreated(exchange),
+      exchangeEnded: (exchange, result, answered) => this.#exchangeEnded(exchange, result, answered),
+    };
+    const router: BackplaneRouter = {
+      deliver: (correlationId, message, overwrite) =>
+        this.#closed === undefined ? this.#route(correlationId, message as Res, overwrite, false) : Promise.resolve('unmatched'),
+    };
+    resolved.backplane?.start(router);
+  }
+
+  /** Number of exchanges that have not ended. */
+  get openExchanges(): number {
+    return this.#open.size;
+  }
+
+  /** Number of requests registered in open exchanges (what `maxPendingRequests` bounds). */
+  get pendingRequests(): number {
+    return this.#index.size;
+  }
+
+  /**
+   * Creates an exchange: one operation that waits for replies. It is bound to
+   * `signal` and to `timeout` (or the controller's default), whichever ends
+   * it first.
+   *
+   * @throws {@link ControllerClosedError} after `close()`.
+   * @throws {@link InvalidArgumentError} for a bad signal, timeout or ID, or an unknown option.
+   */
+  createExchange(options?: CreateExchangeOptions): Exchange<Req, Res> {
+    if (this.#closed !== undefined) throw new ControllerClosedError();
+    const { signal, timeout, id } = checkExchangeOptions(options, this.#options.maxIdLength);
+    return new Exchange(this.#host, id ?? this.#index.newId(), timeout ?? this.#options.timeout, signal);
+  }
+
+  /**
+   * A fresh correlation ID, unique among the pending requests of this controller.
+   * @throws {@link ControllerClosedError} after `close()`.
+   */
+  newCorrelationId(): string {
+    if (this.#closed !== undefined) throw new ControllerClosedError();
+    return this.#index.newId();
+  }
+
+  /**
+   * Routes a reply to the exchange waiting for it. One `Map` lookup when it
+   * is pending here; the duplicate window, then the tag store, then the
+   * backplane are consulted only when it is not.
+   *
+   * Never rejects for a routing result — the outcome says what happened, so
+   * a queue consumer can decide ack, nack or requeue:
+   *
+   * | outcome | meaning | a consumer should |
+   * |---|---|---|
+   * | `delivered` | handed to its exchange | ack |
+   * | `duplicate` | already answered | ack (drop the copy) |
+   * | `overwritten` | replaced the earlier answer (`overwrite: true`) | ack |
+   * | `rolled-back` | its exchange ended unanswered | ack, then compensate |
+   * | `unmatched` | nobody owns it | its own policy: dead-letter, bounded requeue, drop |
+   *
+   * @returns The outcome.
+   * @throws {@link InvalidArgumentError} (as a rejection) for a bad correlation ID.
+   * @throws {@link ControllerClosedError} (as a rejection) after `close()`.
+   * @throws {@link TagStoreError} (as a rejection) when the ID had to be looked up in an asynchronous tag store that failed or timed out.
+   */
+  registerResponse(options: RegisterResponseOptions<Res>): Promise<ResponseOutcome> {
+    if (this.#closed !== undefined) return Promise.reject(new ControllerClosedError());
+    if (typeof options !== 'object' || options === null) {
+      return Promise.reject(new InvalidArgumentError(`registerResponse options must be an object, got ${describe(options)}`));
+    }
+    const { correlationId, message, overwrite = false } = options;
+    const { maxIdLength } = this.#options;
+    if (typeof correlationId !== 'string' || correlationId.length === 0 || correlationId.length > maxIdLength) {
+      return Promise.reject(
+        new InvalidArgumentError(`correlationId must be a non-empty string of at most ${maxIdLength} characters, got ${describe(correlationId)}`),
+      );
+    }
+    return this.#route(correlationId, message, overwrite === true, true);
+  }
+
+  /**
+   * Creates an exchange, runs `operation` with it (inside `exchange.run()`),
+   * waits for its replies and resolves with the result. The exchange always
+   * ends: when `operation` throws, it is closed with the error as reason,
+   * its unanswered IDs are tagged, and the error is rethrown.
+   *
+   * @example
+   * ```ts
+   * const result = await controller.synchronize({ signal: req.signal, timeout: 2_000 }, async (xc) => {
+   *   for (const part of parts) {
+   *     const { correlationId } = xc.registerRequest({ message: part });
+   *     await publish(part, correlationId);
+   *   }
+   * });
+   * ```
+   */
+  async synchronize(options: SynchronizeOptions | undefined, operation: (exchange: Exchange<Req, Res>) => unknown): Promise<ExchangeResult<Req, Res>> {
+    if (typeof operation !== 'function') {
+      throw new InvalidArgumentError(`synchronize needs an operation function, got ${describe(operation)}`);
+    }
+    const exchange = this.createExchange(options);
+    try {
+      await exchange.run(() => operation(exchange));
+    } catch (error) {
+      exchange.close(error);
+      await exchange.wait();
+      throw error;
+    }
+    return exchange.wait();
+  }
+
+  /**
+   * Puts `tag` on `id` for `ttl` ms (default `rollbackTtl`; `0`: no expiry).
+   * Tagging again replaces the TTL.
+   */
+  async tag(id: string, tag: string, options?: TagOptions): Promise<void> {
+    this.#checkTagArguments(id, tag);
+    const { ttl = this.#options.rollbackTtl } = checkOptionsObject(options, 'tag options', TAG_KEYS) as TagOptions;
+    checkTtl('ttl', ttl);
+    await this.#callStore('tag', () => this.#tagStore.tag(id, tag, ttl));
+  }
+
+  /** Removes `tag` from `id`; resolves whether it was there. */
+  async untag(id: string, tag: string): Promise<boolean> {
+    this.#checkTagArguments(id, tag);
+    return this.#callStore('untag', () => this.#tagStore.untag(id, tag));
+  }
+
+  /**
+   * Whether `id` carries every one of `tags`; with no tags given, whether it
+   * carries no tag at all.
+   */
+  async hasTag(id: string, ...tags: string[]): Promise<boolean> {
+    this.#checkTagArguments(id, ...tags);
+    const live = await this.#liveTags(id);
+    return tags.length === 0 ? live.length === 0 : tags.every((t) => live.includes(t));
+  }
+
+  /** Whether `id` carries the rollback tag: its exchange ended before the reply came. */
+  async isRolledBack(id: string): Promise<boolean> {
+    return this.hasTag(id, this.#options.rollbackTag);
+  }
+
+  /** The open exchange that registered `correlationId`. */
+  getExchange(correlationId: string): Exchange<Req, Res> | undefined {
+    return this.#index.get(correlationId)?.owner;
+  }
+
+  /** Whether a request is registered under `correlationId` in an open exchange. */
+  hasRequest(correlationId: string): boolean {
+    return this.#index.has(correlationId);
+  }
+
+  /** Milliseconds since the request under `correlationId` was registered; `undefined` if none is. */
+  requestAge(correlationId: string): number | undefined {
+    const entry = this.#index.get(correlationId);
+    return entry === undefined ? undefined : this.#options.clock.now() - entry.requestedAt;
+  }
+
+  /**
+   * The exchange whose `run(fn)` (or `synchronize` operation) the caller is
+   * inside, through `AsyncLocalStorage`.
+   */
+  currentExchange(): Exchange<Req, Res> | undefined {
+    return this.#storage.getStore();
+  }
+
+  /**
+   * Ends every open exchange with status `closed`, tags their unanswered IDs,
+   * stops every timer and listener, and releases the backplane and the
+   * in-memory tag store. Resolves once the rollback tags are written.
+   * Idempotent: later calls return the same promise; every other method then
+   * throws or rejects with {@link ControllerClosedError}.
+   *
+   * `onRollback` hooks it triggers are started, not awaited: they belong to
+   * the application, and awaiting them here would deadlock a hook that
+   * itself awaits `close()`.
+   *
+   * @param reason - Passed to every exchange's `close(reason)`.
+   */
+  close(...reason: [reason?: unknown]): Promise<void> {
+    if (this.#closed !== undefined) return this.#closed;
+    // Closed first, so that hooks and listeners that re-enter see a closed
+    // controller and a second close() gets this same promise.
+    let release!: (done: Promise<void>) => void;
+    this.#closed = new Promise<void>((resolve) => (release = resolve));
+    for (const exchange of this.#open) exchange.close(...reason);
+    release(this.#release());
+    return this.#closed;
+  }
+
+  /** Same as `close()`: `await using controller = new Controller()`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #release(): Promise<void> {
+    await Promise.allSettled(this.#writes);
+    this.#duplicates.clear();
+    await this.#options.backplane?.close();
+    if (this.#ownsTagStore) await this.#tagStore.close?.();
+  }
+
+  #route(correlationId: string, message: Res, overwrite: boolean, mayForward: boolean): Promise<ResponseOutcome> {
+    const outcome = this.#routeLocally(correlationId, message, overwrite);
+    if (outcome === undefined) return this.#routeMiss(correlationId, message, overwrite, mayForward);
+    this.#publishOutcome(correlationId, outcome);
+    return SETTLED[outcome];
+  }
+
+  #publishOutcome(correlationId: string, outcome: ResponseOutcome): void {
+    const channel = responseChannels[outcome];
+    if (channel.hasSubscribers) channel.publish({ controller: this, correlationId, outcome } satisfies ResponseMessage);
+  }
+
+  /** What can be decided in memory, without a store or a backplane. */
+  #routeLocally(correlationId: string, message: Res, overwrite: boolean): ResponseOutcome | undefined {
+    const entry = this.#index.get(correlationId);
+    if (entry !== undefined) {
+      if (entry.pending) {
+        entry.owner.deliver(entry, message);
+        return 'delivered';
+      }
+      if (!overwrite) return 'duplicate';
+      entry.owner.overwrite(entry, message);
+      return 'overwritten';
+    }
+    if (this.#duplicates.has(correlationId)) return 'duplicate';
+    if (this.#tagging.has(correlationId)) return 'rolled-back';
+    return undefined;
+  }
+
+  async #routeMiss(correlationId: string, message: Res, overwrite: boolean, mayForward: boolean): Promise<ResponseOutcome> {
+    const tags = await this.#liveTags(correlationId);
+    const { backplane, rollbackTag } = this.#options;
+    let outcome: ResponseOutcome = 'unmatched';
+    if (tags.includes(rollbackTag)) outcome = 'rolled-back';
+    else if (mayForward && backplane !== undefined) outcome = await backplane.forward(correlationId, message, overwrite);
+    this.#publishOutcome(correlationId, outcome);
+    return outcome;
+  }
+
+  #liveTags(id: string): Promise<readonly string[]> | readonly string[] {
+    return this.#callStore('getTags', () => this.#tagStore.getTags(id));
+  }
+
+  /**
+   * Calls the tag store; an asynchronous answer is bounded by `storeTimeout`.
+   * Any failure becomes a {@link TagStoreError}.
+   */
+  #callStore<T>(operation: string, call: () => T | PromiseLike<T>): T | Promise<T> {
+    if (this.#closed !== undefined) throw new ControllerClosedError();
+    let answer: T | PromiseLike<T>;
+    try {
+      answer = call();
+    } catch (error) {
+      throw new TagStoreError(operation, error);
+    }
+    if (!isThenable(answer)) return answer;
+    return this.#bounded(answer).catch((error: unknown) => {
+      throw new TagStoreError(operation, error);
+    });
+  }
+
+  #checkTagArguments(id: string, ...tags: string[]): void {
+    if (this.#closed !== undefined) throw new ControllerClosedError();
+    const { maxIdLength } = this.#options;
+    checkId(id, 'id', maxIdLength);
+    for (const tag of tags) checkId(tag, 'tag', maxIdLength);
+  }
+
+  #exchangeCreated(exchange: Exchange<Req, Res>): void {
+    this.#open.add(exchange);
+    if (exchangeCreatedChannel.hasSubscribers) exchangeCreatedChannel.publish({ controller: this, exchange } satisfies ExchangeMessage);
+  }
+
+  #exchangeEnded(exchange: Exchange<Req, Res>, result: ExchangeResult<Req, Res>, answered: readonly string[]): PromiseLike<void> | undefined {
+    this.#open.delete(exchange);
+    for (const id of answered) this.#duplicates.add(id);
+    if (exchangeEndedChannel.hasSubscribers) {
+      exchangeEndedChannel.publish({ controller: this, exchange, result } satisfies ExchangeEndedMessage);
+    }
+    if (result.unanswered.length === 0) return undefined;
+    const writing = this.#tagForRollback(exchange, result.unanswered);
+    if (writing === undefined) {
+      this.#runRollbackHook(result);
+      return undefined;
+    }
+    return writing.then(() => this.#runRollbackHook(result));
+  }
+
+  /**
+   * Tags `ids` with the rollback tag. Synchronous stores are done on return;
+   * for asynchronous ones the IDs count as rolled back until the writes
+   * settle, so that no late reply slips through as `unmatched` meanwhile.
+   */
+  #tagForRollback(exchange: Exchange<Req, Res>, ids: readonly string[]): Promise<void> | undefined {
+    const { rollbackTag: tag, rollbackTtl: ttl } = this.#options;
+    let pending: PromiseLike<void>[] | undefined;
+    let failure: unknown;
+    for (const id of ids) {
+      // The ID is no longer "answered": a stale duplicate-window record from
+      // an earlier use of the same ID must not hide its rollback tag.
+      this.#duplicates.delete(id);
+      try {
+        const written = this.#tagStore.tag(id, tag, ttl);
+        if (isThenable(written)) (pending ??= []).push(written);
+      } catch (error) {
+        failure = error;
+      }
+    }
+    if (rollbackTaggedChannel.hasSubscribers) {
+      rollbackTaggedChannel.publish({ controller: this, exchange, correlationIds: ids, tag, ttl } satisfies RollbackMessage);
+    }
+    if (failure !== undefined) this.#reportStoreFailure(new TagStoreError('tag', failure), ids);
+    if (pending === undefined) return undefined;
+
+    for (const id of ids) this.#tagging.add(id);
+    const write = Promise.all(pending.map((p) => this.#bounded(p)))
+      .then(
+        () => undefined,
+        (error: unknown) => this.#reportStoreFailure(new TagStoreError('tag', error), ids),
+      )
+      .finally(() => {
+        for (const id of ids) this.#tagging.delete(id);
+        this.#writes.delete(write);
+      });
+    this.#writes.add(write);
+    return write;
+  }
+
+  #bounded<T>(answer: PromiseLike<T>): Promise<T> {
+    const { storeTimeout, clock } = this.#options;
+    if (storeTimeout === Infinity) return Promise.resolve(answer);
+    return pTimeout(Promise.resolve(answer), {
+      milliseconds: storeTimeout,
+      message: `no answer within storeTimeout (${storeTimeout} ms)`,
+      customTimers: clock as unknown as { setTimeout: typeof setTimeout; clearTimeout: typeof clearTimeout },
+    });
+  }
+
+  #reportStoreFailure(error: TagStoreError, correlationIds: readonly string[]): void {
+    if (tagStoreErrorChannel.hasSubscribers) {
+      tagStoreErrorChannel.publish({ controller: this, error, correlationIds } satisfies TagStoreErrorMessage);
+    } else {
+      process.emitWarning(error);
+    }
+  }
+
+  /** Runs `onRollback` after the current operation, so a hook that re-enters the controller sees a settled state. */
+  #runRollbackHook(result: ExchangeResult<Req, Res>): void {
+    const hook = this.#options.onRollback;
+    if (hook === undefined) return;
+    queueMicrotask(() => {
+      try {
+        const returned = hook(result.unanswered, result);
+        if (isThenable(returned)) returned.then(undefined, (error: unknown) => this.#reportHookFailure(error));
+      } catch (error) {
+        this.#reportHookFailure(error);
+      }
+    });
+  }
+
+  #reportHookFailure(error: unknown): void {
+    if (hookErrorChannel.hasSubscribers) {
+      hookErrorChannel.publish({ controller: this, hook: 'onRollback', error } satisfies HookErrorMessage);
+    } else {
+      process.emitWarning(`onRollback hook failed: ${error instanceof Error ? error.stack : String(error)}`, 'RrxcHookWarning');
+    }
+  }
+}
+
+const TAG_KEYS = new Set(['ttl']);
+
+/**
+ * Outcomes decided without waiting, as settled promises made once: the
+ * routing fast path allocates no promise of its own.
+ */
+const SETTLED: Readonly<Record<ResponseOutcome, Promise<ResponseOutcome>>> = {
+  delivered: Promise.resolve('delivered'),
+  duplicate: Promise.resolve('duplicate'),
+  overwritten: Promise.resolve('overwritten'),
+  'rolled-back': Promise.resolve('rolled-back'),
+  unmatched: Promise.resolve('unmatched'),
+};
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as PromiseLike<T> | null)?.then === 'function';
+}

@@ -1,0 +1,74 @@
+import { nanoid } from 'nanoid';
+import { CapacityError, CorrelationIdConflictError } from './errors.js';
+import { checkId } from './options.js';
+
+/** How often a generator may hand out an already pending ID before we give up on it. */
+const MAX_ID_ATTEMPTS = 8;
+
+/**
+ * Correlation ID → pending request: the one `Map` every reply is routed
+ * through. Registering and routing are a single hash lookup each, whatever
+ * the number of open exchanges; nothing here scans.
+ */
+export class CorrelationIndex<Entry> {
+  readonly #entries = new Map<string, Entry>();
+  readonly #limit: number;
+  readonly #generate: () => string;
+  readonly #maxIdLength: number;
+
+  /**
+   * @param limit - Most entries (`maxPendingRequests`).
+   * @param generate - ID generator (`newId`), nanoid when absent.
+   * @param maxIdLength - Longest ID a custom generator may return.
+   */
+  constructor(limit: number, generate: (() => string) | undefined, maxIdLength: number) {
+    this.#limit = limit;
+    this.#generate = generate ?? nanoid;
+    this.#maxIdLength = maxIdLength;
+  }
+
+  /** Number of pending entries. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The entry pending under `id`. */
+  get(id: string): Entry | undefined {
+    return this.#entries.get(id);
+  }
+
+  /** Whether `id` is pending. */
+  has(id: string): boolean {
+    return this.#entries.has(id);
+  }
+
+  /**
+   * Adds an entry under `id`.
+   * @throws {@link CapacityError} when the index is full.
+   * @throws {@link CorrelationIdConflictError} when `id` is already pending.
+   */
+  add(id: string, entry: Entry): void {
+    if (this.#entries.size >= this.#limit) throw new CapacityError(this.#limit);
+    if (this.#entries.has(id)) throw new CorrelationIdConflictError(id);
+    this.#entries.set(id, entry);
+  }
+
+  /** Removes `id`. */
+  delete(id: string): void {
+    this.#entries.delete(id);
+  }
+
+  /**
+   * A fresh ID, unique among the pending ones.
+   * @throws {@link CorrelationIdConflictError} when the generator keeps returning pending IDs.
+   */
+  newId(): string {
+    let id = '';
+    for (let attempt = 0; attempt < MAX_ID_ATTEMPTS; attempt++) {
+      id = this.#generate();
+      checkId(id, 'the ID returned by newId()', this.#maxIdLength);
+      if (!this.#entries.has(id)) return id;
+    }
+    throw new CorrelationIdConflictError(id);
+  }
+}

@@ -1,0 +1,139 @@
+import type { ExchangeStatus } from './types.js';
+
+/**
+ * The stable `code` of every error rrxc throws, one per error class.
+ */
+export type RrxcErrorCode =
+  | 'ERR_RRXC_INVALID_ARGUMENT'
+  | 'ERR_RRXC_CORRELATION_ID_CONFLICT'
+  | 'ERR_RRXC_EXCHANGE_SEALED'
+  | 'ERR_RRXC_EXCHANGE_ENDED'
+  | 'ERR_RRXC_CONTROLLER_CLOSED'
+  | 'ERR_RRXC_CAPACITY'
+  | 'ERR_RRXC_TAG_STORE';
+
+/**
+ * Base class of every error rrxc throws or rejects with.
+ *
+ * Branch on `code` rather than on the message: codes are part of the public
+ * contract, messages are for people.
+ */
+export abstract class RrxcError extends Error {
+  /** The stable, machine-readable error code. */
+  abstract readonly code: RrxcErrorCode;
+}
+
+/**
+ * An argument or option had the wrong type or an out-of-range value:
+ * a correlation ID that is not a non-empty string of at most `maxIdLength`
+ * characters, a negative or NaN timeout or TTL, an unknown option.
+ */
+export class InvalidArgumentError extends RrxcError {
+  override readonly name = 'InvalidArgumentError';
+  readonly code = 'ERR_RRXC_INVALID_ARGUMENT';
+}
+
+/**
+ * A request was registered under a correlation ID that is already pending
+ * somewhere in the same controller.
+ */
+export class CorrelationIdConflictError extends RrxcError {
+  override readonly name = 'CorrelationIdConflictError';
+  readonly code = 'ERR_RRXC_CORRELATION_ID_CONFLICT';
+
+  /**
+   * @param correlationId - The ID that is already pending.
+   */
+  constructor(readonly correlationId: string) {
+    super(`correlation ID \`${correlationId}\` is already pending in this controller`);
+  }
+}
+
+/**
+ * A request was registered on an exchange after `wait()` sealed it.
+ */
+export class ExchangeSealedError extends RrxcError {
+  override readonly name = 'ExchangeSealedError';
+  readonly code = 'ERR_RRXC_EXCHANGE_SEALED';
+
+  /**
+   * @param exchangeId - The sealed exchange.
+   */
+  constructor(readonly exchangeId: string) {
+    super(`exchange \`${exchangeId}\` is sealed by wait(): it takes no more requests`);
+  }
+}
+
+/**
+ * The exchange ended — aborted, timed out or closed — before the operation
+ * could happen: a request registered on an ended exchange, or a `response`
+ * whose reply never came. `cause` is the abort reason, when there is one.
+ */
+export class ExchangeEndedError extends RrxcError {
+  override readonly name = 'ExchangeEndedError';
+  readonly code = 'ERR_RRXC_EXCHANGE_ENDED';
+
+  /**
+   * @param message - What could not happen.
+   * @param status - How the exchange ended.
+   * @param reason - The abort reason, passed on as `cause`.
+   */
+  constructor(
+    message: string,
+    readonly status: ExchangeStatus,
+    reason?: unknown,
+  ) {
+    super(message, arguments.length > 2 ? { cause: reason } : undefined);
+  }
+}
+
+/**
+ * The controller was closed; it takes no more work.
+ */
+export class ControllerClosedError extends RrxcError {
+  override readonly name = 'ControllerClosedError';
+  readonly code = 'ERR_RRXC_CONTROLLER_CLOSED';
+
+  constructor() {
+    super('the controller is closed');
+  }
+}
+
+/**
+ * Registering one more request would exceed `maxPendingRequests`.
+ */
+export class CapacityError extends RrxcError {
+  override readonly name = 'CapacityError';
+  readonly code = 'ERR_RRXC_CAPACITY';
+
+  /**
+   * @param limit - The `maxPendingRequests` in force.
+   */
+  constructor(readonly limit: number) {
+    super(`cannot register more than ${limit} pending requests (maxPendingRequests)`);
+  }
+}
+
+/**
+ * The tag store failed or did not answer within `storeTimeout`. The store's
+ * own error (or p-timeout's `TimeoutError`) is the `cause`.
+ */
+export class TagStoreError extends RrxcError {
+  override readonly name = 'TagStoreError';
+  readonly code = 'ERR_RRXC_TAG_STORE';
+
+  /**
+   * @param operation - The store method that failed.
+   * @param cause - What the store threw, or the timeout.
+   */
+  constructor(
+    readonly operation: string,
+    cause: unknown,
+  ) {
+    super(`tag store ${operation}() failed: ${describeCause(cause)}`, { cause });
+  }
+}
+
+function describeCause(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}

@@ -1,0 +1,130 @@
+import { channel, type Channel } from 'node:diagnostics_channel';
+import type { Controller } from './controller.js';
+import type { Exchange } from './exchange.js';
+import type { ExchangeResult, ResponseOutcome } from './types.js';
+
+/**
+ * Names of the `node:diagnostics_channel` channels rrxc publishes on.
+ * Subscribe with `diagnostics_channel.subscribe(name, listener)`; nothing is
+ * built or published while a channel has no subscriber.
+ *
+ * @example
+ * ```ts
+ * import { subscribe } from 'node:diagnostics_channel';
+ * import { CHANNELS, type ExchangeEndedMessage } from 'rrxc';
+ *
+ * subscribe(CHANNELS.exchangeEnded, (message) => {
+ *   const { result } = message as ExchangeEndedMessage;
+ *   metrics.histogram('exchange_ms', result.durationMs, { status: result.status });
+ * });
+ * ```
+ */
+export const CHANNELS = {
+  /** An exchange was created. Message: {@link ExchangeMessage}. */
+  exchangeCreated: 'rrxc:exchange:created',
+  /** An exchange ended. Message: {@link ExchangeEndedMessage}. */
+  exchangeEnded: 'rrxc:exchange:ended',
+  /** A request was registered on an exchange. Message: {@link RequestMessage}. */
+  requestRegistered: 'rrxc:request:registered',
+  /** A reply was handed to its exchange. Message: {@link ResponseMessage}. */
+  responseDelivered: 'rrxc:response:delivered',
+  /** A reply came for an ID already answered. Message: {@link ResponseMessage}. */
+  responseDuplicate: 'rrxc:response:duplicate',
+  /** A reply replaced an earlier one (`overwrite: true`). Message: {@link ResponseMessage}. */
+  responseOverwritten: 'rrxc:response:overwritten',
+  /** A reply came for an ID tagged for rollback. Message: {@link ResponseMessage}. */
+  responseRolledBack: 'rrxc:response:rolled-back',
+  /** A reply came for an ID nobody owns. Message: {@link ResponseMessage}. */
+  responseUnmatched: 'rrxc:response:unmatched',
+  /** Unanswered IDs of an ended exchange were tagged for rollback. Message: {@link RollbackMessage}. */
+  rollbackTagged: 'rrxc:rollback:tagged',
+  /** The in-memory tag store evicted an ID that still had live tags (`maxTags` reached). Message: {@link TagEvictedMessage}. */
+  tagEvicted: 'rrxc:tag:evicted',
+  /** A user hook threw or rejected. Message: {@link HookErrorMessage}. */
+  hookError: 'rrxc:hook:error',
+  /** A tag store call failed or timed out outside a caller's reach (while tagging at exchange end). Message: {@link TagStoreErrorMessage}. */
+  tagStoreError: 'rrxc:tag-store:error',
+} as const;
+
+/** Message of `rrxc:exchange:created`. */
+export interface ExchangeMessage {
+  /** The controller that owns the exchange. */
+  readonly controller: Controller<any, any>;
+  /** The exchange. */
+  readonly exchange: Exchange<any, any>;
+}
+
+/** Message of `rrxc:exchange:ended`: the exchange and its result (status, duration, entries). */
+export interface ExchangeEndedMessage extends ExchangeMessage {
+  /** What `wait()` resolves with. */
+  readonly result: ExchangeResult;
+}
+
+/** Message of `rrxc:request:registered`. */
+export interface RequestMessage extends ExchangeMessage {
+  /** The ID the request was registered under. */
+  readonly correlationId: string;
+}
+
+/** Message of the `rrxc:response:*` channels, one per settled `registerResponse`. */
+export interface ResponseMessage {
+  /** The controller the reply was registered with. */
+  readonly controller: Controller<any, any>;
+  /** The reply's correlation ID. */
+  readonly correlationId: string;
+  /** What happened to it. */
+  readonly outcome: ResponseOutcome;
+}
+
+/** Message of `rrxc:rollback:tagged`. */
+export interface RollbackMessage extends ExchangeMessage {
+  /** The IDs tagged. */
+  readonly correlationIds: readonly string[];
+  /** The tag put on them. */
+  readonly tag: string;
+  /** Its TTL in ms (`0`: no expiry). */
+  readonly ttl: number;
+}
+
+/** Message of `rrxc:tag:evicted`. */
+export interface TagEvictedMessage {
+  /** The ID whose tags were evicted before they expired. */
+  readonly correlationId: string;
+  /** The tags it still had. */
+  readonly tags: readonly string[];
+}
+
+/** Message of `rrxc:hook:error`. */
+export interface HookErrorMessage {
+  /** The controller whose hook failed. */
+  readonly controller: Controller<any, any>;
+  /** Which hook. */
+  readonly hook: 'onRollback';
+  /** What it threw or rejected with. */
+  readonly error: unknown;
+}
+
+/** Message of `rrxc:tag-store:error`. */
+export interface TagStoreErrorMessage {
+  /** The controller whose store failed. */
+  readonly controller: Controller<any, any>;
+  /** A `TagStoreError` whose `cause` is what the store threw. */
+  readonly error: unknown;
+  /** The IDs whose rollback tag may not have been written. */
+  readonly correlationIds: readonly string[];
+}
+
+export const exchangeCreatedChannel = channel(CHANNELS.exchangeCreated);
+export const exchangeEndedChannel = channel(CHANNELS.exchangeEnded);
+export const requestRegisteredChannel = channel(CHANNELS.requestRegistered);
+export const responseChannels: Readonly<Record<ResponseOutcome, Channel>> = {
+  delivered: channel(CHANNELS.responseDelivered),
+  duplicate: channel(CHANNELS.responseDuplicate),
+  overwritten: channel(CHANNELS.responseOverwritten),
+  'rolled-back': channel(CHANNELS.responseRolledBack),
+  unmatched: channel(CHANNELS.responseUnmatched),
+};
+export const rollbackTaggedChannel = channel(CHANNELS.rollbackTagged);
+export const tagEvictedChannel = channel(CHANNELS.tagEvicted);
+export const hookErrorChannel = channel(CHANNELS.hookError);
+export const tagStoreErrorChannel = channel(CHANNELS.tagStoreError);

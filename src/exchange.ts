@@ -1,0 +1,345 @@
+import type { AsyncLocalStorage } from 'node:async_hooks';
+import type { AbortFanout, AbortTarget } from './abort-fanout.js';
+import type { Clock } from './clock.js';
+import type { Controller } from './controller.js';
+import type { CorrelationIndex } from './correlation-index.js';
+import { ExchangeEndedError, ExchangeSealedError, InvalidArgumentError } from './errors.js';
+import { requestRegisteredChannel, type RequestMessage } from './events.js';
+import { checkId, describe, type RegisterRequestOptions } from './options.js';
+import { PendingRequest } from './pending-request.js';
+import { ResponseStream } from './response-stream.js';
+import type { ExchangeResult, ExchangeState, ExchangeStatus, RequestHandle, RequestResponse } from './types.js';
+
+/**
+ * What an exchange needs from its controller. Internal: the controller hands
+ * it to every exchange it creates.
+ * @internal
+ */
+export interface ExchangeHost<Req, Res> {
+  readonly index: CorrelationIndex<PendingRequest<Req, Res, Exchange<Req, Res>>>;
+  readonly clock: Clock;
+  readonly maxIdLength: number;
+  readonly storage: AsyncLocalStorage<Exchange<any, any>>;
+  readonly fanout: AbortFanout;
+  readonly controller: Controller<Req, Res>;
+  /** Adds a new exchange to the open ones and announces it. */
+  exchangeCreated(exchange: Exchange<Req, Res>): void;
+  /**
+   * Bookkeeping once an exchange ended: duplicate window, rollback tags,
+   * events, hooks. Answers a promise when the tags are written asynchronously.
+   */
+  exchangeEnded(exchange: Exchange<Req, Res>, result: ExchangeResult<Req, Res>, answered: readonly string[]): PromiseLike<void> | undefined;
+}
+
+type Entry<Req, Res> = PendingRequest<Req, Res, Exchange<Req, Res>>;
+
+/**
+ * One synchronous operation waiting on one or more asynchronous replies —
+ * typically one HTTP request being served, or one consumed message. Created
+ * by {@link Controller.createExchange} or {@link Controller.synchronize}.
+ *
+ * It ends exactly once: when `wait()` has sealed it and every request is
+ * answered (`completed`), when its signal aborts (`aborted`), when its
+ * timeout fires (`timed-out`), or when it or its controller is closed
+ * (`closed`). Whatever ends it first wins; every unanswered ID is then tagged
+ * for rollback and its `response` rejects with {@link ExchangeEndedError}.
+ */
+export class Exchange<Req = unknown, Res = unknown> implements AbortTarget, Disposable, AsyncDisposable {
+  /** The exchange's ID, given to `createExchange` or generated. */
+  readonly id: string;
+  readonly #host: ExchangeHost<Req, Res>;
+  readonly #createdAt: number;
+  readonly #signal: AbortSignal | undefined;
+  #timer: unknown;
+  #state: ExchangeState = 'open';
+  #status: ExchangeStatus | undefined;
+  #hasReason = false;
+  #reason: unknown;
+  #first: Entry<Req, Res> | undefined;
+  #last: Entry<Req, Res> | undefined;
+  #unanswered = 0;
+  #ownSignal: AbortController | undefined;
+  #streams: Set<ResponseStream<Req, Res>> | undefined;
+  #result: ExchangeResult<Req, Res> | undefined;
+  #settled: Promise<ExchangeResult<Req, Res>> | undefined;
+  #settle: ((result: ExchangeResult<Req, Res>) => void) | undefined;
+  #tagsWritten = false;
+
+  /** @internal Use {@link Controller.createExchange}. */
+  constructor(host: ExchangeHost<Req, Res>, id: string, timeout: number, signal: AbortSignal | undefined) {
+    this.#host = host;
+    this.id = id;
+    this.#createdAt = host.clock.now();
+    host.exchangeCreated(this);
+    if (signal?.aborted) {
+      this.#signal = undefined;
+      this.onAbort(signal.reason);
+      return;
+    }
+    this.#signal = signal;
+    if (signal !== undefined) host.fanout.add(signal, this);
+    if (timeout !== Infinity) this.#timer = host.clock.setTimeout(() => this.#end('timed-out', false, undefined), timeout);
+  }
+
+  /** `open`, then `sealed` once `wait()` was called, then `ended`. */
+  get state(): ExchangeState {
+    return this.#state;
+  }
+
+  /** How the exchange ended; `undefined` while it has not. */
+  get status(): ExchangeStatus | undefined {
+    return this.#status;
+  }
+
+  /**
+   * Aborted when the exchange ends without completing (its reason: the abort
+   * reason, or a `TimeoutError` `DOMException` on timeout), so that work done
+   * on its behalf — a `fetch`, a publish — can be cancelled with it. Made on
+   * first use.
+   */
+  get signal(): AbortSignal {
+    if (this.#ownSignal === undefined) {
+      this.#ownSignal = new AbortController();
+      if (this.#state === 'ended' && this.#status !== 'completed') this.#abortOwnSignal();
+    }
+    return this.#ownSignal.signal;
+  }
+
+  /**
+   * A fresh correlation ID, unique among the controller's pending requests.
+   * Same as {@link Controller.newCorrelationId}.
+   */
+  newCorrelationId(): string {
+    return this.#host.index.newId();
+  }
+
+  /**
+   * Registers an outgoing request, so that its reply is routed here.
+   *
+   * @param options - The correlation ID (generated when absent) and the request message.
+   * @returns The ID to stamp on the message, and a promise of the reply.
+   * @throws {@link ExchangeSealedError} after `wait()`.
+   * @throws {@link ExchangeEndedError} after the exchange ended.
+   * @throws {@link CorrelationIdConflictError} when the ID is pending anywhere in the controller.
+   * @throws {@link CapacityError} when `maxPendingRequests` are pending.
+   * @throws {@link InvalidArgumentError} for an ID that is not a non-empty string of at most `maxIdLength` characters.
+   *
+   * @example
+   * ```ts
+   * const { correlationId, response } = xc.registerRequest({ message: job });
+   * channel.sendToQueue('jobs', encode(job), { correlationId, replyTo: 'replies' });
+   * const answer = await response;
+   * ```
+   */
+  registerRequest(options: RegisterRequestOptions<Req> = {}): RequestHandle<Res> {
+    if (this.#state !== 'open') {
+      throw this.#state === 'sealed' ? new ExchangeSealedError(this.id) : this.#endedError('cannot register a request');
+    }
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidArgumentError(`registerRequest options must be an object, got ${describe(options)}`);
+    }
+    const host = this.#host;
+    let id = options.correlationId;
+    if (id === undefined) id = host.index.newId();
+    else checkId(id, 'correlationId', host.maxIdLength);
+    const entry: Entry<Req, Res> = new PendingRequest(id, options.message, this, host.clock.now());
+    host.index.add(id, entry);
+    if (this.#last === undefined) this.#first = entry;
+    else this.#last.next = entry;
+    this.#last = entry;
+    this.#unanswered++;
+    if (requestRegisteredChannel.hasSubscribers) {
+      requestRegisteredChannel.publish({ controller: host.controller, exchange: this, correlationId: id } satisfies RequestMessage);
+    }
+    return entry;
+  }
+
+  /**
+   * Seals the exchange — no more requests — and waits for it to end: when
+   * every request is answered (at once if there is none, or all already
+   * are), or when it is aborted, times out or is closed first. Never rejects
+   * for those: the result says what happened. Calling it again returns the
+   * same promise. Resolves once the unanswered IDs are tagged for rollback.
+   */
+  wait(): Promise<ExchangeResult<Req, Res>> {
+    if (this.#state === 'open') {
+      this.#state = 'sealed';
+      if (this.#unanswered === 0) this.#end('completed', false, undefined);
+    }
+    return (this.#settled ??= this.#tagsWritten
+      ? Promise.resolve(this.#result!)
+      : new Promise((resolve) => {
+          this.#settle = resolve;
+        }));
+  }
+
+  /**
+   * The replies as they arrive — first those that already came, in arrival
+   * order — finishing when the exchange ends. Breaking out of the loop early
+   * is fine. Does not seal the exchange.
+   *
+   * @example
+   * ```ts
+   * for await (const { correlationId, response } of xc.responses()) {
+   *   progress.report(correlationId, response);
+   * }
+   * ```
+   */
+  responses(): AsyncIterableIterator<RequestResponse<Req, Res>> {
+    const stream = new ResponseStream<Req, Res>((s) => this.#streams?.delete(s));
+    const answered: Entry<Req, Res>[] = [];
+    for (let e = this.#first; e !== undefined; e = e.next) if (e.answered) answered.push(e);
+    answered.sort((a, b) => a.respondedAt - b.respondedAt);
+    for (const e of answered) stream.push(e.snapshot());
+    if (this.#state === 'ended') stream.end();
+    else (this.#streams ??= new Set()).add(stream);
+    return stream;
+  }
+
+  /**
+   * Runs `fn` with this exchange as the controller's `currentExchange()`,
+   * through `AsyncLocalStorage`: code deep in the call stack can register
+   * requests without being handed the exchange.
+   *
+   * @returns What `fn` returns.
+   */
+  run<T>(fn: () => T): T {
+    return this.#host.storage.run(this, fn);
+  }
+
+  /**
+   * Ends the exchange with status `closed` unless it already ended: its
+   * unanswered IDs are tagged for rollback. Idempotent.
+   *
+   * @param reason - Kept as the result's `reason` and the `cause` of
+   *   rejected responses, whatever its value; omit it for none.
+   */
+  close(...reason: [reason?: unknown]): void {
+    this.#end('closed', reason.length > 0, reason[0]);
+  }
+
+  /** Closes the exchange (`using xc = controller.createExchange()`). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Closes the exchange and waits until its rollback tags are written (`await using`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.wait();
+  }
+
+  /** The request message registered under `correlationId` in this exchange. */
+  getRequest(correlationId: string): Req | undefined {
+    return this.#find(correlationId)?.message;
+  }
+
+  /** The reply received for `correlationId` in this exchange, if it came. */
+  getResponse(correlationId: string): Res | undefined {
+    return this.#find(correlationId)?.responseMessage;
+  }
+
+  /** Whether this exchange registered a request under `correlationId`. */
+  hasRequest(correlationId: string): boolean {
+    return this.#find(correlationId) !== undefined;
+  }
+
+  /** Milliseconds since the request under `correlationId` was registered here; `undefined` if it was not. */
+  requestAge(correlationId: string): number | undefined {
+    const entry = this.#find(correlationId);
+    return entry === undefined ? undefined : this.#host.clock.now() - entry.requestedAt;
+  }
+
+  /** @internal Hands a reply to `entry`, which the controller found pending here. */
+  deliver(entry: Entry<Req, Res>, message: Res): void {
+    entry.answer(message, this.#host.clock.now());
+    this.#unanswered--;
+    if (this.#streams !== undefined) {
+      const snapshot = entry.snapshot();
+      for (const stream of this.#streams) stream.push(snapshot);
+    }
+    if (this.#unanswered === 0 && this.#state === 'sealed') this.#end('completed', false, undefined);
+  }
+
+  /** @internal Replaces the reply of an answered `entry` (`overwrite: true`). */
+  overwrite(entry: Entry<Req, Res>, message: Res): void {
+    entry.answer(message, this.#host.clock.now());
+  }
+
+  /** @internal The bound signal aborted. */
+  onAbort(reason: unknown): void {
+    const timedOut = reason instanceof DOMException && reason.name === 'TimeoutError';
+    this.#end(timedOut ? 'timed-out' : 'aborted', true, reason);
+  }
+
+  #find(correlationId: string): Entry<Req, Res> | undefined {
+    if (this.#state !== 'ended') {
+      const entry = this.#host.index.get(correlationId);
+      return entry?.owner === this ? entry : undefined;
+    }
+    for (let e = this.#first; e !== undefined; e = e.next) if (e.correlationId === correlationId) return e;
+    return undefined;
+  }
+
+  #end(status: ExchangeStatus, hasReason: boolean, reason: unknown): void {
+    if (this.#state === 'ended') return;
+    const host = this.#host;
+    this.#state = 'ended';
+    this.#status = status;
+    this.#hasReason = hasReason;
+    this.#reason = reason;
+    if (this.#timer !== undefined) host.clock.clearTimeout(this.#timer);
+    if (this.#signal !== undefined) host.fanout.delete(this.#signal, this);
+
+    const entries: RequestResponse<Req, Res>[] = [];
+    const answered: string[] = [];
+    const unanswered: string[] = [];
+    const failure = (): Error => this.#endedError('the reply did not come');
+    for (let e = this.#first; e !== undefined; e = e.next) {
+      host.index.delete(e.correlationId);
+      if (e.answered) answered.push(e.correlationId);
+      else {
+        unanswered.push(e.correlationId);
+        e.abandon(failure);
+      }
+      entries.push(e.snapshot());
+    }
+    const endedAt = host.clock.now();
+    const result: ExchangeResult<Req, Res> = {
+      exchangeId: this.id,
+      status,
+      complete: unanswered.length === 0,
+      ...(hasReason ? { reason } : undefined),
+      createdAt: this.#createdAt,
+      endedAt,
+      durationMs: endedAt - this.#createdAt,
+      entries,
+      unanswered,
+    };
+    this.#result = result;
+
+    if (status !== 'completed' && this.#ownSignal !== undefined) this.#abortOwnSignal();
+    if (this.#streams !== undefined) {
+      for (const stream of this.#streams) stream.end();
+      this.#streams = undefined;
+    }
+    const tagging = host.exchangeEnded(this, result, answered);
+    if (tagging === undefined) this.#tagged();
+    else tagging.then(() => this.#tagged());
+  }
+
+  #tagged(): void {
+    this.#tagsWritten = true;
+    this.#settle?.(this.#result!);
+    this.#settle = undefined;
+  }
+
+  #abortOwnSignal(): void {
+    this.#ownSignal!.abort(this.#hasReason ? this.#reason : new DOMException(`exchange ${this.id} ${this.#status}`, this.#status === 'timed-out' ? 'TimeoutError' : 'AbortError'));
+  }
+
+  #endedError(what: string): ExchangeEndedError {
+    const message = `${what}: exchange \`${this.id}\` ended (${this.#status})`;
+    return this.#hasReason ? new ExchangeEndedError(message, this.#status!, this.#reason) : new ExchangeEndedError(message, this.#status!);
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * rrxc — sync-over-async request/response for Node.js.
+ *
+ * A {@link Controller} creates {@link Exchange}s bound to an `AbortSignal`
+ * and/or a timeout; each outgoing request is registered under a correlation
+ * ID; replies arriving anywhere are routed by ID to their exchange in O(1);
+ * IDs left unanswered when an exchange ends are tagged for rollback, so a
+ * late reply can be acknowledged and compensated instead of requeued forever.
+ *
+ * @packageDocumentation
+ */
+export { Controller } from './controller.js';
+export { Exchange } from './exchange.js';
+export { MemoryTagStore, type MemoryTagStoreOptions, type TagStore } from './tag-store.js';
+export type { Backplane, BackplaneRouter } from './backplane.js';
+export { systemClock, type Clock } from './clock.js';
+export {
+  RrxcError,
+  InvalidArgumentError,
+  CorrelationIdConflictError,
+  ExchangeSealedError,
+  ExchangeEndedError,
+  ControllerClosedError,
+  CapacityError,
+  TagStoreError,
+  type RrxcErrorCode,
+} from './errors.js';
+export {
+  DEFAULT_DUPLICATE_WINDOW,
+  DEFAULT_MAX_DUPLICATES,
+  DEFAULT_MAX_ID_LENGTH,
+  DEFAULT_MAX_PENDING_REQUESTS,
+  DEFAULT_MAX_TAGS,
+  DEFAULT_ROLLBACK_TAG,
+  DEFAULT_ROLLBACK_TTL,
+  DEFAULT_STORE_TIMEOUT,
+  MAX_TIMEOUT,
+  type ControllerOptions,
+  type CreateExchangeOptions,
+  type RegisterRequestOptions,
+  type RegisterResponseOptions,
+  type SynchronizeOptions,
+  type TagOptions,
+} from './options.js';
+export {
+  CHANNELS,
+  type ExchangeEndedMessage,
+  type ExchangeMessage,
+  type HookErrorMessage,
+  type RequestMessage,
+  type ResponseMessage,
+  type RollbackMessage,
+  type TagEvictedMessage,
+  type TagStoreErrorMessage,
+} from './events.js';
+export type {
+  Awaitable,
+  ExchangeResult,
+  ExchangeState,
+  ExchangeStatus,
+  RequestHandle,
+  RequestResponse,
+  ResponseOutcome,
+} from './types.js';

@@ -1,0 +1,126 @@
+import { LRUCache } from 'lru-cache';
+import { systemClock, type Clock } from './clock.js';
+import { tagEvictedChannel, type TagEvictedMessage } from './events.js';
+import { DEFAULT_MAX_TAGS } from './options.js';
+import type { Awaitable } from './types.js';
+
+/**
+ * Where tags live: string labels on correlation IDs, each with its own TTL.
+ * The controller puts the rollback tag on every ID an exchange leaves
+ * unanswered and looks it up when a reply matches no open exchange.
+ *
+ * Every method may answer synchronously or with a promise, so the same
+ * controller code runs against the in-memory store and a shared one (Redis).
+ * An asynchronous answer is bounded by the controller's `storeTimeout`.
+ *
+ * | method | must |
+ * |---|---|
+ * | `tag(id, tag, ttl)` | add `tag` to `id`, expiring after `ttl` ms (`0`: never); tagging again replaces the TTL |
+ * | `untag(id, tag)` | remove it; answer whether a live tag was removed |
+ * | `getTags(id)` | answer the live (unexpired) tags of `id`, in any order |
+ * | `close()` | optional: release what the store owns |
+ */
+export interface TagStore {
+  /** Adds `tag` to `id` for `ttl` milliseconds (`0`: no expiry). */
+  tag(id: string, tag: string, ttl: number): Awaitable<void>;
+  /** Removes `tag` from `id`; answers whether it was there and live. */
+  untag(id: string, tag: string): Awaitable<boolean>;
+  /** The live tags of `id`. */
+  getTags(id: string): Awaitable<readonly string[]>;
+  /** Releases what the store owns. Called by `controller.close()` only for a store the controller created. */
+  close?(): Awaitable<void>;
+}
+
+/** Options of {@link MemoryTagStore}. */
+export interface MemoryTagStoreOptions {
+  /**
+   * Most IDs held; the least recently used is evicted first. Memory is taken
+   * as IDs are tagged, not reserved up front.
+   * @defaultValue 100 000
+   */
+  maxTags?: number;
+  /** Time source for expiry. @defaultValue {@link systemClock} */
+  clock?: Clock;
+}
+
+interface TagEntry {
+  readonly tag: string;
+  /** Clock time after which the tag is gone; `Infinity` for never. */
+  readonly expiresAt: number;
+}
+
+/**
+ * The default tag store: in this process's memory, on `lru-cache`, bounded
+ * by `maxTags` IDs. Evicting an ID that still had live tags is published on
+ * `rrxc:tag:evicted`, so a too-small bound shows up in monitoring rather than
+ * as silently `unmatched` late replies.
+ */
+export class MemoryTagStore implements TagStore {
+  readonly #clock: Clock;
+  readonly #cache: LRUCache<string, readonly TagEntry[]>;
+
+  /**
+   * @param options - Bound and clock.
+   */
+  constructor(options: MemoryTagStoreOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
+    this.#cache = new LRUCache<string, readonly TagEntry[]>({
+      // A count bound through maxSize rather than max: `max` pre-allocates
+      // every slot up front (about 4 MB for 100 000 IDs).
+      maxSize: options.maxTags ?? DEFAULT_MAX_TAGS,
+      sizeCalculation: () => 1,
+      perf: this.#clock,
+      // 0: read the injected clock on every check; any resolution > 0 makes
+      // lru-cache cache "now" and schedule a timer to forget it.
+      ttlResolution: 0,
+      dispose: (entries, id, reason) => {
+        if (reason === 'evict' && tagEvictedChannel.hasSubscribers) {
+          const tags = this.#live(entries);
+          if (tags.length > 0) tagEvictedChannel.publish({ correlationId: id, tags } satisfies TagEvictedMessage);
+        }
+      },
+    });
+  }
+
+  /** {@inheritDoc TagStore.tag} */
+  tag(id: string, tag: string, ttl: number): void {
+    const now = this.#clock.now();
+    const expiresAt = ttl === 0 ? Infinity : now + ttl;
+    const entries = [...(this.#cache.get(id) ?? []).filter((e) => e.tag !== tag && e.expiresAt > now), { tag, expiresAt }];
+    this.#cache.set(id, entries, { ttl: cacheTtl(entries, now) });
+  }
+
+  /** {@inheritDoc TagStore.untag} */
+  untag(id: string, tag: string): boolean {
+    const entries = this.#cache.get(id);
+    if (entries === undefined) return false;
+    const now = this.#clock.now();
+    const kept = entries.filter((e) => e.tag !== tag && e.expiresAt > now);
+    const removed = entries.some((e) => e.tag === tag && e.expiresAt > now);
+    if (kept.length === 0) this.#cache.delete(id);
+    else if (kept.length !== entries.length) this.#cache.set(id, kept, { ttl: cacheTtl(kept, now) });
+    return removed;
+  }
+
+  /** {@inheritDoc TagStore.getTags} */
+  getTags(id: string): readonly string[] {
+    const entries = this.#cache.get(id);
+    return entries === undefined ? [] : this.#live(entries);
+  }
+
+  /** Forgets every tag. */
+  close(): void {
+    this.#cache.clear();
+  }
+
+  #live(entries: readonly TagEntry[]): string[] {
+    const now = this.#clock.now();
+    return entries.filter((e) => e.expiresAt > now).map((e) => e.tag);
+  }
+}
+
+/** lru-cache TTL of an ID: until its last tag expires; 0 (none) if one never does. */
+function cacheTtl(entries: readonly TagEntry[], now: number): number {
+  const last = Math.max(...entries.map((e) => e.expiresAt));
+  return last === Infinity ? 0 : Math.max(1, Math.ceil(last - now));
+}
