@@ -9,6 +9,7 @@ export interface BackplaneRouter {
   /**
    * Routes a forwarded reply to a local exchange and answers the outcome:
    * `delivered`, `duplicate`, `overwritten`, `rolled-back` or `unmatched`.
+   * After the controller closed it answers `unmatched`.
    */
   deliver(correlationId: string, message: unknown, overwrite: boolean): Promise<ResponseOutcome>;
 }
@@ -24,12 +25,25 @@ export interface BackplaneRouter {
  * | `start(router)` | remember the router and hand it the replies forwarded to this instance |
  * | `forward(id, message, overwrite)` | deliver the reply at its owner and answer the owner's outcome; `unmatched` if no instance owns it |
  * | `close()` | stop receiving and release what it owns |
+ * | `newCorrelationId()` | optional: IDs that name this instance, so forwarding needs no lookup; used unless the controller has `newId` |
+ * | `requestRegistered(id, deadline)` | optional, must not throw: a request was registered here; `deadline` is when its exchange times out at the latest (clock ms) or `undefined` |
+ * | `requestsEnded(answered, unanswered)` | optional, must not throw: an exchange ended; the unanswered IDs are being tagged for rollback |
+ *
+ * The two notifications are synchronous and on the registration path: an
+ * implementation queues or pipelines its own I/O and reports its own
+ * failures.
  */
 export interface Backplane {
   /** Called once by the controller's constructor. */
   start(router: BackplaneRouter): void;
   /** Routes a reply this instance does not own; answers the owner's outcome. */
   forward(correlationId: string, message: unknown, overwrite: boolean): Promise<ResponseOutcome>;
-  /** Called once by `controller.close()`. */
+  /** Called once by `controller.close()`, after every exchange ended. */
   close(): Awaitable<void>;
+  /** Makes a correlation ID that names this instance. */
+  newCorrelationId?(): string;
+  /** A request was registered on this instance. */
+  requestRegistered?(correlationId: string, deadline: number | undefined): void;
+  /** An exchange of this instance ended. */
+  requestsEnded?(answered: readonly string[], unanswered: readonly string[]): void;
 }

@@ -87,7 +87,9 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   constructor(options?: ControllerOptions<Req, Res>) {
     const resolved = resolveControllerOptions(options);
     this.#options = resolved;
-    this.#index = new CorrelationIndex(resolved.maxPendingRequests, resolved.newId, resolved.maxIdLength);
+    const { backplane } = resolved;
+    const newId = resolved.newId ?? (backplane?.newCorrelationId === undefined ? undefined : () => backplane.newCorrelationId!());
+    this.#index = new CorrelationIndex(resolved.maxPendingRequests, newId, resolved.maxIdLength);
     this.#duplicates = new DuplicateWindow(resolved.duplicateWindow, resolved.maxDuplicates, resolved.clock);
     this.#ownsTagStore = resolved.tagStore === undefined;
     this.#tagStore = resolved.tagStore ?? new MemoryTagStore({ maxTags: resolved.maxTags, clock: resolved.clock });
@@ -98,6 +100,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       storage: this.#storage,
       fanout: new AbortFanout(),
       controller: this,
+      backplane,
       exchangeCreated: (exchange) => this.#exchangeCreated(exchange),
       exchangeEnded: (exchange, result, answered) => this.#exchangeEnded(exchange, result, answered),
     };
@@ -105,7 +108,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       deliver: (correlationId, message, overwrite) =>
         this.#closed === undefined ? this.#route(correlationId, message as Res, overwrite, false) : Promise.resolve('unmatched'),
     };
-    resolved.backplane?.start(router);
+    backplane?.start(router);
   }
 
   /** Number of exchanges that have not ended. */
@@ -376,6 +379,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   #exchangeEnded(exchange: Exchange<Req, Res>, result: ExchangeResult<Req, Res>, answered: readonly string[]): PromiseLike<void> | undefined {
     this.#open.delete(exchange);
     for (const id of answered) this.#duplicates.add(id);
+    this.#options.backplane?.requestsEnded?.(answered, result.unanswered);
     if (exchangeEndedChannel.hasSubscribers) {
       exchangeEndedChannel.publish({ controller: this, exchange, result } satisfies ExchangeEndedMessage);
     }

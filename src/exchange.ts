@@ -1,5 +1,6 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import type { AbortFanout, AbortTarget } from './abort-fanout.js';
+import type { Backplane } from './backplane.js';
 import type { Clock } from './clock.js';
 import type { Controller } from './controller.js';
 import type { CorrelationIndex } from './correlation-index.js';
@@ -22,6 +23,7 @@ export interface ExchangeHost<Req, Res> {
   readonly storage: AsyncLocalStorage<Exchange<any, any>>;
   readonly fanout: AbortFanout;
   readonly controller: Controller<Req, Res>;
+  readonly backplane: Backplane | undefined;
   /** Adds a new exchange to the open ones and announces it. */
   exchangeCreated(exchange: Exchange<Req, Res>): void;
   /**
@@ -49,6 +51,7 @@ export class Exchange<Req = unknown, Res = unknown> implements AbortTarget, Disp
   readonly id: string;
   readonly #host: ExchangeHost<Req, Res>;
   readonly #createdAt: number;
+  readonly #deadline: number | undefined;
   readonly #signal: AbortSignal | undefined;
   #timer: unknown;
   #state: ExchangeState = 'open';
@@ -70,6 +73,7 @@ export class Exchange<Req = unknown, Res = unknown> implements AbortTarget, Disp
     this.#host = host;
     this.id = id;
     this.#createdAt = host.clock.now();
+    this.#deadline = timeout === Infinity ? undefined : this.#createdAt + timeout;
     host.exchangeCreated(this);
     if (signal?.aborted) {
       this.#signal = undefined;
@@ -84,6 +88,11 @@ export class Exchange<Req = unknown, Res = unknown> implements AbortTarget, Disp
   /** `open`, then `sealed` once `wait()` was called, then `ended`. */
   get state(): ExchangeState {
     return this.#state;
+  }
+
+  /** When the exchange times out (clock ms); `undefined` without a timeout. */
+  get deadline(): number | undefined {
+    return this.#deadline;
   }
 
   /** How the exchange ended; `undefined` while it has not. */
@@ -148,6 +157,7 @@ export class Exchange<Req = unknown, Res = unknown> implements AbortTarget, Disp
     else this.#last.next = entry;
     this.#last = entry;
     this.#unanswered++;
+    host.backplane?.requestRegistered?.(id, this.#deadline);
     if (requestRegisteredChannel.hasSubscribers) {
       requestRegisteredChannel.publish({ controller: host.controller, exchange: this, correlationId: id } satisfies RequestMessage);
     }
