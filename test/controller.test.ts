@@ -1,0 +1,653 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { getEventListeners } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  CapacityError,
+  CHANNELS,
+  Controller,
+  ControllerClosedError,
+  CorrelationIdConflictError,
+  DEFAULT_ROLLBACK_TTL,
+  InvalidArgumentError,
+  MemoryTagStore,
+  TagStoreError,
+  type Backplane,
+  type BackplaneRouter,
+  type ControllerOptions,
+  type ResponseOutcome,
+  type TagStore,
+} from '../src/index.js';
+import { ManualClock } from './support/manual-clock.js';
+
+const controllers: Controller<any, any>[] = [];
+let clock = new ManualClock();
+
+function make<Req = string, Res = string>(options: ControllerOptions<Req, Res> = {}): Controller<Req, Res> {
+  clock = new ManualClock();
+  const controller = new Controller<Req, Res>({ clock, ...options });
+  controllers.push(controller);
+  return controller;
+}
+
+afterEach(async () => {
+  await Promise.all(controllers.splice(0).map((c) => c.close()));
+  expect(clock.pending).toBe(0);
+});
+
+describe('options', () => {
+  it.each<[string, Record<string, unknown>, RegExp]>([
+    ['an unknown option', { timout: 100 }, /unknown option `timout`/],
+    ['a negative timeout', { timeout: -1 }, /timeout must be a number of milliseconds from 0 to 2147483647.*`-1`/],
+    ['a NaN timeout', { timeout: Number.NaN }, /timeout .*`NaN`/],
+    ['a timeout past what timers hold', { timeout: 2 ** 31 }, /timeout/],
+    ['a string timeout', { timeout: '100' }, /timeout .*"100" \(string of 3\)/],
+    ['a negative rollbackTtl', { rollbackTtl: -5 }, /rollbackTtl must be a finite number of milliseconds ≥ 0/],
+    ['an infinite rollbackTtl', { rollbackTtl: Infinity }, /rollbackTtl/],
+    ['a NaN duplicateWindow', { duplicateWindow: Number.NaN }, /duplicateWindow/],
+    ['a fractional maxTags', { maxTags: 1.5 }, /maxTags must be an integer ≥ 1/],
+    ['a zero maxPendingRequests', { maxPendingRequests: 0 }, /maxPendingRequests must be an integer ≥ 1/],
+    ['an empty rollbackTag', { rollbackTag: '' }, /rollbackTag must be a non-empty string/],
+    ['a newId that is not a function', { newId: 'abc' }, /newId must be a function/],
+    ['a tagStore without methods', { tagStore: {} }, /tagStore must have the methods tag, untag, getTags; missing: tag, untag, getTags/],
+  ])('rejects %s with InvalidArgumentError', (_, options, message) => {
+    expect(() => new Controller(options as ControllerOptions)).toThrow(InvalidArgumentError);
+    expect(() => new Controller(options as ControllerOptions)).toThrow(message);
+  });
+
+  it('rejects options that are not an object', () => {
+    expect(() => new Controller(42 as never)).toThrow(/Controller options must be an object, got `42` \(number\)/);
+  });
+
+  it('rejects bad per-exchange options', () => {
+    const controller = make();
+    expect(() => controller.createExchange({ timeout: -1 })).toThrow(InvalidArgumentError);
+    expect(() => controller.createExchange({ signal: {} as AbortSignal })).toThrow(/signal must be an AbortSignal/);
+    expect(() => controller.createExchange({ id: '' })).toThrow(/id must be a non-empty string/);
+    expect(() => controller.createExchange({ wait: true } as never)).toThrow(/unknown option `wait`/);
+    expect(controller.openExchanges).toBe(0);
+  });
+
+  it('treats an Infinity timeout as none', () => {
+    const xc = make({ timeout: Infinity }).createExchange();
+    expect(xc.deadline).toBeUndefined();
+    expect(clock.pending).toBe(0);
+  });
+
+  it('uses a custom newId and retries it while it returns pending IDs', () => {
+    const ids = ['one', 'one', 'two'];
+    const controller = make({ newId: () => ids.shift() ?? 'three' });
+    const xc = controller.createExchange({ id: 'x' });
+    expect(xc.registerRequest().correlationId).toBe('one');
+    expect(xc.registerRequest().correlationId).toBe('two');
+  });
+
+  it('gives up with CorrelationIdConflictError on a newId that only returns pending IDs', () => {
+    const controller = make({ newId: () => 'constant' });
+    const xc = controller.createExchange({ id: 'x' });
+    xc.registerRequest();
+    expect(() => xc.registerRequest()).toThrow(CorrelationIdConflictError);
+  });
+
+  it('rejects an invalid ID returned by newId', () => {
+    const controller = make({ newId: () => 7 as unknown as string });
+    expect(() => controller.createExchange()).toThrow(/the ID returned by newId\(\) must be a non-empty string/);
+  });
+
+  it('accepts longer IDs with maxIdLength', async () => {
+    const controller = make({ maxIdLength: 1_000 });
+    const id = 'x'.repeat(1_000);
+    controller.createExchange().registerRequest({ correlationId: id });
+    expect(await controller.registerResponse({ correlationId: id, message: 'ok' })).toBe('delivered');
+  });
+});
+
+describe('registerResponse()', () => {
+  it('delivers a reply to the exchange that registered its ID', async () => {
+    const controller = make();
+    const xc = controller.createExchange();
+    const handle = xc.registerRequest();
+    expect(await controller.registerResponse({ correlationId: handle.correlationId, message: 'hi' })).toBe('delivered');
+    await expect(handle.response).resolves.toBe('hi');
+    expect(xc.getResponse(handle.correlationId)).toBe('hi');
+  });
+
+  it('reports a second reply to an open exchange as duplicate and keeps the first', async () => {
+    const controller = make();
+    const xc = controller.createExchange();
+    const { correlationId } = xc.registerRequest();
+    await controller.registerResponse({ correlationId, message: 'first' });
+    expect(await controller.registerResponse({ correlationId, message: 'second' })).toBe('duplicate');
+    expect(xc.getResponse(correlationId)).toBe('first');
+  });
+
+  it('replaces the reply with overwrite: true and reports overwritten', async () => {
+    const controller = make();
+    const xc = controller.createExchange();
+    const { correlationId } = xc.registerRequest();
+    await controller.registerResponse({ correlationId, message: 'first' });
+    expect(await controller.registerResponse({ correlationId, message: 'second', overwrite: true })).toBe('overwritten');
+    expect(xc.getResponse(correlationId)).toBe('second');
+  });
+
+  it('reports a reply to an answered ID of an ended exchange as duplicate within duplicateWindow, then unmatched', async () => {
+    const controller = make({ duplicateWindow: 1_000 });
+    const xc = controller.createExchange();
+    const { correlationId } = xc.registerRequest();
+    await controller.registerResponse({ correlationId, message: 'once' });
+    await xc.wait();
+    expect(await controller.registerResponse({ correlationId, message: 'again' })).toBe('duplicate');
+    expect(await controller.registerResponse({ correlationId, message: 'again', overwrite: true })).toBe('duplicate');
+    clock.advance(1_001);
+    expect(await controller.registerResponse({ correlationId, message: 'again' })).toBe('unmatched');
+  });
+
+  it('forgets answered IDs at once with duplicateWindow 0', async () => {
+    const controller = make({ duplicateWindow: 0 });
+    const xc = controller.createExchange();
+    const { correlationId } = xc.registerRequest();
+    await controller.registerResponse({ correlationId, message: 'once' });
+    await xc.wait();
+    expect(await controller.registerResponse({ correlationId, message: 'again' })).toBe('unmatched');
+  });
+
+  it('reports a late reply as rolled-back until the rollback tag expires, then unmatched', async () => {
+    const controller = make({ rollbackTtl: 5_000 });
+    const xc = controller.createExchange({ timeout: 100 });
+    const { correlationId } = xc.registerRequest();
+    clock.advance(100); // the tag is written now, when the timeout fires
+    expect(await controller.registerResponse({ correlationId, message: 'late' })).toBe('rolled-back');
+    clock.advance(4_999);
+    expect(await controller.registerResponse({ correlationId, message: 'late' })).toBe('rolled-back');
+    clock.advance(1);
+    expect(await controller.registerResponse({ correlationId, message: 'late' })).toBe('unmatched');
+  });
+
+  it('keeps rollback tags forever with rollbackTtl 0', async () => {
+    const controller = make({ rollbackTtl: 0 });
+    const xc = controller.createExchange();
+    const { correlationId } = xc.registerRequest();
+    xc.close();
+    clock.advance(365 * 24 * 3_600_000);
+    expect(await controller.registerResponse({ correlationId, message: 'very late' })).toBe('rolled-back');
+  });
+
+  it('reports a reply nobody asked for as unmatched', async () => {
+    expect(await make().registerResponse({ correlationId: 'stranger', message: 'x' })).toBe('unmatched');
+  });
+
+  it.each([
+    ['no options', undefined],
+    ['a numeric ID', { correlationId: 1, message: 'x' }],
+    ['an empty ID', { correlationId: '', message: 'x' }],
+    ['an over-long ID', { correlationId: 'y'.repeat(257), message: 'x' }],
+  ])('rejects %s with InvalidArgumentError, never throwing synchronously', async (_, options) => {
+    const controller = make();
+    let promise: Promise<ResponseOutcome> | undefined;
+    expect(() => (promise = controller.registerResponse(options as never))).not.toThrow();
+    await expect(promise).rejects.toMatchObject({ name: 'InvalidArgumentError', code: 'ERR_RRXC_INVALID_ARGUMENT' });
+  });
+
+  it('does not let a flood of answered IDs evict a rollback tag', async () => {
+    const controller = make({ maxTags: 10, maxDuplicates: 10 });
+    const late = controller.createExchange();
+    const { correlationId } = late.registerRequest();
+    late.close();
+    for (let i = 0; i < 100; i++) {
+      const xc = controller.createExchange();
+      const handle = xc.registerRequest();
+      await controller.registerResponse({ correlationId: handle.correlationId, message: 'ok' });
+      await xc.wait();
+    }
+    expect(await controller.registerResponse({ correlationId, message: 'late' })).toBe('rolled-back');
+  });
+
+  it('reports rolled-back, not duplicate, for an ID answered once and then reused and left unanswered', async () => {
+    const controller = make();
+    const first = controller.createExchange();
+    first.registerRequest({ correlationId: 'reused' });
+    await controller.registerResponse({ correlationId: 'reused', message: 'ok' });
+    await first.wait();
+    const second = controller.createExchange();
+    second.registerRequest({ correlationId: 'reused' });
+    second.close();
+    expect(await controller.registerResponse({ correlationId: 'reused', message: 'late' })).toBe('rolled-back');
+  });
+});
+
+describe('capacity', () => {
+  it('throws CapacityError past maxPendingRequests and accepts again once requests end', () => {
+    const controller = make({ maxPendingRequests: 2 });
+    const xc = controller.createExchange();
+    xc.registerRequest();
+    xc.registerRequest();
+    const other = controller.createExchange();
+    expect(() => other.registerRequest()).toThrow(CapacityError);
+    expect(() => other.registerRequest()).toThrow(expect.objectContaining({ code: 'ERR_RRXC_CAPACITY', limit: 2 }));
+    xc.close();
+    expect(() => other.registerRequest()).not.toThrow();
+  });
+});
+
+describe('tags', () => {
+  it('tags, looks up and untags IDs', async () => {
+    const controller = make();
+    await controller.tag('order-1', 'paid');
+    await controller.tag('order-1', 'shipped', { ttl: 100 });
+    expect(await controller.hasTag('order-1', 'paid')).toBe(true);
+    expect(await controller.hasTag('order-1', 'paid', 'shipped')).toBe(true);
+    expect(await controller.hasTag('order-1', 'paid', 'refunded')).toBe(false);
+    clock.advance(100);
+    expect(await controller.hasTag('order-1', 'shipped')).toBe(false);
+    expect(await controller.untag('order-1', 'paid')).toBe(true);
+    expect(await controller.untag('order-1', 'paid')).toBe(false);
+  });
+
+  it('answers hasTag(id) with no tags as "has no tags at all"', async () => {
+    const controller = make();
+    expect(await controller.hasTag('fresh')).toBe(true);
+    await controller.tag('fresh', 'x');
+    expect(await controller.hasTag('fresh')).toBe(false);
+  });
+
+  it('tags with rollbackTtl by default', async () => {
+    const controller = make();
+    await controller.tag('a', 'rollback');
+    clock.advance(DEFAULT_ROLLBACK_TTL - 1);
+    expect(await controller.isRolledBack('a')).toBe(true);
+    clock.advance(1);
+    expect(await controller.isRolledBack('a')).toBe(false);
+  });
+
+  it('uses a custom rollbackTag', async () => {
+    const controller = make({ rollbackTag: 'compensate' });
+    const xc = controller.createExchange();
+    xc.registerRequest({ correlationId: 'r' });
+    xc.close();
+    expect(await controller.hasTag('r', 'compensate')).toBe(true);
+    expect(await controller.isRolledBack('r')).toBe(true);
+    expect(await controller.hasTag('r', 'rollback')).toBe(false);
+  });
+
+  it('rejects bad tag arguments', async () => {
+    const controller = make();
+    await expect(controller.tag('', 'x')).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(controller.tag('a', 7 as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(controller.tag('a', 'x', { ttl: -1 })).rejects.toThrow(/ttl must be a finite number/);
+    await expect(controller.tag('a', 'x', { tll: 5 } as never)).rejects.toThrow(/unknown option `tll`/);
+    await expect(controller.hasTag('a', '')).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it('publishes the eviction of an ID with a live tag on rrxc:tag:evicted', async () => {
+    const evicted: unknown[] = [];
+    const listener = (message: unknown): void => void evicted.push(message);
+    subscribe(CHANNELS.tagEvicted, listener);
+    try {
+      const controller = make({ maxTags: 2 });
+      for (const id of ['a', 'b', 'c']) await controller.tag(id, 'rollback');
+      expect(evicted).toEqual([{ correlationId: 'a', tags: ['rollback'] }]);
+      expect(await controller.isRolledBack('a')).toBe(false);
+      expect(await controller.isRolledBack('c')).toBe(true);
+    } finally {
+      unsubscribe(CHANNELS.tagEvicted, listener);
+    }
+  });
+});
+
+describe('close()', () => {
+  it('ends every open exchange with status closed and tags their unanswered IDs', async () => {
+    const controller = make();
+    const a = controller.createExchange({ timeout: 1_000 });
+    const b = controller.createExchange();
+    a.registerRequest({ correlationId: 'a1' });
+    b.registerRequest({ correlationId: 'b1' });
+    const results = Promise.all([a.wait(), b.wait()]);
+    await controller.close('deploy');
+    expect((await results).map((r) => [r.status, r.reason])).toEqual([
+      ['closed', 'deploy'],
+      ['closed', 'deploy'],
+    ]);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('is idempotent and makes every other method throw or reject ControllerClosedError', async () => {
+    const controller = make();
+    const first = controller.close();
+    expect(controller.close()).toBe(first);
+    await first;
+    expect(() => controller.createExchange()).toThrow(ControllerClosedError);
+    expect(() => controller.newCorrelationId()).toThrow(ControllerClosedError);
+    await expect(controller.registerResponse({ correlationId: 'x', message: 'y' })).rejects.toMatchObject({ code: 'ERR_RRXC_CONTROLLER_CLOSED' });
+    await expect(controller.tag('x', 'y')).rejects.toBeInstanceOf(ControllerClosedError);
+    await expect(controller.isRolledBack('x')).rejects.toBeInstanceOf(ControllerClosedError);
+    await expect(controller.synchronize({}, () => undefined)).rejects.toBeInstanceOf(ControllerClosedError);
+    expect(controller.getExchange('x')).toBeUndefined();
+  });
+
+  it('removes its listeners from a shared signal', async () => {
+    const shutdown = new AbortController();
+    const controller = make();
+    for (let i = 0; i < 50; i++) controller.createExchange({ signal: shutdown.signal });
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(1);
+    await controller.close();
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('works with await using', async () => {
+    let xc;
+    {
+      await using controller = make();
+      xc = controller.createExchange();
+    }
+    expect(xc.status).toBe('closed');
+  });
+});
+
+describe('a shared abort signal', () => {
+  it('carries one listener however many exchanges use it, and none once they ended', async () => {
+    const shutdown = new AbortController();
+    const controller = make();
+    const exchanges = Array.from({ length: 100 }, () => controller.createExchange({ signal: shutdown.signal }));
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(1);
+    for (const xc of exchanges) xc.close();
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('ends every exchange bound to it when it aborts', async () => {
+    const shutdown = new AbortController();
+    const controller = make();
+    const exchanges = Array.from({ length: 3 }, () => controller.createExchange({ signal: shutdown.signal }));
+    shutdown.abort('SIGTERM');
+    const results = await Promise.all(exchanges.map((xc) => xc.wait()));
+    expect(results.map((r) => [r.status, r.reason])).toEqual(Array(3).fill(['aborted', 'SIGTERM']));
+    expect(controller.openExchanges).toBe(0);
+  });
+});
+
+describe('onRollback', () => {
+  it('is called once per ended exchange with unanswered IDs, after they were tagged', async () => {
+    const calls: [readonly string[], string, boolean][] = [];
+    let controller!: Controller<string, string>;
+    controller = make({
+      onRollback: async (ids, result) => {
+        calls.push([ids, result.status, await controller.isRolledBack(ids[0]!)]);
+      },
+    });
+    const xc = controller.createExchange();
+    xc.registerRequest({ correlationId: 'lost' });
+    const answered = controller.createExchange();
+    const { correlationId } = answered.registerRequest();
+    await controller.registerResponse({ correlationId, message: 'ok' });
+    await answered.wait();
+    xc.close();
+    xc.close();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls).toEqual([[['lost'], 'closed', true]]);
+  });
+
+  it('reports a hook that throws on rrxc:hook:error and keeps routing', async () => {
+    const failures: unknown[] = [];
+    const listener = (message: unknown): void => void failures.push((message as { error: unknown }).error);
+    subscribe(CHANNELS.hookError, listener);
+    try {
+      const boom = new Error('boom');
+      const controller = make({
+        onRollback: () => {
+          throw boom;
+        },
+      });
+      const xc = controller.createExchange();
+      xc.registerRequest({ correlationId: 'a' });
+      xc.close();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(failures).toEqual([boom]);
+      expect(await controller.registerResponse({ correlationId: 'a', message: 'late' })).toBe('rolled-back');
+    } finally {
+      unsubscribe(CHANNELS.hookError, listener);
+    }
+  });
+
+  it('reports a hook that rejects on rrxc:hook:error', async () => {
+    const failures: unknown[] = [];
+    const listener = (message: unknown): void => void failures.push((message as { error: unknown }).error);
+    subscribe(CHANNELS.hookError, listener);
+    try {
+      const controller = make({ onRollback: () => Promise.reject(new Error('async boom')) });
+      const xc = controller.createExchange();
+      xc.registerRequest();
+      xc.close();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(failures).toEqual([expect.objectContaining({ message: 'async boom' })]);
+    } finally {
+      unsubscribe(CHANNELS.hookError, listener);
+    }
+  });
+
+  it('survives a hook that re-enters: registerResponse and close() from onRollback', async () => {
+    const outcomes: ResponseOutcome[] = [];
+    let controller!: Controller<string, string>;
+    controller = make({
+      onRollback: async (ids) => {
+        if (ids[0] !== 'a') return; // the exchanges close() ends call it too
+        outcomes.push(await controller.registerResponse({ correlationId: ids[0]!, message: 'from hook' }));
+        await controller.close();
+      },
+    });
+    const a = controller.createExchange();
+    a.registerRequest({ correlationId: 'a' });
+    const b = controller.createExchange();
+    b.registerRequest({ correlationId: 'b' });
+    a.close();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(outcomes[0]).toBe('rolled-back');
+    expect(b.status).toBe('closed');
+    expect(controller.openExchanges).toBe(0);
+  });
+});
+
+describe('diagnostics channels', () => {
+  it('publishes the life of an exchange on the rrxc:* channels', async () => {
+    const seen: string[] = [];
+    const listeners = Object.values(CHANNELS).map((name) => {
+      const listener = (message: unknown): void => {
+        const m = message as Record<string, unknown>;
+        seen.push(name + (m['outcome'] ? `:${String(m['outcome'])}` : ''));
+      };
+      subscribe(name, listener);
+      return [name, listener] as const;
+    });
+    try {
+      const controller = make();
+      const xc = controller.createExchange();
+      const { correlationId } = xc.registerRequest();
+      xc.registerRequest({ correlationId: 'never' });
+      await controller.registerResponse({ correlationId, message: 'ok' });
+      await controller.registerResponse({ correlationId, message: 'ok' });
+      xc.close();
+      await controller.registerResponse({ correlationId: 'never', message: 'late' });
+      await controller.registerResponse({ correlationId: 'nobody', message: '?' });
+      expect(seen).toEqual([
+        'rrxc:exchange:created',
+        'rrxc:request:registered',
+        'rrxc:request:registered',
+        'rrxc:response:delivered:delivered',
+        'rrxc:response:duplicate:duplicate',
+        'rrxc:exchange:ended',
+        'rrxc:rollback:tagged',
+        'rrxc:response:rolled-back:rolled-back',
+        'rrxc:response:unmatched:unmatched',
+      ]);
+    } finally {
+      for (const [name, listener] of listeners) unsubscribe(name, listener);
+    }
+  });
+});
+
+describe('an asynchronous tag store', () => {
+  /** MemoryTagStore answering every call a tick later, as a networked store would. */
+  class SlowStore implements TagStore {
+    readonly #inner = new MemoryTagStore();
+    delay = 5;
+    fail = false;
+    #later<T>(value: () => T): Promise<T> {
+      return new Promise((resolve, reject) =>
+        setTimeout(() => (this.fail ? reject(new Error('store down')) : resolve(value())), this.delay),
+      );
+    }
+    tag(id: string, tag: string, ttl: number): Promise<void> {
+      return this.#later(() => this.#inner.tag(id, tag, ttl));
+    }
+    untag(id: string, tag: string): Promise<boolean> {
+      return this.#later(() => this.#inner.untag(id, tag));
+    }
+    getTags(id: string): Promise<readonly string[]> {
+      return this.#later(() => this.#inner.getTags(id));
+    }
+  }
+
+  it('reports rolled-back while the rollback tag is still being written', async () => {
+    const store = new SlowStore();
+    const controller = new Controller<string, string>({ tagStore: store });
+    controllers.push(controller);
+    clock = new ManualClock();
+    const xc = controller.createExchange();
+    xc.registerRequest({ correlationId: 'in-flight' });
+    xc.close();
+    expect(await controller.registerResponse({ correlationId: 'in-flight', message: 'late' })).toBe('rolled-back');
+    await xc.wait();
+    expect(await controller.isRolledBack('in-flight')).toBe(true);
+  });
+
+  it('resolves wait() only once the tags are written', async () => {
+    const store = new SlowStore();
+    const controller = new Controller<string, string>({ tagStore: store });
+    controllers.push(controller);
+    clock = new ManualClock();
+    const xc = controller.createExchange();
+    xc.registerRequest({ correlationId: 'w' });
+    xc.close();
+    await xc.wait();
+    expect(await store.getTags('w')).toEqual(['rollback']);
+  });
+
+  it('rejects with TagStoreError when the store fails a look-up', async () => {
+    const store = new SlowStore();
+    store.fail = true;
+    const controller = new Controller<string, string>({ tagStore: store });
+    controllers.push(controller);
+    clock = new ManualClock();
+    const error = await controller.registerResponse({ correlationId: 'x', message: 'y' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TagStoreError);
+    expect(error).toMatchObject({ code: 'ERR_RRXC_TAG_STORE', operation: 'getTags', cause: expect.objectContaining({ message: 'store down' }) });
+  });
+
+  it('rejects with TagStoreError when the store does not answer within storeTimeout', async () => {
+    const store = new SlowStore();
+    store.delay = 200;
+    const controller = new Controller<string, string>({ tagStore: store, storeTimeout: 20 });
+    controllers.push(controller);
+    clock = new ManualClock();
+    const error = await controller.registerResponse({ correlationId: 'x', message: 'y' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TagStoreError);
+    expect((error as Error).message).toMatch(/storeTimeout \(20 ms\)/);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // let the store's own timer finish
+  });
+
+  it('publishes a failed rollback write on rrxc:tag-store:error and still ends the exchange', async () => {
+    const failures: unknown[] = [];
+    const listener = (message: unknown): void => void failures.push(message);
+    subscribe(CHANNELS.tagStoreError, listener);
+    try {
+      const store = new SlowStore();
+      store.fail = true;
+      const controller = new Controller<string, string>({ tagStore: store });
+      controllers.push(controller);
+      clock = new ManualClock();
+      const xc = controller.createExchange();
+      xc.registerRequest({ correlationId: 'lost-tag' });
+      xc.close();
+      expect((await xc.wait()).status).toBe('closed');
+      expect(failures).toEqual([expect.objectContaining({ correlationIds: ['lost-tag'], error: expect.any(TagStoreError) })]);
+    } finally {
+      unsubscribe(CHANNELS.tagStoreError, listener);
+    }
+  });
+
+  it('waits for rollback writes in close()', async () => {
+    const store = new SlowStore();
+    store.delay = 30;
+    const controller = new Controller<string, string>({ tagStore: store });
+    clock = new ManualClock();
+    controller.createExchange().registerRequest({ correlationId: 'c' });
+    await controller.close();
+    expect(await store.getTags('c')).toEqual(['rollback']);
+  });
+});
+
+describe('with a backplane', () => {
+  /** Two controllers in one process, joined the way a network backplane joins instances. */
+  class InProcessBackplane implements Backplane {
+    router: BackplaneRouter | undefined;
+    peers: InProcessBackplane[] = [];
+    registered: string[] = [];
+    ended: [readonly string[], readonly string[]][] = [];
+    closed = false;
+    start(router: BackplaneRouter): void {
+      this.router = router;
+    }
+    async forward(correlationId: string, message: unknown, overwrite: boolean): Promise<ResponseOutcome> {
+      for (const peer of this.peers) {
+        const outcome = await peer.router!.deliver(correlationId, message, overwrite);
+        if (outcome !== 'unmatched') return outcome;
+      }
+      return 'unmatched';
+    }
+    close(): void {
+      this.closed = true;
+    }
+    requestRegistered(correlationId: string): void {
+      this.registered.push(correlationId);
+    }
+    requestsEnded(answered: readonly string[], unanswered: readonly string[]): void {
+      this.ended.push([answered, unanswered]);
+    }
+  }
+
+  function pair(): [Controller<string, string>, Controller<string, string>, InProcessBackplane, InProcessBackplane] {
+    const planeA = new InProcessBackplane();
+    const planeB = new InProcessBackplane();
+    planeA.peers = [planeB];
+    planeB.peers = [planeA];
+    clock = new ManualClock();
+    const a = new Controller<string, string>({ backplane: planeA, clock });
+    const b = new Controller<string, string>({ backplane: planeB, clock });
+    controllers.push(a, b);
+    return [a, b, planeA, planeB];
+  }
+
+  it("delivers a reply registered on B to A's exchange, and B gets A's outcome", async () => {
+    const [a, b] = pair();
+    const xc = a.createExchange();
+    const handle = xc.registerRequest();
+    expect(await b.registerResponse({ correlationId: handle.correlationId, message: 'via B' })).toBe('delivered');
+    await expect(handle.response).resolves.toBe('via B');
+    expect(await b.registerResponse({ correlationId: handle.correlationId, message: 'again' })).toBe('duplicate');
+  });
+
+  it('answers unmatched when no instance owns the ID', async () => {
+    const [, b] = pair();
+    expect(await b.registerResponse({ correlationId: 'nobody', message: 'x' })).toBe('unmatched');
+  });
+
+  it('tells the backplane about registered and ended requests, and closes it', async () => {
+    const [a, , planeA] = pair();
+    const xc = a.createExchange();
+    xc.registerRequest({ correlationId: 'r1' });
+    xc.registerRequest({ correlationId: 'r2' });
+    await a.registerResponse({ correlationId: 'r1', message: 'ok' });
+    xc.close();
+    expect(planeA.registered).toEqual(['r1', 'r2']);
+    expect(planeA.ended).toEqual([[['r1'], ['r2']]]);
+    await a.close();
+    expect(planeA.closed).toBe(true);
+  });
+});
