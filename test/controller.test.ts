@@ -487,14 +487,13 @@ describe('an asynchronous tag store', () => {
   class SlowStore implements TagStore {
     readonly #inner = new MemoryTagStore();
     delay = 5;
+    writeDelay = 5;
     fail = false;
-    #later<T>(value: () => T): Promise<T> {
-      return new Promise((resolve, reject) =>
-        setTimeout(() => (this.fail ? reject(new Error('store down')) : resolve(value())), this.delay),
-      );
+    #later<T>(value: () => T, delay = this.delay): Promise<T> {
+      return new Promise((resolve, reject) => setTimeout(() => (this.fail ? reject(new Error('store down')) : resolve(value())), delay));
     }
     tag(id: string, tag: string, ttl: number): Promise<void> {
-      return this.#later(() => this.#inner.tag(id, tag, ttl));
+      return this.#later(() => this.#inner.tag(id, tag, ttl), this.writeDelay);
     }
     untag(id: string, tag: string): Promise<boolean> {
       return this.#later(() => this.#inner.untag(id, tag));
@@ -506,6 +505,8 @@ describe('an asynchronous tag store', () => {
 
   it('reports rolled-back while the rollback tag is still being written', async () => {
     const store = new SlowStore();
+    store.delay = 1;
+    store.writeDelay = 50;
     const controller = new Controller<string, string>({ tagStore: store });
     controllers.push(controller);
     clock = new ManualClock();
@@ -574,7 +575,7 @@ describe('an asynchronous tag store', () => {
 
   it('waits for rollback writes in close()', async () => {
     const store = new SlowStore();
-    store.delay = 30;
+    store.writeDelay = 30;
     const controller = new Controller<string, string>({ tagStore: store });
     clock = new ManualClock();
     controller.createExchange().registerRequest({ correlationId: 'c' });
