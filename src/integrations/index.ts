@@ -1,0 +1,45 @@
+/**
+ * rrxc/integrations — the two everyday uses of rrxc in a few lines each: a
+ * queue consumer that routes replies and decides ack, requeue or
+ * dead-letter ({@link createReplyHandler}, {@link consumeReplies} for
+ * amqplib), and a `node:http` listener for webhook callbacks
+ * ({@link createCallbackListener}). Neither imports a client library: the
+ * amqplib channel and the HTTP framework are passed in.
+ *
+ * @packageDocumentation
+ */
+export {
+  CALLBACK_STATUS,
+  CORRELATION_ID_HEADER,
+  DEFAULT_MAX_CALLBACK_BODY,
+  createCallbackListener,
+  fromHeader,
+  fromPath,
+  type CallbackAnswer,
+  type CallbackCompensationContext,
+  type CallbackListener,
+  type CallbackListenerOptions,
+  type CallbackOutcome,
+} from './http-callback.js';
+export {
+  DEFAULT_MAX_REQUEUES,
+  REQUEUE_HEADER,
+  consumeReplies,
+  createReplyHandler,
+  type AmqpChannelLike,
+  type AmqpConsumeOptions,
+  type AmqpLikeMessage,
+  type AmqpMessage,
+  type AmqpPublishOptions,
+  type CompensationContext,
+  type ConsumeRepliesOptions,
+  type CustomReplyHandlerOptions,
+  type ReplyAction,
+  type ReplyConsumer,
+  type ReplyDecision,
+  type ReplyHandler,
+  type ReplyHandlerOptions,
+  type ReplyOutcome,
+  type UnmatchedPolicy,
+} from './queue-consumer.js';
+export { DEFAULT_COMPENSATED_TAG, type ReplyTarget } from './reply-target.js';

@@ -1,0 +1,507 @@
+import { InvalidArgumentError } from '../errors.js';
+import type { ResponseOutcome } from '../types.js';
+import { checkFunction, checkInteger, checkObject, checkString, checkTarget, CompensateOnce, describe } from './_shared.js';
+import { DEFAULT_COMPENSATED_TAG, type ReplyTarget } from './reply-target.js';
+
+/** Default {@link ReplyHandlerOptions.maxRequeues}. */
+export const DEFAULT_MAX_REQUEUES = 3;
+
+/**
+ * Header in which the requeue count of a reply travels. {@link consumeReplies}
+ * republishes a requeued reply with this header incremented, and the default
+ * {@link ReplyHandlerOptions.getRequeues} reads it, so that the bound holds on
+ * any queue type — a broker's own `redelivered` flag cannot count.
+ */
+export const REQUEUE_HEADER = 'x-rrxc-requeues';
+
+/**
+ * The shape of a message as amqplib delivers it, as far as the defaults of
+ * {@link createReplyHandler} read it: the correlation ID in
+ * `properties.correlationId`, a JSON body in `content`, the requeue count in
+ * the {@link REQUEUE_HEADER} header.
+ */
+export interface AmqpLikeMessage {
+  /** The message body. */
+  readonly content: Uint8Array;
+  /** AMQP basic properties. */
+  readonly properties: {
+    /** The correlation ID the reply echoes. */
+    readonly correlationId?: unknown;
+    /** Application headers. */
+    readonly headers?: Readonly<Record<string, unknown>> | undefined;
+  };
+}
+
+/**
+ * What a consumer must do with a reply message:
+ *
+ * | action | when | amqplib |
+ * |---|---|---|
+ * | `ack` | `delivered`, `duplicate`, `overwritten`, `rolled-back` | `ack` |
+ * | `requeue` | `unmatched` under the `requeue` policy, or a transient failure, while under `maxRequeues` | republish with the count incremented, then `ack` |
+ * | `dead-letter` | `unmatched` under the `dead-letter` policy, or once `maxRequeues` is spent | `nack` without requeue (the queue's dead-letter exchange keeps it) |
+ * | `drop` | `unmatched` under the `drop` policy | `ack` (discarded) |
+ * | `reject` | a malformed message: no or a bad correlation ID, a body that does not parse | `nack` without requeue |
+ */
+export type ReplyAction = 'ack' | 'requeue' | 'dead-letter' | 'drop' | 'reject';
+
+/**
+ * What became of a reply: a {@link ResponseOutcome} of `registerResponse`,
+ * `invalid` for a malformed message, or `failed` when routing or the
+ * compensation threw (a closed controller, a failing tag store, a throwing
+ * `compensate`).
+ */
+export type ReplyOutcome = ResponseOutcome | 'invalid' | 'failed';
+
+/**
+ * What to do with a well-formed reply nobody owns (`unmatched`):
+ *
+ * - `dead-letter`: keep it for inspection (the safe default: with one
+ *   instance and no backplane, nobody will ever want it);
+ * - `requeue`: put it back at most `maxRequeues` times, for another instance
+ *   sharing the queue without a backplane, then dead-letter it;
+ * - `drop`: acknowledge and forget it.
+ */
+export type UnmatchedPolicy = 'dead-letter' | 'requeue' | 'drop';
+
+/** What {@link createReplyHandler}'s handler decided about one message. */
+export interface ReplyDecision<Res> {
+  /** What the consumer must do with the message. */
+  readonly action: ReplyAction;
+  /** Why. */
+  readonly outcome: ReplyOutcome;
+  /** The correlation ID read from the message; absent when there was none. */
+  readonly correlationId?: string;
+  /** The parsed reply; absent for a message that did not parse. */
+  readonly payload?: Res;
+  /** How often the message was requeued before this delivery. */
+  readonly requeues: number;
+  /** Whether the compensation ran for this message (`rolled-back` only). */
+  readonly compensated: boolean;
+  /** What went wrong, for `invalid` and `failed`. */
+  readonly error?: unknown;
+}
+
+/** What {@link ReplyHandlerOptions.compensate} is told besides the payload. */
+export interface CompensationContext<M> {
+  /** The correlation ID of the late reply. */
+  readonly correlationId: string;
+  /** The message that carried it. */
+  readonly message: M;
+}
+
+/**
+ * Options of {@link createReplyHandler}. The three extractors default to the
+ * amqplib shape ({@link AmqpLikeMessage}); for any other message type they
+ * are required.
+ *
+ * @typeParam M - Type of the consumed messages.
+ * @typeParam Res - Type of the reply payloads.
+ */
+export interface ReplyHandlerOptions<M, Res> {
+  /**
+   * Reads the correlation ID; a non-string, empty or over-long value makes
+   * the message `invalid` (rejected). Throwing does too.
+   * @defaultValue `msg.properties.correlationId`
+   */
+  getCorrelationId?: (message: M) => unknown;
+  /**
+   * Reads (and may validate) the reply; throwing makes the message `invalid`.
+   * @defaultValue `JSON.parse` of `msg.content` as UTF-8
+   */
+  getPayload?: (message: M) => Res;
+  /**
+   * Reads how often the message was requeued. Requeueing must increase it,
+   * or the bound cannot hold.
+   * @defaultValue the {@link REQUEUE_HEADER} header, 0 when absent
+   */
+  getRequeues?: (message: M) => number;
+  /**
+   * What to do with an `unmatched` reply.
+   * @defaultValue `"dead-letter"`
+   */
+  unmatched?: UnmatchedPolicy;
+  /**
+   * How often one message may be requeued (for `unmatched` under the
+   * `requeue` policy, and after a transient failure) before it is
+   * dead-lettered; `0`: never requeue.
+   * @defaultValue 3
+   */
+  maxRequeues?: number;
+  /**
+   * Undoes the work of a request whose exchange ended before its reply came
+   * (`rolled-back`): the payload tells what was done. Runs at most once per
+   * correlation ID while its rollback tag lives; when it throws, the message
+   * is requeued (bounded) or dead-lettered, so the compensation is retried
+   * rather than lost.
+   */
+  compensate?: (payload: Res, context: CompensationContext<M>) => unknown;
+  /**
+   * Tag that marks an ID whose compensation ran.
+   * @defaultValue `"compensated"`
+   */
+  compensatedTag?: string;
+  /**
+   * Passed to `registerResponse`: a second reply replaces the first
+   * (`overwritten`) instead of being a `duplicate`.
+   * @defaultValue false
+   */
+  overwrite?: boolean;
+}
+
+/**
+ * Routes one consumed message and answers what to do with it. Never rejects:
+ * every failure is a decision.
+ */
+export type ReplyHandler<M, Res> = (message: M) => Promise<ReplyDecision<Res>>;
+
+/** Options of {@link createReplyHandler} for messages that are not amqplib-shaped: the extractors are required. */
+export type CustomReplyHandlerOptions<M, Res> = ReplyHandlerOptions<M, Res> &
+  Required<Pick<ReplyHandlerOptions<M, Res>, 'getCorrelationId' | 'getPayload' | 'getRequeues'>>;
+
+/**
+ * Wraps a queue consumer's message handling: reads the correlation ID and
+ * the reply from a message, routes it with `registerResponse`, runs the
+ * compensation for a late reply, and answers what the consumer must do with
+ * the message — transport-agnostic, so it serves any queue client. For
+ * amqplib, {@link consumeReplies} applies the decision for you.
+ *
+ * Nothing is ever requeued without bound: requeues are counted
+ * (`getRequeues`) and capped by `maxRequeues`.
+ *
+ * @typeParam Res - Type of the reply payloads (the controller's `Res`).
+ * @typeParam M - Type of the consumed messages; amqplib-shaped by default.
+ * @param controller - The controller whose exchanges wait for the replies.
+ * @param options - Extractors, the `unmatched` policy, the compensation.
+ * @returns The handler: `message → Promise<ReplyDecision>`.
+ * @throws {@link InvalidArgumentError} for a bad controller or option.
+ *
+ * @example
+ * ```ts
+ * const handle = createReplyHandler(controller, {
+ *   compensate: (answer, { correlationId }) => refund(correlationId, answer),
+ * });
+ * const decision = await handle(msg);
+ * if (decision.action === 'ack' || decision.action === 'drop') channel.ack(msg);
+ * else channel.nack(msg, false, false); // with consumeReplies, requeue is handled too
+ * ```
+ */
+export function createReplyHandler<Res, M extends AmqpLikeMessage = AmqpLikeMessage>(
+  controller: ReplyTarget<Res>,
+  options?: ReplyHandlerOptions<M, Res>,
+): ReplyHandler<M, Res>;
+/**
+ * Wraps the message handling of a consumer of any message type: see the
+ * amqplib-shaped overload; here the extractors are required.
+ *
+ * @typeParam Res - Type of the reply payloads (the controller's `Res`).
+ * @typeParam M - Type of the consumed messages.
+ * @param controller - The controller whose exchanges wait for the replies.
+ * @param options - The extractors, the `unmatched` policy, the compensation.
+ * @returns The handler: `message → Promise<ReplyDecision>`.
+ * @throws {@link InvalidArgumentError} for a bad controller or option.
+ *
+ * @example
+ * ```ts
+ * const handle = createReplyHandler(controller, {
+ *   getCorrelationId: (m: Job) => m.correlationId,
+ *   getPayload: (m: Job) => m.body as Answer,
+ *   getRequeues: (m: Job) => m.requeues,
+ * });
+ * ```
+ */
+export function createReplyHandler<Res, M>(controller: ReplyTarget<Res>, options: CustomReplyHandlerOptions<M, Res>): ReplyHandler<M, Res>;
+export function createReplyHandler<Res, M>(controller: ReplyTarget<Res>, options?: ReplyHandlerOptions<M, Res>): ReplyHandler<M, Res> {
+  checkTarget(controller);
+  const given = checkObject(options, 'reply handler options', REPLY_HANDLER_KEYS);
+  const getCorrelationId = checkFunction('getCorrelationId', given.getCorrelationId) ?? (amqpCorrelationId as (m: M) => unknown);
+  const getPayload = checkFunction('getPayload', given.getPayload) ?? (amqpJsonPayload as (m: M) => Res);
+  const getRequeues = checkFunction('getRequeues', given.getRequeues) ?? (amqpRequeues as (m: M) => number);
+  const unmatched = given.unmatched ?? 'dead-letter';
+  if (!UNMATCHED_POLICIES.includes(unmatched)) {
+    throw new InvalidArgumentError(`unmatched must be one of ${UNMATCHED_POLICIES.join(', ')}, got ${describe(unmatched)}`);
+  }
+  const maxRequeues = checkInteger('maxRequeues', given.maxRequeues ?? DEFAULT_MAX_REQUEUES, 0);
+  const compensatedTag = checkString('compensatedTag', given.compensatedTag ?? DEFAULT_COMPENSATED_TAG);
+  const overwrite = given.overwrite === true;
+  const compensator = new CompensateOnce<Res, CompensationContext<M>>(controller, checkFunction('compensate', given.compensate), compensatedTag);
+
+  /** A requeue while under the bound, else the last resort. */
+  const retry = (requeues: number): ReplyAction => (requeues < maxRequeues ? 'requeue' : 'dead-letter');
+
+  return async (message: M): Promise<ReplyDecision<Res>> => {
+    let requeues = 0;
+    let correlationId: string | undefined;
+    let payload: Res;
+    try {
+      requeues = readRequeues(getRequeues(message));
+      const id = getCorrelationId(message);
+      if (typeof id !== 'string' || id.length === 0) {
+        throw new InvalidArgumentError(`the message carries no correlation ID, got ${describe(id)}`);
+      }
+      correlationId = id;
+      payload = getPayload(message);
+    } catch (error) {
+      return decision('reject', 'invalid', correlationId, undefined, requeues, false, error);
+    }
+
+    let outcome: ResponseOutcome;
+    try {
+      outcome = await controller.registerResponse({ correlationId, message: payload, ...(overwrite ? { overwrite } : undefined) });
+    } catch (error) {
+      // A bad ID is the message's fault; anything else (a closed controller,
+      // a failing tag store) may pass, so the message gets another chance.
+      if (error instanceof InvalidArgumentError) return decision('reject', 'invalid', correlationId, payload, requeues, false, error);
+      return decision(retry(requeues), 'failed', correlationId, payload, requeues, false, error);
+    }
+
+    switch (outcome) {
+      case 'rolled-back': {
+        let compensated: boolean;
+        try {
+          compensated = await compensator.run(correlationId, payload, { correlationId, message });
+        } catch (error) {
+          return decision(retry(requeues), 'failed', correlationId, payload, requeues, false, error);
+        }
+        return decision('ack', outcome, correlationId, payload, requeues, compensated);
+      }
+      case 'unmatched':
+        return decision(unmatched === 'requeue' ? retry(requeues) : unmatched, outcome, correlationId, payload, requeues, false);
+      default:
+        return decision('ack', outcome, correlationId, payload, requeues, false);
+    }
+  };
+}
+
+/**
+ * A channel as amqplib's promise API offers it, as far as
+ * {@link consumeReplies} uses it. An amqplib `Channel` or `ConfirmChannel`
+ * fits.
+ */
+export interface AmqpChannelLike {
+  /** Starts a consumer. */
+  consume(queue: string, onMessage: (message: AmqpMessage | null) => void, options?: AmqpConsumeOptions): Promise<{ consumerTag: string }>;
+  /** Stops a consumer. */
+  cancel(consumerTag: string): Promise<unknown>;
+  /** Acknowledges a message. */
+  ack(message: AmqpMessage): void;
+  /** Negatively acknowledges a message. */
+  nack(message: AmqpMessage, allUpTo?: boolean, requeue?: boolean): void;
+  /** Publishes to a queue through the default exchange. */
+  sendToQueue(queue: string, content: Buffer, options?: AmqpPublishOptions): boolean;
+}
+
+/** A consumed amqplib message, as far as {@link consumeReplies} reads it. */
+export interface AmqpMessage extends AmqpLikeMessage {
+  /** The body. */
+  readonly content: Buffer;
+  /** Delivery fields. */
+  readonly fields: { readonly redelivered: boolean; readonly deliveryTag: number };
+  /** AMQP basic properties; the non-`undefined` ones are kept on a requeue. */
+  readonly properties: AmqpLikeMessage['properties'] & { readonly [property: string]: unknown };
+}
+
+/** The consume options {@link consumeReplies} passes on to `channel.consume`. */
+export interface AmqpConsumeOptions {
+  /** Name of the consumer; the broker makes one up when absent. */
+  consumerTag?: string;
+  /** Only this consumer may read the queue. */
+  exclusive?: boolean;
+  /** Must stay `false`: the decision needs manual acknowledgement. */
+  noAck?: false;
+  /** Consumer priority. */
+  priority?: number;
+  /** Broker-specific consume arguments. */
+  arguments?: unknown;
+}
+
+/** The publish options {@link consumeReplies} uses to requeue a reply. */
+export interface AmqpPublishOptions {
+  /** Application headers. */
+  headers?: Record<string, unknown>;
+  /** Any other basic property, copied from the original message. */
+  [property: string]: unknown;
+}
+
+/** Options of {@link consumeReplies}: those of {@link createReplyHandler} plus the consumer's own. */
+export interface ConsumeRepliesOptions<Res> extends ReplyHandlerOptions<AmqpMessage, Res> {
+  /** Passed to `channel.consume` (`noAck` must not be `true`). */
+  consumeOptions?: AmqpConsumeOptions;
+  /** Told every decision once it was applied: for logs and metrics. Must not throw. */
+  onDecision?: (decision: ReplyDecision<Res>, message: AmqpMessage) => void;
+  /**
+   * Told when a decision could not be applied (the channel closed under an
+   * `ack`) or `onDecision` threw. The broker redelivers an unacknowledged
+   * message, so nothing is lost.
+   * @defaultValue `process.emitWarning`
+   */
+  onError?: (error: unknown, message: AmqpMessage) => void;
+}
+
+/** A running reply consumer, from {@link consumeReplies}. */
+export interface ReplyConsumer {
+  /** The broker's name for the consumer. */
+  readonly consumerTag: string;
+  /** Messages being handled right now. */
+  readonly inFlight: number;
+  /**
+   * Stops consuming and resolves once every message already received is
+   * decided and acknowledged. Idempotent. Call it before `controller.close()`
+   * so that no reply meets a closed controller.
+   */
+  cancel(): Promise<void>;
+}
+
+/**
+ * Consumes a reply queue with amqplib and applies each
+ * {@link createReplyHandler} decision on the channel: `ack`/`drop` → `ack`;
+ * `requeue` → republish to the same queue with {@link REQUEUE_HEADER}
+ * incremented, then `ack` (the count survives, the message goes to the back
+ * of the queue, so no hot loop); `dead-letter`/`reject` → `nack` without
+ * requeue, which the queue's `x-dead-letter-exchange` (if set) catches.
+ *
+ * @typeParam Res - Type of the reply payloads (the controller's `Res`).
+ * @param channel - An amqplib channel (or anything shaped like {@link AmqpChannelLike}).
+ * @param queue - The reply queue (the `replyTo` of the requests).
+ * @param controller - The controller whose exchanges wait for the replies.
+ * @param options - See {@link ConsumeRepliesOptions}.
+ * @returns The running consumer; `cancel()` it on shutdown.
+ * @throws {@link InvalidArgumentError} (as a rejection) for a bad argument or option.
+ *
+ * @example
+ * ```ts
+ * import amqp from 'amqplib';
+ * const channel = await (await amqp.connect(url)).createChannel();
+ * const { queue } = await channel.assertQueue('', { exclusive: true });
+ * const consumer = await consumeReplies(channel, queue, controller, {
+ *   compensate: (answer, { correlationId }) => refund(correlationId, answer),
+ * });
+ * // requests: channel.sendToQueue('jobs', body, { correlationId, replyTo: queue })
+ * await consumer.cancel();
+ * await controller.close();
+ * ```
+ */
+export async function consumeReplies<Res>(
+  channel: AmqpChannelLike,
+  queue: string,
+  controller: ReplyTarget<Res>,
+  options?: ConsumeRepliesOptions<Res>,
+): Promise<ReplyConsumer> {
+  if (typeof channel !== 'object' || channel === null || typeof channel.consume !== 'function') {
+    throw new InvalidArgumentError(`channel must be an amqplib channel, got ${describe(channel)}`);
+  }
+  checkString('queue', queue);
+  const { consumeOptions, onDecision, onError, ...handlerOptions } = checkObject(options, 'consumeReplies options', CONSUME_KEYS);
+  if ((consumeOptions as { noAck?: unknown } | undefined)?.noAck === true) throw new InvalidArgumentError('consumeOptions.noAck must not be true: decisions need manual acknowledgement');
+  checkFunction('onDecision', onDecision);
+  const report = checkFunction('onError', onError) ?? defaultOnError;
+  const handle = createReplyHandler<Res, AmqpMessage>(controller, handlerOptions);
+
+  const inFlight = new Set<Promise<void>>();
+  const apply = async (message: AmqpMessage): Promise<void> => {
+    const decision = await handle(message);
+    try {
+      switch (decision.action) {
+        case 'ack':
+        case 'drop':
+          channel.ack(message);
+          break;
+        case 'requeue':
+          channel.sendToQueue(queue, message.content, requeueProperties(message, decision.requeues + 1));
+          channel.ack(message);
+          break;
+        default:
+          channel.nack(message, false, false);
+      }
+      onDecision?.(decision, message);
+    } catch (error) {
+      report(error, message);
+    }
+  };
+
+  let cancelled: Promise<void> | undefined;
+  const { consumerTag } = await channel.consume(
+    queue,
+    (message) => {
+      // null: the broker cancelled the consumer (the queue was deleted).
+      if (message === null) return;
+      const done = apply(message).finally(() => inFlight.delete(done));
+      inFlight.add(done);
+    },
+    { ...consumeOptions, noAck: false },
+  );
+  return {
+    consumerTag,
+    get inFlight() {
+      return inFlight.size;
+    },
+    cancel() {
+      cancelled ??= (async () => {
+        try {
+          await channel.cancel(consumerTag);
+        } finally {
+          while (inFlight.size > 0) await Promise.all(inFlight);
+        }
+      })();
+      return cancelled;
+    },
+  };
+}
+
+const REPLY_HANDLER_KEYS = ['getCorrelationId', 'getPayload', 'getRequeues', 'unmatched', 'maxRequeues', 'compensate', 'compensatedTag', 'overwrite'] as const;
+const CONSUME_KEYS = [...REPLY_HANDLER_KEYS, 'consumeOptions', 'onDecision', 'onError'] as const;
+const UNMATCHED_POLICIES: readonly string[] = ['dead-letter', 'requeue', 'drop'] satisfies UnmatchedPolicy[];
+
+function decision<Res>(
+  action: ReplyAction,
+  outcome: ReplyOutcome,
+  correlationId: string | undefined,
+  payload: NoInfer<Res> | undefined,
+  requeues: number,
+  compensated: boolean,
+  ...error: [error?: unknown]
+): ReplyDecision<Res> {
+  return {
+    action,
+    outcome,
+    ...(correlationId === undefined ? undefined : { correlationId }),
+    ...(payload === undefined ? undefined : { payload }),
+    requeues,
+    compensated,
+    ...(error.length > 0 ? { error: error[0] } : undefined),
+  };
+}
+
+function readRequeues(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidArgumentError(`the requeue count must be an integer ≥ 0, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function amqpCorrelationId(message: AmqpLikeMessage): unknown {
+  return message.properties.correlationId;
+}
+
+function amqpJsonPayload(message: AmqpLikeMessage): unknown {
+  return JSON.parse(DECODER.decode(message.content));
+}
+
+function amqpRequeues(message: AmqpLikeMessage): number {
+  const count = message.properties.headers?.[REQUEUE_HEADER];
+  return count === undefined ? 0 : Number(count);
+}
+
+function requeueProperties(message: AmqpMessage, requeues: number): AmqpPublishOptions {
+  const properties: AmqpPublishOptions = {};
+  for (const [key, value] of Object.entries(message.properties)) if (value !== undefined && value !== null) properties[key] = value;
+  properties.headers = { ...message.properties.headers, [REQUEUE_HEADER]: requeues };
+  return properties;
+}
+
+function defaultOnError(error: unknown): void {
+  process.emitWarning(`rrxc reply consumer could not apply a decision: ${error instanceof Error ? error.message : String(error)}`, 'RrxcConsumerWarning');
+}
+
+const DECODER = new TextDecoder('utf-8', { fatal: true });
+
