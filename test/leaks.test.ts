@@ -1,0 +1,97 @@
+/**
+ * Leak tests on the real clock: many exchanges created and ended must leave
+ * no timer, no abort listener and no heap behind. Run with --expose-gc
+ * (vitest.config.ts passes it).
+ */
+import { getEventListeners } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { Controller } from '../src/index.js';
+
+const COUNT = 100_000;
+
+function collect(): number {
+  for (let i = 0; i < 3; i++) globalThis.gc!();
+  return process.memoryUsage().heapUsed;
+}
+
+function timers(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+}
+
+describe('leaks', () => {
+  it('has gc exposed', () => {
+    expect(typeof globalThis.gc).toBe('function');
+  });
+
+  it(`leaves heap, timers and abort listeners at baseline after ${COUNT} exchanges ended every way`, async () => {
+    const shutdown = new AbortController();
+    const timersBefore = timers();
+    // Bounded stores: what they legitimately keep must not look like a leak.
+    const controller = new Controller<number, number>({ maxTags: 1_000, maxDuplicates: 1_000, timeout: 60_000 });
+    const userSignals: AbortSignal[] = [];
+
+    async function cycle(count: number): Promise<void> {
+      for (let i = 0; i < count; i++) {
+        const own = i % 4 === 2 ? new AbortController() : undefined;
+        const xc = controller.createExchange({ signal: own?.signal ?? shutdown.signal });
+        const handle = xc.registerRequest({ message: i });
+        switch (i % 4) {
+          case 0: // answered
+            await controller.registerResponse({ correlationId: handle.correlationId, message: i });
+            await xc.wait();
+            break;
+          case 1: // closed, its response awaited
+            xc.close('done');
+            await handle.response.catch(() => undefined);
+            break;
+          case 2: // aborted by its own signal
+            own!.abort('gone');
+            if (i % 1_000 === 2) userSignals.push(own!.signal);
+            break;
+          case 3: // closed, its response made but never awaited
+            void handle.response;
+            xc.close();
+            break;
+        }
+      }
+    }
+
+    // The warm-up fills the bounded stores and compiles the code paths, so
+    // the baseline holds everything that is meant to stay.
+    await cycle(10_000);
+    const baseline = collect();
+    await cycle(COUNT);
+    const after = collect();
+
+    expect(controller.openExchanges).toBe(0);
+    expect(controller.pendingRequests).toBe(0);
+    expect(timers()).toBe(timersBefore);
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
+    for (const signal of userSignals) expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+    // 100 000 leaked exchanges would be tens of MB; allow 1 MB of noise.
+    expect(after - baseline).toBeLessThan(1024 * 1024);
+
+    await controller.close();
+    expect(timers()).toBe(timersBefore);
+  });
+
+  it('leaves no timer after close() with exchanges still open on timeouts', async () => {
+    const before = timers();
+    const controller = new Controller({ timeout: 60_000 });
+    for (let i = 0; i < 1_000; i++) controller.createExchange().registerRequest();
+    expect(timers()).toBe(before + 1_000);
+    await controller.close();
+    expect(timers()).toBe(before);
+  });
+
+  it('keeps one abort listener on a shared signal for 100 000 open exchanges', async () => {
+    const shutdown = new AbortController();
+    const controller = new Controller();
+    for (let i = 0; i < COUNT; i++) controller.createExchange({ signal: shutdown.signal });
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(1);
+    shutdown.abort('SIGTERM');
+    expect(controller.openExchanges).toBe(0);
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
+    await controller.close();
+  });
+});
