@@ -29,6 +29,7 @@ export abstract class RrxcError extends Error {
  * characters, a negative or NaN timeout or TTL, an unknown option.
  */
 export class InvalidArgumentError extends RrxcError {
+  /** Always `"InvalidArgumentError"`. */
   override readonly name = 'InvalidArgumentError';
   readonly code = 'ERR_RRXC_INVALID_ARGUMENT';
 }
@@ -38,6 +39,7 @@ export class InvalidArgumentError extends RrxcError {
  * somewhere in the same controller.
  */
 export class CorrelationIdConflictError extends RrxcError {
+  /** Always `"CorrelationIdConflictError"`. */
   override readonly name = 'CorrelationIdConflictError';
   readonly code = 'ERR_RRXC_CORRELATION_ID_CONFLICT';
 
@@ -53,6 +55,7 @@ export class CorrelationIdConflictError extends RrxcError {
  * A request was registered on an exchange after `wait()` sealed it.
  */
 export class ExchangeSealedError extends RrxcError {
+  /** Always `"ExchangeSealedError"`. */
   override readonly name = 'ExchangeSealedError';
   readonly code = 'ERR_RRXC_EXCHANGE_SEALED';
 
@@ -70,6 +73,7 @@ export class ExchangeSealedError extends RrxcError {
  * whose reply never came. `cause` is the abort reason, when there is one.
  */
 export class ExchangeEndedError extends RrxcError {
+  /** Always `"ExchangeEndedError"`. */
   override readonly name = 'ExchangeEndedError';
   readonly code = 'ERR_RRXC_EXCHANGE_ENDED';
 
@@ -91,6 +95,7 @@ export class ExchangeEndedError extends RrxcError {
  * The controller was closed; it takes no more work.
  */
 export class ControllerClosedError extends RrxcError {
+  /** Always `"ControllerClosedError"`. */
   override readonly name = 'ControllerClosedError';
   readonly code = 'ERR_RRXC_CONTROLLER_CLOSED';
 
@@ -103,6 +108,7 @@ export class ControllerClosedError extends RrxcError {
  * Registering one more request would exceed `maxPendingRequests`.
  */
 export class CapacityError extends RrxcError {
+  /** Always `"CapacityError"`. */
   override readonly name = 'CapacityError';
   readonly code = 'ERR_RRXC_CAPACITY';
 
@@ -119,6 +125,7 @@ export class CapacityError extends RrxcError {
  * own error (or p-timeout's `TimeoutError`) is the `cause`.
  */
 export class TagStoreError extends RrxcError {
+  /** Always `"TagStoreError"`. */
   override readonly name = 'TagStoreError';
   readonly code = 'ERR_RRXC_TAG_STORE';
 

@@ -1,5 +1,5 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
-import type { AbortFanout, AbortTarget } from './abort-fanout.js';
+import type { AbortFanout } from './abort-fanout.js';
 import type { Backplane } from './backplane.js';
 import type { Clock } from './clock.js';
 import type { Controller } from './controller.js';
@@ -46,7 +46,7 @@ type Entry<Req, Res> = PendingRequest<Req, Res, Exchange<Req, Res>>;
  * (`closed`). Whatever ends it first wins; every unanswered ID is then tagged
  * for rollback and its `response` rejects with {@link ExchangeEndedError}.
  */
-export class Exchange<Req = unknown, Res = unknown> implements AbortTarget, Disposable, AsyncDisposable {
+export class Exchange<Req = unknown, Res = unknown> implements Disposable, AsyncDisposable {
   /** The exchange's ID, given to `createExchange` or generated. */
   readonly id: string;
   readonly #host: ExchangeHost<Req, Res>;
