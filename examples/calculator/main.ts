@@ -1,0 +1,53 @@
+/**
+ * The calculator service: `npm start` (in-process queues, no server needed),
+ * `AMQP_URL=amqp://guest:guest@127.0.0.1:5672 npm start` (RabbitMQ).
+ * Flags: `--port <n>` (default 3000), `--timeout <ms>` (default 1000),
+ * `--max-delay <ms>` (default 1200).
+ */
+import { parseArgs } from 'node:util';
+import { start } from './service.js';
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: '3000' },
+    host: { type: 'string', default: '127.0.0.1' },
+    timeout: { type: 'string', default: '1000' },
+    'max-delay': { type: 'string', default: '1200' },
+  },
+});
+
+const port = integer('--port', values.port, 0, 65_535);
+const timeout = integer('--timeout', values.timeout, 1, 2 ** 31 - 1);
+const maxDelay = integer('--max-delay', values['max-delay'], 0, 60_000);
+const amqpUrl = process.env['AMQP_URL'] || undefined;
+if (process.env['REDIS_URL']) {
+  console.warn('REDIS_URL is ignored: the two-instance mode needs rrxc/redis, which this example does not use yet.');
+}
+
+const calculator = await start({ port, host: values.host, timeout, maxDelay, ...(amqpUrl === undefined ? {} : { amqpUrl }) });
+console.log(`calculator listening on ${calculator.url} (${calculator.transport} queue, timeout ${timeout} ms, worker delay 0–${maxDelay} ms)`);
+console.log(`try:  curl '${calculator.url}/calc?op=add&a=1&b=2'`);
+console.log(`      curl -X POST ${calculator.url}/calc -H 'content-type: application/json' -d '{"op":"div","a":1,"b":3}'`);
+console.log(`      curl '${calculator.url}/calc?op=mul&a=6&b=7&delay=${timeout + 500}'   # too late: 504, then the late reply is rolled back`);
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.log(`${signal}: shutting down`);
+    calculator.close().then(
+      () => console.log('closed'),
+      (error: unknown) => {
+        console.error(error);
+        process.exitCode = 1;
+      },
+    );
+  });
+}
+
+function integer(flag: string, value: string, min: number, max: number): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < min || number > max) {
+    console.error(`${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    process.exit(2);
+  }
+  return number;
+}

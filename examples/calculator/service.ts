@@ -1,0 +1,155 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Controller, ControllerClosedError } from '../../src/index.js';
+import { describeJob, parseJob, type Answer, type Job } from './calculator.js';
+import { createAmqpTransport, createInProcessTransport, type Transport } from './transport.js';
+
+/** Options of {@link start}. */
+export interface CalculatorOptions {
+  /** TCP port; `0` picks a free one. Default 3000. */
+  readonly port?: number;
+  /** Interface to listen on. Default `127.0.0.1`. */
+  readonly host?: string;
+  /** How long a request waits for the worker, in ms. Default 1000. */
+  readonly timeout?: number;
+  /** Upper bound of the worker's random delay, in ms. Default 1200: some answers come too late. */
+  readonly maxDelay?: number;
+  /** RabbitMQ URL; absent: in-process queues. */
+  readonly amqpUrl?: string;
+  /** The jobs queue on RabbitMQ. Default `rrxc-calculator-jobs`. */
+  readonly jobsQueue?: string;
+  /** Where log lines go. Default `console.log`. */
+  readonly log?: (line: string) => void;
+}
+
+/** A running calculator service. */
+export interface Calculator {
+  /** `http://host:port`. */
+  readonly url: string;
+  readonly port: number;
+  /** `in-process` or `amqp`. */
+  readonly transport: string;
+  readonly controller: Controller<Job, Answer>;
+  /** Stops accepting, ends waiting requests (503), stops the worker and the consumers, disconnects. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the calculator: `GET /calc?op=add&a=1&b=2` (or `POST /calc` with a
+ * JSON body) publishes the job and waits, through rrxc, for the worker's
+ * answer: 200 with the result, 504 when the worker is too late, 422 for a
+ * job that has no result, 400 for a bad one.
+ */
+export async function start(options: CalculatorOptions = {}): Promise<Calculator> {
+  const { port = 3000, host = '127.0.0.1', timeout = 1_000, maxDelay = 1_200, log = console.log } = options;
+  const controller = new Controller<Job, Answer>({ timeout });
+  const transport: Transport =
+    options.amqpUrl === undefined
+      ? createInProcessTransport(controller, { maxDelay, log })
+      : await createAmqpTransport(controller, { url: options.amqpUrl, jobsQueue: options.jobsQueue ?? 'rrxc-calculator-jobs', maxDelay, log });
+
+  const server = createServer((request, response) => {
+    handle(request, response).catch((error: unknown) => {
+      log(`unexpected error: ${error instanceof Error ? error.stack : String(error)}`);
+      if (!response.headersSent) send(response, 500, { error: 'internal error' });
+      else response.destroy();
+    });
+  });
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', 'http://calculator');
+    if (url.pathname !== '/calc') return send(response, 404, { error: 'try GET /calc?op=add&a=1&b=2' });
+    if (request.method !== 'GET' && request.method !== 'POST') return send(response, 405, { error: 'GET or POST' });
+
+    let job: Job;
+    try {
+      job = parseJob(request.method === 'GET' ? Object.fromEntries(url.searchParams) : await readJson(request));
+    } catch (error) {
+      return send(response, 400, { error: error instanceof Error ? error.message : String(error) });
+    }
+
+    // A client that hangs up stops the wait: its reply will be rolled back.
+    const gone = new AbortController();
+    const onClose = (): void => {
+      if (!response.writableFinished) gone.abort(new Error('the client closed the connection'));
+    };
+    response.once('close', onClose);
+
+    let correlationId = '';
+    let result;
+    try {
+      result = await controller.synchronize({ signal: gone.signal }, (xc) => {
+        ({ correlationId } = xc.registerRequest({ message: job }));
+        transport.publish(job, correlationId);
+      });
+    } catch (error) {
+      if (error instanceof ControllerClosedError) return send(response, 503, { error: 'shutting down' });
+      throw error;
+    }
+
+    const entry = result.entries[0];
+    if (result.status === 'completed' && entry?.response !== undefined) {
+      const answer = entry.response;
+      if ('error' in answer) return send(response, 422, { job: describeJob(job), error: answer.error });
+      return send(response, 200, { job: describeJob(job), result: answer.value, ms: entry.latencyMs });
+    }
+    if (result.status === 'timed-out') {
+      return send(response, 504, { job: describeJob(job), error: `the worker did not answer within ${timeout} ms`, correlationId });
+    }
+    if (result.status === 'closed') return send(response, 503, { error: 'shutting down' });
+    // aborted: the client is gone, nobody to answer.
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch(async (error: unknown) => {
+    await controller.close();
+    await transport.close();
+    throw error;
+  });
+  const { port: actualPort } = server.address() as AddressInfo;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`,
+    port: actualPort,
+    transport: transport.name,
+    controller,
+    close() {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        // Waiting requests end as `closed` and are answered 503 before the sockets go.
+        await controller.close(new Error('the service is shutting down'));
+        await transport.close();
+        const grace = setTimeout(() => server.closeAllConnections(), 2_000);
+        await closed;
+        clearTimeout(grace);
+      })();
+      return closing;
+    },
+  };
+}
+
+function send(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  response.end(text);
+}
+
+async function readJson(request: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > 4_096) throw new Error('the body is larger than 4 KiB');
+    chunks.push(chunk);
+  }
+  const value: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('the body must be a JSON object');
+  return value as Record<string, unknown>;
+}
