@@ -1,0 +1,278 @@
+import amqp, { type Channel, type ChannelModel, type GetMessage } from 'amqplib';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Controller, InvalidArgumentError } from '../../src/index.js';
+import {
+  consumeReplies,
+  createReplyHandler,
+  REQUEUE_HEADER,
+  type AmqpMessage,
+  type ConsumeRepliesOptions,
+  type ReplyDecision,
+} from '../../src/integrations/index.js';
+import { AMQP_URL, listen, uniqueQueue } from './_servers.js';
+
+interface Job {
+  x: number;
+  delayMs: number;
+  /** How often the worker sends its answer (an at-least-once publisher). */
+  copies?: number;
+}
+interface Answer {
+  double: number;
+}
+
+let connection: ChannelModel;
+let channel: Channel;
+let queues: string[];
+let cleanups: (() => Promise<unknown> | void)[];
+
+beforeEach(async () => {
+  connection = await amqp.connect(AMQP_URL);
+  channel = await connection.createChannel();
+  queues = [];
+  cleanups = [];
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  const admin = await connection.createChannel();
+  for (const queue of queues) await admin.deleteQueue(queue);
+  await connection.close();
+});
+
+/** A reply queue whose rejected messages the broker moves to a dead-letter queue. */
+async function replyQueues(): Promise<{ replies: string; dead: string }> {
+  const replies = uniqueQueue('replies');
+  const dead = uniqueQueue('dead');
+  queues.push(replies, dead);
+  await channel.assertQueue(dead);
+  await channel.assertQueue(replies, { arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dead } });
+  return { replies, dead };
+}
+
+async function consume(controller: Controller<Job, Answer>, queue: string, options: ConsumeRepliesOptions<Answer> = {}) {
+  const decisions: { decision: ReplyDecision<Answer>; message: AmqpMessage }[] = [];
+  const consumer = await consumeReplies(channel, queue, controller, {
+    ...options,
+    onDecision: (decision, message) => decisions.push({ decision, message }),
+  });
+  cleanups.push(() => consumer.cancel());
+  return { consumer, decisions };
+}
+
+/** The worker: answers `{ double: 2x }` on `replyTo` after the job's delay. */
+async function startWorker(jobs: string): Promise<void> {
+  const workerChannel = await connection.createChannel();
+  await workerChannel.assertQueue(jobs);
+  queues.push(jobs);
+  const timers = new Set<NodeJS.Timeout>();
+  const { consumerTag } = await workerChannel.consume(jobs, (message) => {
+    if (message === null) return;
+    const job = JSON.parse(message.content.toString()) as Job;
+    const { correlationId, replyTo } = message.properties as { correlationId: string; replyTo: string };
+    workerChannel.ack(message);
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      for (let i = 0; i < (job.copies ?? 1); i++) {
+        workerChannel.sendToQueue(replyTo, Buffer.from(JSON.stringify({ double: job.x * 2 })), { correlationId });
+      }
+    }, job.delayMs);
+    timers.add(timer);
+  });
+  cleanups.push(async () => {
+    for (const timer of timers) clearTimeout(timer);
+    await workerChannel.cancel(consumerTag);
+    await workerChannel.close();
+  });
+}
+
+/** The HTTP front: publishes a job per request and answers the worker's reply, or 504. */
+async function startApp(controller: Controller<Job, Answer>, jobs: string, replies: string, timeout: number) {
+  const app = await listen(async (request, response) => {
+    const params = new URL(request.url!, 'http://x').searchParams;
+    const job: Job = { x: Number(params.get('x')), delayMs: Number(params.get('delay') ?? 0), copies: Number(params.get('copies') ?? 1) };
+    let correlationId = '';
+    const result = await controller.synchronize({ timeout }, (xc) => {
+      ({ correlationId } = xc.registerRequest({ message: job }));
+      channel.sendToQueue(jobs, Buffer.from(JSON.stringify(job)), { correlationId, replyTo: replies });
+    });
+    response.setHeader('x-correlation-id', correlationId);
+    if (result.status !== 'completed') {
+      response.writeHead(504).end();
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result.entries[0]!.response));
+  });
+  cleanups.push(() => app.close());
+  return app;
+}
+
+async function setUp(timeout = 2_000, options: ConsumeRepliesOptions<Answer> = {}) {
+  const controller = new Controller<Job, Answer>();
+  cleanups.push(() => controller.close());
+  const { replies, dead } = await replyQueues();
+  const jobs = uniqueQueue('jobs');
+  await startWorker(jobs);
+  const app = await startApp(controller, jobs, replies, timeout);
+  const { consumer, decisions } = await consume(controller, replies, options);
+  return { controller, replies, dead, jobs, app, consumer, decisions };
+}
+
+async function messageCount(queue: string): Promise<number> {
+  return (await channel.checkQueue(queue)).messageCount;
+}
+
+describe('consumeReplies on RabbitMQ', () => {
+  it('routes the worker reply to the waiting HTTP handler and acknowledges it as delivered', async () => {
+    const { app, decisions, replies } = await setUp();
+    const response = await fetch(`${app.url}/?x=21`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ double: 42 });
+    await vi.waitFor(() => expect(decisions).toHaveLength(1));
+    expect(decisions[0]!.decision).toMatchObject({ action: 'ack', outcome: 'delivered', correlationId: response.headers.get('x-correlation-id'), payload: { double: 42 } });
+    expect(await messageCount(replies)).toBe(0);
+  });
+
+  it('acknowledges a reply that came after the timeout as rolled back and compensates once', async () => {
+    const compensate = vi.fn();
+    // Two copies of the late reply: the second must be acknowledged without compensating again.
+    const { app, decisions, replies, dead } = await setUp(100, { compensate });
+    const response = await fetch(`${app.url}/?x=5&delay=400&copies=2`);
+    expect(response.status).toBe(504);
+    const correlationId = response.headers.get('x-correlation-id')!;
+    await vi.waitFor(() => expect(decisions).toHaveLength(2));
+    expect(decisions.map((d) => [d.decision.action, d.decision.outcome])).toEqual([
+      ['ack', 'rolled-back'],
+      ['ack', 'rolled-back'],
+    ]);
+    expect(decisions.map((d) => d.decision.compensated).sort()).toEqual([false, true]);
+    expect(compensate).toHaveBeenCalledTimes(1);
+    expect(compensate).toHaveBeenCalledWith({ double: 10 }, expect.objectContaining({ correlationId }));
+    expect(await messageCount(replies)).toBe(0);
+    expect(await messageCount(dead)).toBe(0);
+  });
+
+  it('acknowledges a redelivered reply as duplicate', async () => {
+    const controller = new Controller<Job, Answer>();
+    cleanups.push(() => controller.close());
+    const { replies } = await replyQueues();
+    const exchange = controller.createExchange();
+    const { correlationId, response } = exchange.registerRequest({ message: { x: 1, delayMs: 0 } });
+    channel.sendToQueue(replies, Buffer.from(JSON.stringify({ double: 2 })), { correlationId });
+
+    // A first consumer routes the reply but dies before acknowledging it.
+    const doomed = await connection.createChannel();
+    const handle = createReplyHandler(controller);
+    const first = await new Promise<ReplyDecision<Answer>>((resolve) => {
+      void doomed.consume(replies, (message) => void handle(message!).then(resolve));
+    });
+    expect(first.outcome).toBe('delivered');
+    await expect(response).resolves.toEqual({ double: 2 });
+    await doomed.close();
+
+    const { decisions } = await consume(controller, replies);
+    await vi.waitFor(() => expect(decisions).toHaveLength(1));
+    expect(decisions[0]!.message.fields.redelivered).toBe(true);
+    expect(decisions[0]!.decision).toMatchObject({ action: 'ack', outcome: 'duplicate', correlationId });
+    expect(await messageCount(replies)).toBe(0);
+    exchange.close();
+  });
+
+  it('rejects malformed messages without requeue and keeps consuming', async () => {
+    const { app, decisions, replies, dead } = await setUp();
+    channel.sendToQueue(replies, Buffer.from('{"double": 1}')); // no correlation ID
+    channel.sendToQueue(replies, Buffer.from('not json'), { correlationId: 'some-id' });
+    channel.sendToQueue(replies, Buffer.from([0xff, 0xfe, 0x7b]), { correlationId: 'other-id' }); // not UTF-8
+    await vi.waitFor(() => expect(decisions).toHaveLength(3));
+    expect(decisions.map((d) => [d.decision.action, d.decision.outcome])).toEqual([
+      ['reject', 'invalid'],
+      ['reject', 'invalid'],
+      ['reject', 'invalid'],
+    ]);
+    expect(decisions[0]!.decision.error).toBeInstanceOf(InvalidArgumentError);
+    expect(decisions[1]!.decision.error).toBeInstanceOf(SyntaxError);
+    expect(decisions[2]!.decision.error).toBeInstanceOf(TypeError);
+    await vi.waitFor(async () => expect(await messageCount(dead)).toBe(3));
+
+    const response = await fetch(`${app.url}/?x=4`);
+    expect(await response.json()).toEqual({ double: 8 });
+  });
+
+  it('requeues an unmatched reply at most maxRequeues times, then dead-letters it', async () => {
+    const { decisions, replies, dead } = await setUp(2_000, { unmatched: 'requeue', maxRequeues: 2 });
+    channel.sendToQueue(replies, Buffer.from(JSON.stringify({ double: 0 })), { correlationId: 'nobody-owns-this' });
+    await vi.waitFor(() => expect(decisions).toHaveLength(3));
+    expect(decisions.map((d) => [d.decision.action, d.decision.requeues])).toEqual([
+      ['requeue', 0],
+      ['requeue', 1],
+      ['dead-letter', 2],
+    ]);
+    await vi.waitFor(async () => expect(await messageCount(dead)).toBe(1));
+    const deadLetter = (await channel.get(dead, { noAck: true })) as GetMessage;
+    expect(deadLetter.properties.correlationId).toBe('nobody-owns-this');
+    expect(deadLetter.properties.headers?.[REQUEUE_HEADER]).toBe(2);
+    expect(await messageCount(replies)).toBe(0);
+  });
+
+  it('dead-letters an unmatched reply by default and acknowledges it under the drop policy', async () => {
+    const first = await setUp();
+    channel.sendToQueue(first.replies, Buffer.from('{}'), { correlationId: 'unknown-1' });
+    await vi.waitFor(() => expect(first.decisions).toHaveLength(1));
+    expect(first.decisions[0]!.decision).toMatchObject({ action: 'dead-letter', outcome: 'unmatched' });
+    await vi.waitFor(async () => expect(await messageCount(first.dead)).toBe(1));
+
+    const dropping = await setUp(2_000, { unmatched: 'drop' });
+    channel.sendToQueue(dropping.replies, Buffer.from('{}'), { correlationId: 'unknown-2' });
+    await vi.waitFor(() => expect(dropping.decisions).toHaveLength(1));
+    expect(dropping.decisions[0]!.decision).toMatchObject({ action: 'drop', outcome: 'unmatched' });
+    expect(await messageCount(dropping.replies)).toBe(0);
+    expect(await messageCount(dropping.dead)).toBe(0);
+  });
+
+  it('requeues a late reply whose compensation failed, and compensates on the next delivery', async () => {
+    const compensate = vi.fn().mockRejectedValueOnce(new Error('refund service down')).mockResolvedValue(undefined);
+    const { app, decisions } = await setUp(100, { compensate });
+    expect((await fetch(`${app.url}/?x=1&delay=300`)).status).toBe(504);
+    await vi.waitFor(() => expect(decisions).toHaveLength(2));
+    expect(decisions.map((d) => [d.decision.action, d.decision.outcome, d.decision.compensated])).toEqual([
+      ['requeue', 'failed', false],
+      ['ack', 'rolled-back', true],
+    ]);
+    expect(compensate).toHaveBeenCalledTimes(2);
+  });
+
+  it('waits for messages in flight when cancelled', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const { app, consumer, decisions } = await setUp(50, { compensate: () => gate });
+    expect((await fetch(`${app.url}/?x=1&delay=150`)).status).toBe(504);
+    await vi.waitFor(() => expect(consumer.inFlight).toBe(1));
+    const cancelled = consumer.cancel();
+    let done = false;
+    void cancelled.then(() => (done = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(done).toBe(false);
+    release();
+    await cancelled;
+    expect(decisions.map((d) => d.decision.outcome)).toEqual(['rolled-back']);
+  });
+});
+
+describe('consumeReplies arguments', () => {
+  it('throws InvalidArgumentError for noAck consumers, bad policies and unknown options', async () => {
+    const controller = new Controller();
+    cleanups.push(() => controller.close());
+    const queue = uniqueQueue('args');
+    queues.push(queue);
+    await channel.assertQueue(queue);
+    const bad: unknown[] = [{ consumeOptions: { noAck: true } }, { unmatched: 'requeue-forever' }, { maxRequeues: -1 }, { maxRequeue: 3 }];
+    for (const options of bad) {
+      await expect(consumeReplies(channel, queue, controller, options as ConsumeRepliesOptions<unknown>)).rejects.toMatchObject({
+        name: 'InvalidArgumentError',
+        code: 'ERR_RRXC_INVALID_ARGUMENT',
+      });
+    }
+    await expect(consumeReplies(channel, '', controller)).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+});
+
