@@ -1,0 +1,94 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import pTimeout from 'p-timeout';
+import type { Clock } from '../clock.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { RedisConnection } from './_scripts.js';
+
+/**
+ * ioredis options for the connections rrxc/redis makes from a URL. Every
+ * choice trades a hidden wait for an explicit, early error:
+ *
+ * - `enableOfflineQueue: false`: a command issued while disconnected fails at
+ *   once instead of waiting, unbounded, for the connection to come back;
+ * - `maxRetriesPerRequest: 1`: a command in flight when the connection drops
+ *   is retried once, then fails;
+ * - `enableAutoPipelining: true`: commands of one event-loop tick go out in
+ *   one write (the registration path issues one command per request);
+ * - reconnecting keeps going, at most one attempt a second.
+ */
+export const OWNED_CONNECTION_OPTIONS: RedisOptions = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  enableAutoPipelining: true,
+  retryStrategy: (attempt: number) => Math.min(attempt * 100, 1_000),
+};
+
+/** Makes a connection from a URL: ours to close. */
+export function connectUrl(url: string, options: RedisOptions | undefined): Redis {
+  return new Redis(url, { ...OWNED_CONNECTION_OPTIONS, ...options });
+}
+
+/** Checks the mutually exclusive `redis` / `url` options and answers which one was given. */
+export function checkConnectionOptions(component: string, redis: unknown, url: unknown): void {
+  if ((redis === undefined) === (url === undefined)) {
+    throw new InvalidArgumentError(`${component} needs exactly one of \`redis\` (an ioredis connection) and \`url\`, got ${redis === undefined ? 'neither' : 'both'}`);
+  }
+  if (url !== undefined && typeof url !== 'string') {
+    throw new InvalidArgumentError(`url must be a string, got ${typeof url}`);
+  }
+  if (redis !== undefined && (typeof redis !== 'object' || redis === null || typeof (redis as { defineCommand?: unknown }).defineCommand !== 'function')) {
+    throw new InvalidArgumentError(`redis must be an ioredis Redis or Cluster connection, got ${redis === null ? 'null' : typeof redis}`);
+  }
+}
+
+/** Bounds `promise` by `ms` on `clock`; the timeout rejects with p-timeout's `TimeoutError` and `message`. */
+export function within<T>(promise: PromiseLike<T>, ms: number, message: string, clock: Clock): Promise<T> {
+  return pTimeout(Promise.resolve(promise), {
+    milliseconds: ms,
+    message,
+    customTimers: clock as unknown as { setTimeout: typeof setTimeout; clearTimeout: typeof clearTimeout },
+  });
+}
+
+/**
+ * Resolves once `redis` is ready to take commands; rejects after `ms` with
+ * the last connection error as `cause`.
+ */
+export async function whenReady(redis: RedisConnection, ms: number, clock: Clock): Promise<void> {
+  if (redis.status === 'ready') return;
+  let lastError: unknown;
+  let onReady!: () => void;
+  let onEnd!: () => void;
+  const onError = (error: unknown): void => {
+    lastError = error;
+  };
+  const ready = new Promise<void>((resolve, reject) => {
+    onReady = resolve;
+    onEnd = () => reject(new Error('the connection was closed', { cause: lastError }));
+  });
+  redis.on('ready', onReady).on('error', onError).on('end', onEnd);
+  try {
+    if (redis.status === 'wait') redis.connect().catch(() => undefined);
+    await within(ready, ms, `not connected within ${ms} ms`, clock).catch((error: unknown) => {
+      if (lastError !== undefined && error instanceof Error && error.cause === undefined) {
+        throw new Error(`${error.message}: ${lastError instanceof Error ? lastError.message : String(lastError)}`, { cause: lastError });
+      }
+      throw error;
+    });
+  } finally {
+    redis.off('ready', onReady).off('error', onError).off('end', onEnd);
+  }
+}
+
+/** Closes a connection we own: QUIT, bounded, then a hard disconnect; resolves once its socket is closed. */
+export async function release(redis: RedisConnection, ms: number, clock: Clock): Promise<void> {
+  try {
+    if (redis.status === 'ready') await within(redis.quit(), ms, 'QUIT timed out', clock);
+  } catch {
+    // Closing anyway below.
+  }
+  if (redis.status === 'end') return;
+  const ended = new Promise<void>((resolve) => redis.once('end', resolve));
+  redis.disconnect();
+  await within(ended, ms, 'disconnect timed out', clock).catch(() => undefined);
+}

@@ -1,0 +1,54 @@
+import { InvalidArgumentError } from '../errors.js';
+
+/** Default key prefix of every key and channel rrxc/redis writes. */
+export const DEFAULT_PREFIX = 'rrxc:';
+
+/**
+ * Key names. The correlation ID sits in a `{…}` hash tag, so that an ID's
+ * tag hash and its ownership record share a Redis Cluster slot and one Lua
+ * script may touch both.
+ */
+export class Keys {
+  constructor(readonly prefix: string) {}
+
+  /** Hash of the tags of `id`. */
+  tags(id: string): string {
+    return `${this.prefix}t:{${id}}`;
+  }
+
+  /** Ownership record of `id`. */
+  record(id: string): string {
+    return `${this.prefix}o:{${id}}`;
+  }
+
+  /** Liveness (lease) key of an instance. */
+  lease(instanceId: string): string {
+    return `${this.prefix}live:${instanceId}`;
+  }
+
+  /** Pub/sub channel an instance listens on. */
+  channel(instanceId: string): string {
+    return `${this.prefix}in:${instanceId}`;
+  }
+}
+
+/** Checks a key prefix: a string without braces (they would break the Cluster hash tags). */
+export function checkPrefix(prefix: unknown): string {
+  if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
+    throw new InvalidArgumentError(`prefix must be a string without \`{\` or \`}\`, got ${JSON.stringify(prefix) ?? String(prefix)}`);
+  }
+  return prefix;
+}
+
+/** Checks a duration option: a positive finite number of milliseconds (or 0 when `zero` allows it). */
+export function checkMs(name: string, value: unknown, zero = false): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!zero && value === 0)) {
+    throw new InvalidArgumentError(`${name} must be a ${zero ? 'non-negative' : 'positive'} finite number of milliseconds, got ${String(value)} (${typeof value})`);
+  }
+  return Math.ceil(value);
+}
+
+/** The TTL written to Redis: `0` (no expiry) and anything longer become `maxTtl`. */
+export function clampTtl(ttl: number, maxTtl: number): number {
+  return ttl === 0 || ttl > maxTtl ? maxTtl : Math.max(1, Math.ceil(ttl));
+}

@@ -1,0 +1,175 @@
+import type { Cluster, Redis } from 'ioredis';
+
+/** A connection rrxc/redis works with: a single node (or Sentinel) client, or a Cluster client. */
+export type RedisConnection = Redis | Cluster;
+
+/*
+ * Every time in these scripts is Redis server time (TIME), so that expiry and
+ * deadlines do not depend on the clocks of the instances agreeing.
+ *
+ * Tag hash (one per correlation ID): field = tag, value = expiry (server ms).
+ * The key itself expires with its last tag (PEXPIREAT), so nothing stays
+ * without a TTL.
+ *
+ * Ownership record (one per correlation ID), a string:
+ *   p|<instance>|<deadline or empty>   pending at <instance>
+ *   a|<instance>                       answered at <instance> (duplicate window)
+ */
+const PRELUDE = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function put_tag(key, tag, ttl, now)
+  local exp = now + ttl
+  local last = exp
+  local fields = redis.call('HGETALL', key)
+  for i = 1, #fields, 2 do
+    if fields[i] ~= tag then
+      local e = tonumber(fields[i + 1])
+      if e <= now then redis.call('HDEL', key, fields[i]) elseif e > last then last = e end
+    end
+  end
+  redis.call('HSET', key, tag, string.format('%.0f', exp))
+  redis.call('PEXPIREAT', key, string.format('%.0f', last))
+end
+local function has_tag(key, tag, now)
+  local e = redis.call('HGET', key, tag)
+  return e ~= false and tonumber(e) > now
+end
+local function parse(rec)
+  return string.match(rec, '^(%a)|([^|]*)|?(.*)$')
+end
+`;
+
+/** KEYS: tag hash. ARGV: tag, ttl (ms, > 0). */
+const TAG = `${PRELUDE}
+put_tag(KEYS[1], ARGV[1], tonumber(ARGV[2]), now_ms())
+return 1`;
+
+/** KEYS: tag hash. ARGV: tag. Answers 1 if a live tag was removed. */
+const UNTAG = `${PRELUDE}
+local e = redis.call('HGET', KEYS[1], ARGV[1])
+if not e then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+if tonumber(e) > now_ms() then return 1 end
+return 0`;
+
+/** KEYS: tag hash. Answers the live tags. */
+const GET_TAGS = `${PRELUDE}
+local now = now_ms()
+local fields = redis.call('HGETALL', KEYS[1])
+local live = {}
+for i = 1, #fields, 2 do
+  if tonumber(fields[i + 1]) > now then live[#live + 1] = fields[i] end
+end
+return live`;
+
+/**
+ * KEYS: record. ARGV: owner, ms until the deadline (-1: none), ms to keep the
+ * record after the deadline, ms to keep it without a deadline.
+ */
+const REGISTER = `${PRELUDE}
+local remaining = tonumber(ARGV[2])
+if remaining < 0 then
+  redis.call('SET', KEYS[1], 'p|' .. ARGV[1] .. '|', 'PX', ARGV[4])
+else
+  local deadline = now_ms() + remaining
+  redis.call('SET', KEYS[1], 'p|' .. ARGV[1] .. '|' .. string.format('%.0f', deadline), 'PX', remaining + tonumber(ARGV[3]))
+end
+return 1`;
+
+/**
+ * The owner ends an ID. KEYS: record, tag hash. ARGV: owner, answered (1/0),
+ * duplicate window ms (0: none), rollback tag, rollback ttl ms.
+ * Answers 1 when the record was this owner's pending one; 2 when the ID was
+ * answered here although another instance already rolled it back; 0 otherwise.
+ */
+const END = `${PRELUDE}
+local now = now_ms()
+local rec = redis.call('GET', KEYS[1])
+local mine = false
+if rec then
+  local state, owner = parse(rec)
+  mine = state == 'p' and owner == ARGV[1]
+end
+if ARGV[2] == '1' then
+  if mine then
+    if tonumber(ARGV[3]) > 0 then
+      redis.call('SET', KEYS[1], 'a|' .. ARGV[1], 'PX', ARGV[3])
+    else
+      redis.call('DEL', KEYS[1])
+    end
+    return 1
+  end
+  if not rec and has_tag(KEYS[2], ARGV[4], now) then return 2 end
+  return 0
+end
+if mine then redis.call('DEL', KEYS[1]) end
+put_tag(KEYS[2], ARGV[4], tonumber(ARGV[5]), now)
+if mine then return 1 end
+return 0`;
+
+/**
+ * A non-owner decides an ID its owner did not answer for. KEYS: record, tag
+ * hash. ARGV: owner seen, owner alive (1/0), grace ms, rollback tag, rollback
+ * ttl ms. Answers the outcome, or 'pending' when the owner may still deliver.
+ */
+const SETTLE = `${PRELUDE}
+local now = now_ms()
+local rec = redis.call('GET', KEYS[1])
+if rec then
+  local state, owner, deadline = parse(rec)
+  if state == 'a' then return 'duplicate' end
+  local expired = deadline ~= '' and now > tonumber(deadline) + tonumber(ARGV[3])
+  if owner == ARGV[1] and (ARGV[2] == '0' or expired) then
+    redis.call('DEL', KEYS[1])
+    put_tag(KEYS[2], ARGV[4], tonumber(ARGV[5]), now)
+    return 'rolled-back'
+  end
+  return 'pending'
+end
+if has_tag(KEYS[2], ARGV[4], now) then return 'rolled-back' end
+return 'unmatched'`;
+
+/** The scripts as typed calls on one connection (EVALSHA, loaded on first use by ioredis). */
+export interface Scripts {
+  tag(key: string, tag: string, ttl: number): Promise<unknown>;
+  untag(key: string, tag: string): Promise<number>;
+  getTags(key: string): Promise<string[]>;
+  register(record: string, owner: string, remaining: number, keep: number, keepWithoutDeadline: number): Promise<unknown>;
+  end(record: string, tags: string, owner: string, answered: '1' | '0', duplicateTtl: number, rollbackTag: string, rollbackTtl: number): Promise<number>;
+  settle(record: string, tags: string, owner: string, alive: '1' | '0', grace: number, rollbackTag: string, rollbackTtl: number): Promise<string>;
+}
+
+const DEFINITIONS = {
+  rrxcTag1: { numberOfKeys: 1, lua: TAG },
+  rrxcUntag1: { numberOfKeys: 1, lua: UNTAG },
+  rrxcGetTags1: { numberOfKeys: 1, lua: GET_TAGS },
+  rrxcRegister1: { numberOfKeys: 1, lua: REGISTER },
+  rrxcEnd1: { numberOfKeys: 2, lua: END },
+  rrxcSettle1: { numberOfKeys: 2, lua: SETTLE },
+} as const;
+
+type Defined = { [K in keyof typeof DEFINITIONS]: (...args: (string | number)[]) => Promise<never> };
+
+/**
+ * Defines rrxc's scripts on `redis` with `defineCommand` (names carry a
+ * version suffix, so they cannot clash with the application's) and answers
+ * typed wrappers.
+ */
+export function defineScripts(redis: RedisConnection): Scripts {
+  const defined = redis as unknown as Partial<Defined> & Defined;
+  for (const [name, definition] of Object.entries(DEFINITIONS)) {
+    if (typeof defined[name as keyof Defined] !== 'function') redis.defineCommand(name, definition);
+  }
+  return {
+    tag: (key, tag, ttl) => defined.rrxcTag1(key, tag, ttl),
+    untag: (key, tag) => defined.rrxcUntag1(key, tag),
+    getTags: (key) => defined.rrxcGetTags1(key),
+    register: (record, owner, remaining, keep, keepWithoutDeadline) => defined.rrxcRegister1(record, owner, remaining, keep, keepWithoutDeadline),
+    end: (record, tags, owner, answered, duplicateTtl, rollbackTag, rollbackTtl) =>
+      defined.rrxcEnd1(record, tags, owner, answered, duplicateTtl, rollbackTag, rollbackTtl),
+    settle: (record, tags, owner, alive, grace, rollbackTag, rollbackTtl) => defined.rrxcSettle1(record, tags, owner, alive, grace, rollbackTag, rollbackTtl),
+  };
+}
