@@ -126,6 +126,8 @@ export async function start(options: CalculatorOptions = {}): Promise<Calculator
         // Waiting requests end as `closed` and are answered 503 before the sockets go.
         await controller.close(new Error('the service is shutting down'));
         await transport.close();
+        // The 503s are out by now; their keep-alive sockets are idle.
+        server.closeIdleConnections();
         const grace = setTimeout(() => server.closeAllConnections(), 2_000);
         await closed;
         clearTimeout(grace);
