@@ -87,8 +87,10 @@ export async function release(redis: RedisConnection, ms: number, clock: Clock):
   } catch {
     // Closing anyway below.
   }
-  if (redis.status === 'end') return;
-  const ended = new Promise<void>((resolve) => redis.once('end', resolve));
+  // Only a connection with a socket emits 'end'; one between reconnection
+  // attempts just stops trying.
+  const open = redis.status === 'connecting' || redis.status === 'connect' || redis.status === 'ready' || redis.status === 'close';
+  const ended = open ? new Promise<void>((resolve) => redis.once('end', resolve)) : undefined;
   redis.disconnect();
-  await within(ended, ms, 'disconnect timed out', clock).catch(() => undefined);
+  if (ended !== undefined) await within(ended, ms, 'disconnect timed out', clock).catch(() => undefined);
 }

@@ -657,8 +657,10 @@ export class RedisBackplane implements Backplane {
       error instanceof BackplaneError ? error : new BackplaneError('redis', `Redis ${operation} failed: ${error instanceof Error ? error.message : String(error)}`, error);
     if (errorChannel.hasSubscribers) {
       errorChannel.publish({ instanceId: this.instanceId, operation, correlationIds, error: wrapped } satisfies RedisErrorMessage);
-    } else if (!this.#failing) {
-      // Once per outage: a dead Redis fails every registration and every heartbeat.
+    } else if (!this.#failing && operation !== 'connection') {
+      // Once per outage: a dead Redis fails every registration and every
+      // heartbeat. Connection errors themselves already reach callers as
+      // failed commands or a failed ready().
       this.#failing = true;
       process.emitWarning(wrapped);
     }

@@ -1,0 +1,89 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { TagStore } from '../../src/index.js';
+
+/**
+ * The TagStore contract, as one suite every implementation must pass:
+ * `describeTagStore('MemoryTagStore', async () => new MemoryTagStore())`.
+ * The factory is called before each test with a fresh store; it may return a
+ * cleanup to run after it (besides `store.close()`).
+ */
+export function describeTagStore(name: string, factory: () => Promise<{ store: TagStore; cleanup?: () => Promise<void> }>): void {
+  describe(`TagStore conformance: ${name}`, () => {
+    let store: TagStore;
+    let cleanup: (() => Promise<void>) | undefined;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await factory());
+    });
+
+    afterEach(async () => {
+      await store.close?.();
+      await cleanup?.();
+    });
+
+    it('answers no tags for an ID never tagged', async () => {
+      expect(await store.getTags('never-tagged')).toEqual([]);
+    });
+
+    it('answers every live tag of an ID, and only that ID', async () => {
+      await store.tag('a', 'rollback', 60_000);
+      await store.tag('a', 'audit', 60_000);
+      await store.tag('b', 'other', 60_000);
+      expect([...(await store.getTags('a'))].sort()).toEqual(['audit', 'rollback']);
+      expect(await store.getTags('b')).toEqual(['other']);
+    });
+
+    it('forgets a tag once its TTL has passed, keeping the others', async () => {
+      await store.tag('a', 'short', 40);
+      await store.tag('a', 'long', 60_000);
+      await sleep(120);
+      expect(await store.getTags('a')).toEqual(['long']);
+    });
+
+    it('keeps a tag with TTL 0 (no expiry)', async () => {
+      await store.tag('a', 'forever', 0);
+      await sleep(60);
+      expect(await store.getTags('a')).toEqual(['forever']);
+    });
+
+    it('replaces the TTL when a tag is put again, shorter or longer', async () => {
+      await store.tag('longer', 't', 40);
+      await store.tag('longer', 't', 60_000);
+      await store.tag('shorter', 't', 60_000);
+      await store.tag('shorter', 't', 40);
+      await sleep(120);
+      expect(await store.getTags('longer')).toEqual(['t']);
+      expect(await store.getTags('shorter')).toEqual([]);
+    });
+
+    it('answers true when untag removed a live tag, false when there was none', async () => {
+      await store.tag('a', 'rollback', 60_000);
+      expect(await store.untag('a', 'rollback')).toBe(true);
+      expect(await store.untag('a', 'rollback')).toBe(false);
+      expect(await store.untag('never-tagged', 'rollback')).toBe(false);
+      expect(await store.getTags('a')).toEqual([]);
+    });
+
+    it('answers false when untagging a tag that already expired', async () => {
+      await store.tag('a', 'short', 30);
+      await sleep(100);
+      expect(await store.untag('a', 'short')).toBe(false);
+    });
+
+    it('keeps the other tags of an ID when one is untagged', async () => {
+      await store.tag('a', 'x', 60_000);
+      await store.tag('a', 'y', 60_000);
+      await store.untag('a', 'x');
+      expect(await store.getTags('a')).toEqual(['y']);
+    });
+
+    it('keeps IDs and tags with unusual characters apart', async () => {
+      const ids = ['__proto__', 'constructor', 'a{b}c', '{a}', 'a b', 'ünï-😀', 'a:b', 'x'.repeat(256)];
+      for (const [i, id] of ids.entries()) await store.tag(id, `t${i}`, 60_000);
+      for (const [i, id] of ids.entries()) expect(await store.getTags(id)).toEqual([`t${i}`]);
+      await store.tag('plain', '__proto__', 60_000);
+      expect(await store.getTags('plain')).toEqual(['__proto__']);
+    });
+  });
+}

@@ -1,0 +1,266 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Controller, type ResponseOutcome } from '../../src/index.js';
+import { BackplaneError, RedisBackplane } from '../../src/redis/index.js';
+import { keysUnder } from '../helpers/redis-keys.js';
+import { freePort, useRedis, type TestRedis } from '../helpers/redis-server.js';
+import { Cluster, sleep } from './_instances.js';
+
+let server: TestRedis;
+let cluster: Cluster;
+
+beforeAll(async () => {
+  server = await useRedis();
+});
+afterAll(async () => {
+  await server.stop();
+});
+beforeEach((context) => {
+  cluster = new Cluster(server.url, context.task.name.replace(/\W+/g, '-').slice(0, 40));
+});
+afterEach(async () => {
+  await cluster.cleanup();
+});
+
+describe('RedisBackplane with two instances', () => {
+  it('delivers at the owner a reply that reached the other instance, and answers the owner outcome', async () => {
+    const a = await cluster.add();
+    const b = await cluster.add();
+    const xc = a.controller.createExchange({ timeout: 5_000 });
+    const { correlationId, response } = xc.registerRequest({ message: 'question' });
+
+    expect(correlationId.startsWith(`${a.backplane.instanceId}~`)).toBe(true);
+    expect(await b.controller.registerResponse({ correlationId, message: { answer: 42 } })).toBe('delivered');
+    expect(await response).toEqual({ answer: 42 });
+    expect((await xc.wait()).status).toBe('completed');
+  });
+
+  it('reports a second copy reaching the other instance as duplicate, delivering only the first', async () => {
+    const a = await cluster.add();
+    const b = await cluster.add();
+    const xc = a.controller.createExchange({ timeout: 5_000 });
+    const { correlationId } = xc.registerRequest();
+    xc.registerRequest();
+
+    expect(await b.controller.registerResponse({ correlationId, message: 1 })).toBe('delivered');
+    expect(await b.controller.registerResponse({ correlationId, message: 2 })).toBe('duplicate');
+    expect(xc.getResponse(correlationId)).toBe(1);
+    expect(await b.controller.registerResponse({ correlationId, message: 3, overwrite: true })).toBe('overwritten');
+    expect(xc.getResponse(correlationId)).toBe(3);
+  });
+
+  it('finds the owner of a correlation ID the application chose through its ownership record', async () => {
+    const a = await cluster.add();
+    const b = await cluster.add();
+    const xc = a.controller.createExchange({ timeout: 5_000 });
+    const { response } = xc.registerRequest({ correlationId: 'order-17' });
+    await sleep(20); // the record is written asynchronously (pipelined)
+
+    expect(await b.controller.registerResponse({ correlationId: 'order-17', message: 'paid' })).toBe('delivered');
+    expect(await response).toBe('paid');
+  });
+
+  it('answers unmatched at once for an ID no instance owns', async () => {
+    await cluster.add();
+    const b = await cluster.add();
+    const started = Date.now();
+    expect(await b.controller.registerResponse({ correlationId: 'nobody-owns-this', message: 1 })).toBe('unmatched');
+    expect(await b.controller.registerResponse({ correlationId: 'ghost0000000~abc', message: 1 })).toBe('unmatched');
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+
+  it('reports duplicate for a late copy of an answered ID after its exchange ended', async () => {
+    const a = await cluster.add();
+    const b = await cluster.add();
+    const result = await a.controller.synchronize({ timeout: 5_000 }, async (xc) => {
+      const { correlationId } = xc.registerRequest({ correlationId: 'answered-1' });
+      await sleep(20);
+      await b.controller.registerResponse({ correlationId, message: 'first' });
+    });
+    expect(result.status).toBe('completed');
+    await sleep(20);
+    expect(await b.controller.registerResponse({ correlationId: 'answered-1', message: 'again' })).toBe('duplicate');
+  });
+
+  it('shows a rollback tag set by one instance on the other, until its TTL expires', async () => {
+    const a = await cluster.add({ rollbackTtl: 300 }, { rollbackTtl: 300 });
+    const b = await cluster.add({ rollbackTtl: 300 }, { rollbackTtl: 300 });
+    const xc = a.controller.createExchange({ timeout: 30 });
+    const { correlationId } = xc.registerRequest();
+    expect((await xc.wait()).unanswered).toEqual([correlationId]);
+
+    expect(await b.controller.isRolledBack(correlationId)).toBe(true);
+    expect(await b.controller.registerResponse({ correlationId, message: 'late' })).toBe('rolled-back');
+    await sleep(400);
+    expect(await b.controller.isRolledBack(correlationId)).toBe(false);
+    expect(await b.controller.registerResponse({ correlationId, message: 'later' })).toBe('unmatched');
+  });
+
+  it('leaves every key it writes with a TTL', async () => {
+    const a = await cluster.add({ rollbackTtl: 0 }, { rollbackTtl: 0 });
+    const b = await cluster.add();
+    const xc = a.controller.createExchange();
+    const answered = xc.registerRequest({ correlationId: 'k-answered' });
+    xc.registerRequest({ correlationId: 'k-unanswered' });
+    xc.registerRequest(); // no timeout: a record without a deadline
+    await sleep(20);
+    await b.controller.registerResponse({ correlationId: answered.correlationId, message: 1 });
+    await a.controller.tag('k-tagged', 'audit', { ttl: 0 });
+
+    const live = await keysUnder(cluster.admin, cluster.prefix);
+    expect(live.length).toBeGreaterThanOrEqual(4);
+    for (const key of live) expect(await cluster.admin.pttl(key), key).toBeGreaterThan(0);
+    xc.close();
+    await xc.wait();
+    for (const key of await keysUnder(cluster.admin, cluster.prefix)) expect(await cluster.admin.pttl(key), key).toBeGreaterThan(0);
+  });
+});
+
+describe('RedisBackplane with three instances', () => {
+  it('routes replies for each owner from either of the two others', async () => {
+    const instances = [await cluster.add(), await cluster.add(), await cluster.add()];
+    const exchanges = instances.map((i) => i.controller.createExchange({ timeout: 5_000 }));
+    const ids = exchanges.map((xc, owner) => [xc.registerRequest().correlationId, xc.registerRequest({ correlationId: `user-${owner}` }).correlationId]);
+    await sleep(20);
+
+    const outcomes: ResponseOutcome[] = [];
+    for (const [owner, [generated, chosen]] of ids.entries()) {
+      const others = instances.filter((_, i) => i !== owner);
+      outcomes.push(await others[0]!.controller.registerResponse({ correlationId: generated!, message: `${owner}-g` }));
+      outcomes.push(await others[1]!.controller.registerResponse({ correlationId: chosen!, message: `${owner}-u` }));
+    }
+    expect(outcomes).toEqual(Array(6).fill('delivered'));
+    const results = await Promise.all(exchanges.map((xc) => xc.wait()));
+    expect(results.map((r) => r.entries.map((e) => e.response))).toEqual([
+      ['0-g', '0-u'],
+      ['1-g', '1-u'],
+      ['2-g', '2-u'],
+    ]);
+  });
+
+  it('accounts for every reply exactly once among many concurrent exchanges and duplicate copies', async () => {
+    const instances = [await cluster.add(), await cluster.add(), await cluster.add()];
+    const perInstance = 100;
+    const exchanges = instances.flatMap((instance, owner) =>
+      Array.from({ length: perInstance }, (_, n) => {
+        const xc = instance.controller.createExchange({ timeout: 20_000 });
+        const ids = [xc.registerRequest().correlationId, xc.registerRequest({ correlationId: `c-${owner}-${n}` }).correlationId];
+        return { xc, ids };
+      }),
+    );
+    await sleep(50);
+
+    // Every reply is sent twice, to two different instances, all at once.
+    const sends = exchanges.flatMap(({ ids }, n) =>
+      ids.flatMap((correlationId, k) => [0, 1].map((copy) => ({ correlationId, via: instances[(n + k + copy) % 3]!, message: `${correlationId}#${copy}` }))),
+    );
+    const outcomes = await Promise.all(sends.map((s) => s.via.controller.registerResponse({ correlationId: s.correlationId, message: s.message })));
+
+    const byId = new Map<string, ResponseOutcome[]>();
+    for (const [i, s] of sends.entries()) byId.set(s.correlationId, [...(byId.get(s.correlationId) ?? []), outcomes[i]!]);
+    expect(byId.size).toBe(3 * perInstance * 2);
+    for (const [id, got] of byId) expect([...got].sort(), id).toEqual(['delivered', 'duplicate']);
+
+    const results = await Promise.all(exchanges.map(({ xc }) => xc.wait()));
+    expect(results.every((r) => r.status === 'completed')).toBe(true);
+    const responses = results.flatMap((r) => r.entries.map((e) => e.response as string));
+    expect(new Set(responses.map((r) => r.split('#')[0])).size).toBe(3 * perInstance * 2);
+  });
+});
+
+describe('RedisBackplane when the owner is gone', () => {
+  it('answers rolled-back for the IDs of an owner that closed, at once', async () => {
+    const a = await cluster.add();
+    const b = await cluster.add();
+    const xc = a.controller.createExchange();
+    const generated = xc.registerRequest().correlationId;
+    xc.registerRequest({ correlationId: 'closed-owner-1' });
+    await a.controller.close();
+
+    const started = Date.now();
+    expect(await b.controller.registerResponse({ correlationId: generated, message: 1 })).toBe('rolled-back');
+    expect(await b.controller.registerResponse({ correlationId: 'closed-owner-1', message: 1 })).toBe('rolled-back');
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+
+  it('rejects with owner-unreachable while a silent owner is alive and its deadline is ahead, then rolls back once its lease lapses', async () => {
+    const b = await cluster.add({ forwardTimeout: 300, retryInterval: 50 });
+    // An owner that holds a lease and a pending record but no longer hears its channel: a partition.
+    const ghost = new RedisBackplane({ url: cluster.url, prefix: cluster.prefix, instanceId: 'ghost', leaseTtl: 800 });
+    await ghost.ready();
+    ghost.requestRegistered('partitioned-1', Date.now() + 60_000);
+    await ghost.close(); // unsubscribes and deletes its lease…
+    await cluster.admin.set(`${cluster.prefix}live:ghost`, 'x', 'PX', 600); // …which we put back, as if it were still alive
+    await cluster.admin.set(`${cluster.prefix}o:{partitioned-1}`, `p|ghost|${Date.now() + 60_000}`, 'PX', 60_000);
+
+    const started = Date.now();
+    const error = await b.controller.registerResponse({ correlationId: 'partitioned-1', message: 1 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackplaneError);
+    expect(error).toMatchObject({ code: 'ERR_RRXC_BACKPLANE', failure: 'owner-unreachable' });
+    expect(Date.now() - started).toBeLessThan(1_000);
+
+    await sleep(650);
+    expect(await b.controller.registerResponse({ correlationId: 'partitioned-1', message: 1 })).toBe('rolled-back');
+    expect(await b.controller.isRolledBack('partitioned-1')).toBe(true);
+  });
+
+  it('rolls back on the owner behalf once the deadline and the grace passed, even while its lease lives', async () => {
+    const b = await cluster.add({ forwardTimeout: 200, retryInterval: 50, deadlineGrace: 100 });
+    await cluster.admin.set(`${cluster.prefix}live:stuck`, 'x', 'PX', 60_000);
+    await cluster.admin.set(`${cluster.prefix}o:{stuck-1}`, `p|stuck|${(await serverTime(cluster)) + 100}`, 'PX', 60_000);
+
+    await sleep(250);
+    expect(await b.controller.registerResponse({ correlationId: 'stuck-1', message: 1 })).toBe('rolled-back');
+  });
+});
+
+describe('RedisBackplane wire protocol', () => {
+  it('delivers a resent forward once and acknowledges every copy with the same outcome', async () => {
+    const a = await cluster.add();
+    const xc = a.controller.createExchange({ timeout: 5_000 });
+    const { correlationId } = xc.registerRequest();
+    xc.registerRequest();
+    const listener = cluster.admin.duplicate();
+    const acks: string[] = [];
+    await listener.subscribe(`${cluster.prefix}in:probe`);
+    listener.on('message', (_channel, message: string) => acks.push(message));
+
+    const forward = `f\nprobe\n7\n0\n${correlationId.length}\n${correlationId}"once"`;
+    for (let i = 0; i < 3; i++) await cluster.admin.publish(`${cluster.prefix}in:${a.backplane.instanceId}`, forward);
+    await sleep(100);
+    listener.disconnect();
+
+    expect(acks).toEqual(['a\n7\ndelivered', 'a\n7\ndelivered', 'a\n7\ndelivered']);
+    expect(xc.getResponse(correlationId)).toBe('once');
+  });
+});
+
+describe('RedisBackplane when Redis is unreachable', () => {
+  it('rejects connect() with a clear error within connectTimeout when Redis is down at start', async () => {
+    const port = await freePort();
+    const before = process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'Timeout').length;
+    const started = Date.now();
+    const error = await RedisBackplane.connect({ url: `redis://127.0.0.1:${port}`, connectTimeout: 300 }).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(BackplaneError);
+    expect(error).toMatchObject({ code: 'ERR_RRXC_BACKPLANE', failure: 'redis' });
+    expect((error as Error).message).toMatch(/ECONNREFUSED|not connected/);
+    expect(Date.now() - started).toBeLessThan(1_500);
+    await sleep(20);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'Timeout').length).toBeLessThanOrEqual(before);
+  });
+
+  it('leaves connections it was given open when closed, and closes the ones it made', async () => {
+    const given = cluster.admin.duplicate();
+    const backplane = await RedisBackplane.connect({ redis: given, prefix: cluster.prefix });
+    const controller = new Controller({ backplane, tagStore: backplane.tagStore });
+    await controller.close();
+    expect(given.status).toBe('ready');
+    expect(await given.ping()).toBe('PONG');
+    given.disconnect();
+  });
+});
+
+async function serverTime(c: Cluster): Promise<number> {
+  const [seconds, micros] = await c.admin.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
