@@ -222,6 +222,10 @@ export class RedisBackplane implements Backplane {
   readonly #keep: number;
   readonly #ready: Promise<void>;
   readonly #onMessage = (channel: string, raw: string): void => this.#receive(channel, raw);
+  /** Back after an outage (a restarted Redis has lost the lease): renew at once, not at the next beat. */
+  readonly #onReconnect = (): void => {
+    if (this.#leaseHeld && this.#closed === undefined) this.#beat().catch((error: unknown) => this.#report('heartbeat', [], error));
+  };
   #router: BackplaneRouter | undefined;
   #tagStore: RedisTagStore | undefined;
   /** Forwards waiting for their acknowledgement, by sequence number. */
@@ -314,6 +318,7 @@ export class RedisBackplane implements Backplane {
     this.#scripts = defineScripts(this.#redis);
     this.#answersSince = this.#clock.now();
     this.#subscriber.on('message', this.#onMessage);
+    this.#redis.on('ready', this.#onReconnect);
     this.#ready = this.#start();
     // Reported through ready() / connect(); a backplane used without awaiting
     // them reports failures on its forwards instead.
@@ -423,10 +428,11 @@ export class RedisBackplane implements Backplane {
     this.#waiting.clear();
     await within(Promise.allSettled(this.#writes), this.#commandTimeout, 'background writes', this.#clock).catch(() => undefined);
     this.#subscriber.off('message', this.#onMessage);
+    this.#redis.off('ready', this.#onReconnect);
     if (!this.#owned.includes(this.#subscriber)) await this.#quietly(() => this.#subscriber.unsubscribe(this.#channel));
     if (this.#leaseHeld) await this.#quietly(() => this.#redis.del(this.#keys.lease(this.instanceId)));
+    // Their error listener stays: a closed ioredis client may still emit one last error.
     await Promise.all(this.#owned.map((connection) => release(connection, this.#commandTimeout, this.#clock)));
-    for (const connection of this.#owned) connection.off('error', this.#onConnectionError);
   }
 
   async #start(): Promise<void> {

@@ -1,0 +1,101 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CHANNELS, type ResponseOutcome } from '../../src/index.js';
+import { REDIS_CHANNELS, RedisBackplane, type RedisErrorMessage } from '../../src/redis/index.js';
+import { startRedisServer, type OwnRedisServer } from '../helpers/redis-server.js';
+import { Cluster, sleep } from './_instances.js';
+
+let server: OwnRedisServer;
+let cluster: Cluster;
+let reported: RedisErrorMessage[];
+const onRedisError = (message: unknown): void => void reported.push(message as RedisErrorMessage);
+const onStoreError = (): void => undefined;
+
+beforeEach(async () => {
+  server = await startRedisServer();
+  cluster = new Cluster(server.url, 'outage');
+  reported = [];
+  subscribe(REDIS_CHANNELS.error, onRedisError);
+  subscribe(CHANNELS.tagStoreError, onStoreError);
+});
+afterEach(async () => {
+  unsubscribe(REDIS_CHANNELS.error, onRedisError);
+  unsubscribe(CHANNELS.tagStoreError, onStoreError);
+  await server.start(); // so that cleanup can delete keys
+  await cluster.cleanup();
+  await server.stop();
+});
+
+const fast = { commandTimeout: 300, forwardTimeout: 300, retryInterval: 50, leaseTtl: 1_500, connectTimeout: 1_000 };
+
+describe('RedisBackplane when Redis is lost mid-run and comes back', () => {
+  it('fails replies explicitly and quickly during the outage, then delivers each exactly once', async () => {
+    const a = await cluster.add(fast, { storeTimeout: 500 });
+    const b = await cluster.add(fast, { storeTimeout: 500 });
+    const xc = a.controller.createExchange({ timeout: 30_000 });
+    const { correlationId } = xc.registerRequest();
+    const local = xc.registerRequest();
+
+    await server.stop();
+    for (let i = 0; i < 3; i++) {
+      const started = Date.now();
+      const error = await b.controller.registerResponse({ correlationId, message: `during-${i}` }).then(
+        (outcome) => outcome,
+        (e: unknown) => e,
+      );
+      expect(error, 'an outcome during the outage').toMatchObject({ code: expect.stringMatching(/^ERR_RRXC_(TAG_STORE|BACKPLANE)$/) });
+      expect(Date.now() - started).toBeLessThan(1_500);
+    }
+    // The owner's registrations during the outage are not lost silently.
+    a.controller.createExchange().registerRequest({ correlationId: 'registered-during-outage' });
+    await sleep(300);
+    expect(reported).toContainEqual(expect.objectContaining({ operation: 'register', correlationIds: ['registered-during-outage'] }));
+    // The owner's own replies do not need Redis.
+    expect(await a.controller.registerResponse({ correlationId: local.correlationId, message: 'local' })).toBe('delivered');
+
+    await server.start();
+    const outcomes: (ResponseOutcome | string)[] = [];
+    const started = Date.now();
+    for (;;) {
+      const outcome = await b.controller.registerResponse({ correlationId, message: 'after' }).catch((e: { code: string }) => e.code);
+      outcomes.push(outcome);
+      if (outcome === 'delivered' || Date.now() - started > 10_000) break;
+      await sleep(100);
+    }
+    expect(outcomes.at(-1)).toBe('delivered');
+    expect(outcomes.filter((o) => o === 'delivered')).toHaveLength(1);
+    expect(outcomes.every((o) => ['delivered', 'unmatched', 'ERR_RRXC_TAG_STORE', 'ERR_RRXC_BACKPLANE'].includes(o))).toBe(true);
+    const result = await xc.wait();
+    expect(result.status).toBe('completed');
+    expect(result.entries.map((e) => e.response)).toEqual(['after', 'local']);
+  });
+
+  it('starts answering again on its own once Redis is back, within its reconnect delay', async () => {
+    const a = await cluster.add(fast);
+    const b = await cluster.add(fast);
+    await server.stop();
+    await sleep(300);
+    await server.start();
+
+    const started = Date.now();
+    let outcome: unknown;
+    do {
+      const xc = a.controller.createExchange({ timeout: 5_000 });
+      const { correlationId } = xc.registerRequest();
+      outcome = await b.controller.registerResponse({ correlationId, message: 1 }).catch((e: { code: string }) => e.code);
+      xc.close();
+      if (outcome !== 'delivered') await sleep(100);
+    } while (outcome !== 'delivered' && Date.now() - started < 10_000);
+    expect(outcome).toBe('delivered');
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it('does not hang ready() of a backplane made while Redis is down', async () => {
+    await server.stop();
+    const backplane = new RedisBackplane({ url: server.url, prefix: cluster.prefix, connectTimeout: 300 });
+    const started = Date.now();
+    await expect(backplane.ready()).rejects.toMatchObject({ code: 'ERR_RRXC_BACKPLANE', failure: 'redis' });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await backplane.close();
+  });
+});
