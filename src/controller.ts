@@ -3,6 +3,7 @@ import pTimeout from 'p-timeout';
 import { AbortFanout } from './abort-fanout.js';
 import type { BackplaneRouter } from './backplane.js';
 import { CorrelationIndex } from './correlation-index.js';
+import { DeadlineQueue } from './deadline-queue.js';
 import { DuplicateWindow } from './duplicate-window.js';
 import { ControllerClosedError, InvalidArgumentError, TagStoreError } from './errors.js';
 import {
@@ -99,6 +100,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       maxIdLength: resolved.maxIdLength,
       storage: this.#storage,
       fanout: new AbortFanout(),
+      deadlines: new DeadlineQueue(resolved.clock),
       controller: this,
       backplane,
       exchangeCreated: (exchange) => this.#exchangeCreated(exchange),

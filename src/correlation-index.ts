@@ -67,6 +67,10 @@ export class CorrelationIndex<Entry> {
     for (let attempt = 0; attempt < MAX_ID_ATTEMPTS; attempt++) {
       id = this.#generate();
       checkId(id, 'the ID returned by newId()', this.#maxIdLength);
+      // nanoid builds its ID by 21 concatenations: a rope of cons-strings
+      // that V8 keeps as is, 320 bytes per ID instead of 40. Reading a
+      // character flattens it in place, and the GC then drops the rope.
+      id.charCodeAt(0);
       if (!this.#entries.has(id)) return id;
     }
     throw new CorrelationIdConflictError(id);

@@ -4,6 +4,7 @@ import type { Backplane } from './backplane.js';
 import type { Clock } from './clock.js';
 import type { Controller } from './controller.js';
 import type { CorrelationIndex } from './correlation-index.js';
+import type { DeadlineQueue } from './deadline-queue.js';
 import { ExchangeEndedError, ExchangeSealedError, InvalidArgumentError } from './errors.js';
 import { requestRegisteredChannel, type RequestMessage } from './events.js';
 import { checkId, describe, type RegisterRequestOptions } from './options.js';
@@ -22,6 +23,7 @@ export interface ExchangeHost<Req, Res> {
   readonly maxIdLength: number;
   readonly storage: AsyncLocalStorage<Exchange<any, any>>;
   readonly fanout: AbortFanout;
+  readonly deadlines: DeadlineQueue<Exchange<Req, Res>>;
   readonly controller: Controller<Req, Res>;
   readonly backplane: Backplane | undefined;
   /** Adds a new exchange to the open ones and announces it. */
@@ -51,13 +53,12 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
   readonly id: string;
   readonly #host: ExchangeHost<Req, Res>;
   readonly #createdAt: number;
-  readonly #deadline: number | undefined;
   readonly #signal: AbortSignal | undefined;
-  #timer: unknown;
+  readonly #timeout: number;
   #state: ExchangeState = 'open';
   #status: ExchangeStatus | undefined;
-  #hasReason = false;
-  #reason: unknown;
+  /** The end's reason, kept as given; {@link NO_REASON} when there was none. */
+  #reason: unknown = NO_REASON;
   #first: Entry<Req, Res> | undefined;
   #last: Entry<Req, Res> | undefined;
   #unanswered = 0;
@@ -73,16 +74,17 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     this.#host = host;
     this.id = id;
     this.#createdAt = host.clock.now();
-    this.#deadline = timeout === Infinity ? undefined : this.#createdAt + timeout;
     host.exchangeCreated(this);
     if (signal?.aborted) {
       this.#signal = undefined;
+      this.#timeout = Infinity;
       this.onAbort(signal.reason);
       return;
     }
+    this.#timeout = timeout;
     this.#signal = signal;
     if (signal !== undefined) host.fanout.add(signal, this);
-    if (timeout !== Infinity) this.#timer = host.clock.setTimeout(() => this.#end('timed-out', false, undefined), timeout);
+    if (timeout !== Infinity) host.deadlines.add(this, timeout);
   }
 
   /** `open`, then `sealed` once `wait()` was called, then `ended`. */
@@ -92,7 +94,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
 
   /** When the exchange times out (clock ms); `undefined` without a timeout. */
   get deadline(): number | undefined {
-    return this.#deadline;
+    return this.#timeout === Infinity ? undefined : this.#createdAt + this.#timeout;
   }
 
   /** How the exchange ended; `undefined` while it has not. */
@@ -157,7 +159,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     else this.#last.next = entry;
     this.#last = entry;
     this.#unanswered++;
-    host.backplane?.requestRegistered?.(id, this.#deadline);
+    host.backplane?.requestRegistered?.(id, this.deadline);
     if (requestRegisteredChannel.hasSubscribers) {
       requestRegisteredChannel.publish({ controller: host.controller, exchange: this, correlationId: id } satisfies RequestMessage);
     }
@@ -174,7 +176,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
   wait(): Promise<ExchangeResult<Req, Res>> {
     if (this.#state === 'open') {
       this.#state = 'sealed';
-      if (this.#unanswered === 0) this.#end('completed', false, undefined);
+      if (this.#unanswered === 0) this.#end('completed', NO_REASON);
     }
     return (this.#settled ??= this.#tagsWritten
       ? Promise.resolve(this.#result!)
@@ -225,7 +227,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
    *   rejected responses, whatever its value; omit it for none.
    */
   close(...reason: [reason?: unknown]): void {
-    this.#end('closed', reason.length > 0, reason[0]);
+    this.#end('closed', reason.length > 0 ? reason[0] : NO_REASON);
   }
 
   /** Closes the exchange (`using xc = controller.createExchange()`). */
@@ -268,7 +270,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
       const snapshot = entry.snapshot();
       for (const stream of this.#streams) stream.push(snapshot);
     }
-    if (this.#unanswered === 0 && this.#state === 'sealed') this.#end('completed', false, undefined);
+    if (this.#unanswered === 0 && this.#state === 'sealed') this.#end('completed', NO_REASON);
   }
 
   /** @internal Replaces the reply of an answered `entry` (`overwrite: true`). */
@@ -276,10 +278,15 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     entry.answer(message, this.#host.clock.now());
   }
 
+  /** @internal The deadline passed. */
+  onDeadline(): void {
+    this.#end('timed-out', NO_REASON);
+  }
+
   /** @internal The bound signal aborted. */
   onAbort(reason: unknown): void {
     const timedOut = reason instanceof DOMException && reason.name === 'TimeoutError';
-    this.#end(timedOut ? 'timed-out' : 'aborted', true, reason);
+    this.#end(timedOut ? 'timed-out' : 'aborted', reason);
   }
 
   #find(correlationId: string): Entry<Req, Res> | undefined {
@@ -291,14 +298,14 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     return undefined;
   }
 
-  #end(status: ExchangeStatus, hasReason: boolean, reason: unknown): void {
+  #end(status: ExchangeStatus, reason: unknown): void {
     if (this.#state === 'ended') return;
     const host = this.#host;
     this.#state = 'ended';
     this.#status = status;
-    this.#hasReason = hasReason;
     this.#reason = reason;
-    if (this.#timer !== undefined) host.clock.clearTimeout(this.#timer);
+    const hasReason = reason !== NO_REASON;
+    if (this.#timeout !== Infinity) host.deadlines.delete(this, this.#timeout);
     if (this.#signal !== undefined) host.fanout.delete(this.#signal, this);
 
     const entries: RequestResponse<Req, Res>[] = [];
@@ -345,11 +352,14 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
   }
 
   #abortOwnSignal(): void {
-    this.#ownSignal!.abort(this.#hasReason ? this.#reason : new DOMException(`exchange ${this.id} ${this.#status}`, this.#status === 'timed-out' ? 'TimeoutError' : 'AbortError'));
+    this.#ownSignal!.abort(this.#reason !== NO_REASON ? this.#reason : new DOMException(`exchange ${this.id} ${this.#status}`, this.#status === 'timed-out' ? 'TimeoutError' : 'AbortError'));
   }
 
   #endedError(what: string): ExchangeEndedError {
     const message = `${what}: exchange \`${this.id}\` ended (${this.#status})`;
-    return this.#hasReason ? new ExchangeEndedError(message, this.#status!, this.#reason) : new ExchangeEndedError(message, this.#status!);
+    return this.#reason !== NO_REASON ? new ExchangeEndedError(message, this.#status!, this.#reason) : new ExchangeEndedError(message, this.#status!);
   }
 }
+
+/** Marks an end without a reason, apart from every value a reason can take (`undefined` included). */
+const NO_REASON: unique symbol = Symbol('no reason');

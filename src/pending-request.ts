@@ -21,9 +21,11 @@ export class PendingRequest<Req, Res, Owner = unknown> implements RequestHandle<
   #response: Res | undefined;
   #respondedAt = 0;
   #promise: Promise<Res> | undefined;
-  #resolve: ((value: Res) => void) | undefined;
-  #reject: ((reason: unknown) => void) | undefined;
-  #failure: (() => Error) | undefined;
+  /**
+   * While pending and `response` was read: its resolvers. Once abandoned:
+   * what makes the rejection, for a `response` read only then.
+   */
+  #settle: Resolvers<Res> | (() => Error) | undefined;
 
   constructor(
     readonly correlationId: string,
@@ -62,21 +64,22 @@ export class PendingRequest<Req, Res, Owner = unknown> implements RequestHandle<
     this.#respondedAt = now;
     if (this.#state === State.Pending) {
       this.#state = State.Answered;
-      this.#resolve?.(message);
+      (this.#settle as Resolvers<Res> | undefined)?.resolve(message);
+      this.#settle = undefined;
     }
   }
 
   /** The exchange ended first: `response` rejects with what `failure` makes. */
   abandon(failure: () => Error): void {
     this.#state = State.Unanswered;
-    this.#failure = failure;
-    if (this.#reject !== undefined) {
+    const resolvers = this.#settle as Resolvers<Res> | undefined;
+    this.#settle = failure;
+    if (resolvers !== undefined) {
       // Handled before it rejects, so an unobserved response never surfaces
       // as an unhandled rejection; the caller's own chains still see it.
       this.#promise!.catch(ignore);
-      this.#reject(failure());
+      resolvers.reject(failure());
     }
-    this.#resolve = this.#reject = undefined;
   }
 
   /** A snapshot for results and `responses()`. */
@@ -100,17 +103,21 @@ export class PendingRequest<Req, Res, Owner = unknown> implements RequestHandle<
       case State.Answered:
         return Promise.resolve(this.#response as Res);
       case State.Unanswered: {
-        const rejected = Promise.reject(this.#failure!());
+        const rejected = Promise.reject((this.#settle as () => Error)());
         rejected.catch(ignore);
         return rejected;
       }
       case State.Pending:
         return new Promise<Res>((resolve, reject) => {
-          this.#resolve = resolve;
-          this.#reject = reject;
+          this.#settle = { resolve, reject };
         });
     }
   }
+}
+
+interface Resolvers<T> {
+  readonly resolve: (value: T) => void;
+  readonly reject: (reason: unknown) => void;
 }
 
 function ignore(): void {}

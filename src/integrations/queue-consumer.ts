@@ -279,8 +279,8 @@ export function createReplyHandler<Res, M>(controller: ReplyTarget<Res>, options
  * fits.
  */
 export interface AmqpChannelLike {
-  /** Starts a consumer. */
-  consume(queue: string, onMessage: (message: AmqpMessage | null) => void, options?: AmqpConsumeOptions): Promise<{ consumerTag: string }>;
+  /** Starts a consumer; resolves with the broker's name for it. */
+  consume(queue: string, onMessage: (message: AmqpMessage | null) => void, options?: AmqpConsumeOptions): Promise<AmqpConsumeReply>;
   /** Stops a consumer. */
   cancel(consumerTag: string): Promise<unknown>;
   /** Acknowledges a message. */
@@ -291,14 +291,28 @@ export interface AmqpChannelLike {
   sendToQueue(queue: string, content: Buffer, options?: AmqpPublishOptions): boolean;
 }
 
+/** What `channel.consume` resolves with. */
+export interface AmqpConsumeReply {
+  /** The broker's name for the consumer, for `cancel`. */
+  readonly consumerTag: string;
+}
+
 /** A consumed amqplib message, as far as {@link consumeReplies} reads it. */
 export interface AmqpMessage extends AmqpLikeMessage {
   /** The body. */
   readonly content: Buffer;
   /** Delivery fields. */
-  readonly fields: { readonly redelivered: boolean; readonly deliveryTag: number };
-  /** AMQP basic properties; the non-`undefined` ones are kept on a requeue. */
-  readonly properties: AmqpLikeMessage['properties'] & { readonly [property: string]: unknown };
+  readonly fields: AmqpMessageFields;
+  /** AMQP basic properties; every one that is set is kept on a requeue. */
+  readonly properties: AmqpLikeMessage['properties'];
+}
+
+/** Delivery fields of a consumed message. */
+export interface AmqpMessageFields {
+  /** Whether the broker delivered this message before (to a consumer that did not acknowledge it). */
+  readonly redelivered: boolean;
+  /** The channel-scoped number `ack`/`nack` refer to. */
+  readonly deliveryTag: number;
 }
 
 /** The consume options {@link consumeReplies} passes on to `channel.consume`. */
@@ -494,7 +508,7 @@ function amqpRequeues(message: AmqpLikeMessage): number {
 
 function requeueProperties(message: AmqpMessage, requeues: number): AmqpPublishOptions {
   const properties: AmqpPublishOptions = {};
-  for (const [key, value] of Object.entries(message.properties)) if (value !== undefined && value !== null) properties[key] = value;
+  for (const [key, value] of Object.entries(message.properties as Readonly<Record<string, unknown>>)) if (value !== undefined && value !== null) properties[key] = value;
   properties.headers = { ...message.properties.headers, [REQUEUE_HEADER]: requeues };
   return properties;
 }

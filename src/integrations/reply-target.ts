@@ -10,6 +10,7 @@ import type { ResponseOutcome } from '../types.js';
  * @typeParam Res - Type of the reply messages.
  */
 export type ReplyTarget<Res> = Pick<Controller<unknown, Res>, 'tag' | 'hasTag'> & {
+  /** Routes a reply: {@link Controller.registerResponse}. */
   registerResponse(options: RegisterResponseOptions<Res>): Promise<ResponseOutcome>;
 };
 
