@@ -164,7 +164,7 @@ export interface CallbackListener<Res, Req extends IncomingMessage = IncomingMes
  * @param options - See {@link CallbackListenerOptions}.
  * @returns The listener, for `http.createServer(listener)`, an Express
  *   route, or a hijacked Fastify reply.
- * @throws {@link InvalidArgumentError} for a bad controller or option.
+ * @throws {@link index!InvalidArgumentError} for a bad controller or option.
  *
  * @example
  * ```ts
@@ -274,7 +274,7 @@ export function createCallbackListener<Res, Req extends IncomingMessage = Incomi
  *
  * @param name - The header name, any case.
  * @returns The extractor, for {@link CallbackListenerOptions.getCorrelationId}.
- * @throws {@link InvalidArgumentError} for an empty name.
+ * @throws {@link index!InvalidArgumentError} for an empty name.
  *
  * @example
  * ```ts
@@ -298,7 +298,7 @@ export function fromHeader(name: string): (request: IncomingMessage) => string |
  * @param pattern - A path with a `:name` segment, e.g. `/hooks/:id/done`; with
  *   several, the last one is the ID.
  * @returns The extractor, for {@link CallbackListenerOptions.getCorrelationId}.
- * @throws {@link InvalidArgumentError} for a pattern without a `:name` segment.
+ * @throws {@link index!InvalidArgumentError} for a pattern without a `:name` segment.
  *
  * @example
  * ```ts
