@@ -224,12 +224,14 @@ describe('RedisBackplane wire protocol', () => {
     await listener.subscribe(`${cluster.prefix}in:probe`);
     listener.on('message', (_channel, message: string) => acks.push(message));
 
-    const forward = `f\nprobe\n7\n0\n${correlationId.length}\n${correlationId}"once"`;
+    const message = `f\nprobe\n7\n0\n${correlationId.length}\n${correlationId}"once"`;
+    const forward = `${message.length}:${message}`;
     for (let i = 0; i < 3; i++) await cluster.admin.publish(`${cluster.prefix}in:${a.backplane.instanceId}`, forward);
     await sleep(100);
     listener.disconnect();
 
-    expect(acks).toEqual(['a\n7\ndelivered', 'a\n7\ndelivered', 'a\n7\ndelivered']);
+    const ack = 'a\n7\ndelivered';
+    expect(acks).toEqual(Array(3).fill(`${ack.length}:${ack}`));
     expect(xc.getResponse(correlationId)).toBe('once');
   });
 });
