@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js';
+import { Fifo } from './fifo.js';
 
 /** Something that ends when its deadline passes. */
 export interface DeadlineTarget {
@@ -9,17 +10,16 @@ export interface DeadlineTarget {
 }
 
 interface Lane<T> {
-  /** Insertion order is deadline order: every member was added with the same timeout. */
-  readonly members: Set<T>;
+  /** Queue order is deadline order: every member was added with the same timeout. */
+  readonly members: Fifo<T>;
   timer: unknown;
 }
 
 /**
  * Exchange deadlines, with one armed timer per distinct timeout value
  * instead of one per exchange. Exchanges that share a timeout expire in the
- * order they were created, so each lane is a FIFO `Set` (O(1) add and
- * delete) whose head alone needs a timer. A Node `Timeout` costs about
- * 200 bytes; a `Set` entry about 26.
+ * order they were created, so each lane is a FIFO whose head alone needs a
+ * timer. A Node `Timeout` costs about 200 bytes; a queue slot 8.
  */
 export class DeadlineQueue<T extends DeadlineTarget> {
   readonly #clock: Clock;
@@ -32,26 +32,21 @@ export class DeadlineQueue<T extends DeadlineTarget> {
     this.#clock = clock;
   }
 
-  /** Number of timers armed. */
-  get timers(): number {
-    return this.#lanes.size;
-  }
-
-  /** Schedules `target`, whose deadline is now + `timeout`. */
-  add(target: T, timeout: number): void {
+  /** Schedules `target`, whose deadline is now + `timeout`; returns the ticket for `delete`. */
+  add(target: T, timeout: number): number {
     let lane = this.#lanes.get(timeout);
     if (lane === undefined) {
-      lane = { members: new Set(), timer: undefined };
+      lane = { members: new Fifo(), timer: undefined };
       this.#lanes.set(timeout, lane);
       this.#arm(timeout, lane, timeout);
     }
-    lane.members.add(target);
+    return lane.members.push(target);
   }
 
-  /** Unschedules `target`; the lane's timer goes with its last member. */
-  delete(target: T, timeout: number): void {
+  /** Unschedules the target `add` gave `ticket`; the lane's timer goes with its last member. */
+  delete(timeout: number, ticket: number): void {
     const lane = this.#lanes.get(timeout);
-    if (lane !== undefined && lane.members.delete(target) && lane.members.size === 0) this.#retire(timeout, lane);
+    if (lane !== undefined && lane.members.remove(ticket) && lane.members.size === 0) this.#retire(timeout, lane);
   }
 
   #arm(timeout: number, lane: Lane<T>, ms: number): void {
@@ -60,16 +55,16 @@ export class DeadlineQueue<T extends DeadlineTarget> {
 
   #fire(timeout: number, lane: Lane<T>): void {
     lane.timer = undefined;
-    for (const target of lane.members) {
+    for (let target = lane.members.peek(); target !== undefined; target = lane.members.peek()) {
       const due = target.deadline! - this.#clock.now();
       if (due > 0) {
         this.#arm(timeout, lane, due);
         return;
       }
-      lane.members.delete(target);
+      lane.members.shift();
       target.onDeadline();
     }
-    if (lane.members.size === 0) this.#retire(timeout, lane);
+    this.#retire(timeout, lane);
   }
 
   #retire(timeout: number, lane: Lane<T>): void {

@@ -55,6 +55,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
   readonly #createdAt: number;
   readonly #signal: AbortSignal | undefined;
   readonly #timeout: number;
+  #deadlineTicket = 0;
   #state: ExchangeState = 'open';
   #status: ExchangeStatus | undefined;
   /** The end's reason, kept as given; {@link NO_REASON} when there was none. */
@@ -84,7 +85,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     this.#timeout = timeout;
     this.#signal = signal;
     if (signal !== undefined) host.fanout.add(signal, this);
-    if (timeout !== Infinity) host.deadlines.add(this, timeout);
+    if (timeout !== Infinity) this.#deadlineTicket = host.deadlines.add(this, timeout);
   }
 
   /** `open`, then `sealed` once `wait()` was called, then `ended`. */
@@ -305,7 +306,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     this.#status = status;
     this.#reason = reason;
     const hasReason = reason !== NO_REASON;
-    if (this.#timeout !== Infinity) host.deadlines.delete(this, this.#timeout);
+    if (this.#timeout !== Infinity) host.deadlines.delete(this.#timeout, this.#deadlineTicket);
     if (this.#signal !== undefined) host.fanout.delete(this.#signal, this);
 
     const entries: RequestResponse<Req, Res>[] = [];
