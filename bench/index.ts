@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --json] [-- --only=one,scatter,...]
+// npm run bench [-- --quick] [-- --json] [-- --only=one,scatter,timeouts,routing,memory] [-- --impls=floor,rrxc]
 //
 // Runs every scenario for every implementation in this one process, prints
 // the table and the targets. --json also writes bench/results/latest.json;
@@ -12,7 +12,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { chartSvg } from './chart.js';
 import { now, secondsSince } from './harness.js';
-import { IMPLEMENTATIONS } from './implementations/index.js';
+import { IMPLEMENTATIONS as ALL } from './implementations/index.js';
 import { memoryAndRouting } from './memory.js';
 import { evaluateTargets, markdownResults, textReport, type Results } from './report.js';
 import { FULL, oneRequest, QUICK, routing, scatterGather, timeoutMix, type ScenarioResult } from './scenarios.js';
@@ -24,6 +24,8 @@ const quick = flag('quick') || process.env['BENCH_QUICK'] === '1';
 const json = flag('json');
 const only = option('only')?.split(',');
 const render = option('render');
+const picked = option('impls')?.split(',');
+const IMPLEMENTATIONS = picked === undefined ? ALL : ALL.filter((i) => picked.includes(i.name));
 const root = fileURLToPath(new URL('..', import.meta.url));
 const resultsFile = `${root}bench/results/latest.json`;
 const config = quick ? QUICK : FULL;
@@ -100,7 +102,7 @@ if (render !== undefined) {
     mkdirSync(`${root}bench/results`, { recursive: true });
     writeFileSync(resultsFile, `${JSON.stringify(results, null, 1)}\n`);
     log(`wrote bench/results/latest.json`);
-    if (!quick && only === undefined) publish(results);
+    if (!quick && only === undefined && picked === undefined) publish(results);
   }
   const failed = results.targets.filter((t) => !t.pass).length;
   if (failed > 0) log(`${failed} target(s) not met${quick ? ' (ignored in --quick)' : ''}`);

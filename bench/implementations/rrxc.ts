@@ -10,7 +10,7 @@ import type * as Rrxc from '../../src/index.js';
 import { Remote, type Payload } from '../remote.js';
 import type { Implementation, Instance } from './types.js';
 
-const source = process.env['RRXC_SRC'] ?? '../../src/index.js';
+const source = process.env['RRXC_SRC'] || '../../src/index.js';
 const { Controller } = (await import(source)) as typeof Rrxc;
 
 interface Wire {
