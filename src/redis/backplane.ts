@@ -255,7 +255,7 @@ export class RedisBackplane implements Backplane {
    * @param options - See {@link RedisBackplaneOptions}.
    * @returns A backplane ready to be given to a `Controller`.
    * @throws {@link BackplaneError} (as a rejection; `redis`) when Redis does not answer within `connectTimeout`; the backplane is closed again.
-   * @throws {@link InvalidArgumentError} for bad options.
+   * @throws `InvalidArgumentError` (from `rrxc`) for bad options.
    */
   static async connect(options: RedisBackplaneOptions): Promise<RedisBackplane> {
     const backplane = new RedisBackplane(options);
@@ -273,7 +273,7 @@ export class RedisBackplane implements Backplane {
    * without waiting; {@link RedisBackplane.connect} is the variant that waits.
    *
    * @param options - See {@link RedisBackplaneOptions}.
-   * @throws {@link InvalidArgumentError} for bad options.
+   * @throws `InvalidArgumentError` (from `rrxc`) for bad options.
    */
   constructor(options: RedisBackplaneOptions) {
     checkConnectionOptions('RedisBackplane', options?.redis, options?.url);
@@ -352,7 +352,7 @@ export class RedisBackplane implements Backplane {
   /**
    * Called by the controller's constructor: the router receives the replies
    * other instances forward here.
-   * @throws {@link InvalidArgumentError} when a second controller tries to use this backplane.
+   * @throws `InvalidArgumentError` (from `rrxc`) when a second controller tries to use this backplane.
    */
   start(router: BackplaneRouter): void {
     if (this.#router !== undefined) throw new InvalidArgumentError('a RedisBackplane serves one controller; make one per controller');

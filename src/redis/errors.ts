@@ -34,6 +34,7 @@ export type BackplaneFailure = 'owner-unreachable' | 'redis' | 'codec' | 'owner-
  * ```
  */
 export class BackplaneError extends RrxcError {
+  /** Always `"BackplaneError"`. */
   override readonly name = 'BackplaneError';
   // Not yet in the core's code union; see docs/distributed.md.
   readonly code = 'ERR_RRXC_BACKPLANE' as string as RrxcErrorCode;

@@ -92,8 +92,8 @@ export class RedisTagStore implements TagStore {
    *
    * @param options - See {@link RedisTagStoreOptions}.
    * @returns A store whose connection is ready.
-   * @throws {@link TagStoreError} (as a rejection; operation `connect`) when Redis does not answer within `connectTimeout`; a connection it made is closed again.
-   * @throws {@link InvalidArgumentError} for bad options.
+   * @throws `TagStoreError` (from `rrxc`) (as a rejection; operation `connect`) when Redis does not answer within `connectTimeout`; a connection it made is closed again.
+   * @throws `InvalidArgumentError` (from `rrxc`) for bad options.
    */
   static async connect(options: RedisTagStoreOptions): Promise<RedisTagStore> {
     const store = new RedisTagStore(options);
@@ -111,7 +111,7 @@ export class RedisTagStore implements TagStore {
    * for the variant that does.
    *
    * @param options - See {@link RedisTagStoreOptions}.
-   * @throws {@link InvalidArgumentError} for bad options.
+   * @throws `InvalidArgumentError` (from `rrxc`) for bad options.
    */
   constructor(options: RedisTagStoreOptions) {
     checkConnectionOptions('RedisTagStore', options?.redis, options?.url);
@@ -127,7 +127,7 @@ export class RedisTagStore implements TagStore {
 
   /**
    * Resolves once the connection is ready (at once if it already is).
-   * @throws {@link TagStoreError} (as a rejection) after `connectTimeout`.
+   * @throws `TagStoreError` (from `rrxc`) (as a rejection) after `connectTimeout`.
    */
   async ready(): Promise<void> {
     try {
@@ -138,19 +138,20 @@ export class RedisTagStore implements TagStore {
   }
 
   /**
-   * {@inheritDoc TagStore.tag}
-   * A `ttl` of `0`, or one above `maxTtl`, is stored as `maxTtl`.
+   * Adds `tag` to `id` for `ttl` milliseconds; tagging again replaces the
+   * TTL. A `ttl` of `0` (no expiry), or one above `maxTtl`, is stored as
+   * `maxTtl`.
    */
   async tag(id: string, tag: string, ttl: number): Promise<void> {
     await this.#scripts.tag(this.#keys.tags(id), tag, clampTtl(ttl, this.#maxTtl));
   }
 
-  /** {@inheritDoc TagStore.untag} */
+  /** Removes `tag` from `id`; resolves whether it was there and live. */
   async untag(id: string, tag: string): Promise<boolean> {
     return (await this.#scripts.untag(this.#keys.tags(id), tag)) === 1;
   }
 
-  /** {@inheritDoc TagStore.getTags} */
+  /** The live (unexpired) tags of `id`, in any order. */
   getTags(id: string): Promise<readonly string[]> {
     return this.#scripts.getTags(this.#keys.tags(id));
   }
