@@ -230,8 +230,9 @@ describe('RedisBackplane wire protocol', () => {
     await sleep(100);
     listener.disconnect();
 
+    // Acknowledgements of one event-loop turn share a message: count the frames.
     const ack = 'a\n7\ndelivered';
-    expect(acks).toEqual(Array(3).fill(`${ack.length}:${ack}`));
+    expect(acks.join('')).toBe(`${ack.length}:${ack}`.repeat(3));
     expect(xc.getResponse(correlationId)).toBe('once');
   });
 });
