@@ -195,12 +195,12 @@ export function resolveControllerOptions<Req, Res>(options: ControllerOptions<Re
     maxDuplicates: checkInteger('maxDuplicates', given.maxDuplicates ?? DEFAULT_MAX_DUPLICATES, 1),
     maxPendingRequests: checkInteger('maxPendingRequests', given.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS, 1),
     timeout: checkTimeout('timeout', given.timeout ?? Infinity),
-    newId: checkOptionalFunction('newId', given.newId),
+    newId: checkFunction('newId', given.newId),
     maxIdLength,
     tagStore: checkMethods('tagStore', given.tagStore, ['tag', 'untag', 'getTags']),
     storeTimeout: checkTimeout('storeTimeout', given.storeTimeout ?? DEFAULT_STORE_TIMEOUT),
     backplane: checkMethods('backplane', given.backplane, ['start', 'forward', 'close']),
-    onRollback: checkOptionalFunction('onRollback', given.onRollback),
+    onRollback: checkFunction('onRollback', given.onRollback),
     clock: checkMethods('clock', given.clock, ['now', 'setTimeout', 'clearTimeout']) ?? systemClock,
   };
   return resolved;
@@ -246,8 +246,8 @@ export function checkTimeout(what: string, value: unknown): number {
   return value;
 }
 
-/** Throws unless `value` is a plain options object (or undefined) with only known keys. */
-export function checkOptionsObject(value: unknown, what: string, known: ReadonlySet<string>): object {
+/** Throws unless `value` is an options object (or undefined) with only `known` keys; answers it, or `{}`. */
+export function checkOptionsObject<T extends object>(value: T | undefined, what: string, known: ReadonlySet<string>): Partial<T> {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null) {
     throw new InvalidArgumentError(`${what} must be an object, got ${describe(value)}`);
@@ -275,14 +275,16 @@ export function describe(value: unknown): string {
   return `an object (${name ?? 'no prototype'})`;
 }
 
-function checkInteger(what: string, value: unknown, min: number): number {
+/** Throws unless `value` is a safe integer ≥ `min`. */
+export function checkInteger(what: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
     throw new InvalidArgumentError(`${what} must be an integer ≥ ${min}, got ${describe(value)}`);
   }
   return value;
 }
 
-function checkOptionalFunction<F>(what: string, value: F | undefined): F | undefined {
+/** Throws unless `value` is a function or undefined. */
+export function checkFunction<F>(what: string, value: F | undefined): F | undefined {
   if (value !== undefined && typeof value !== 'function') {
     throw new InvalidArgumentError(`${what} must be a function, got ${describe(value)}`);
   }

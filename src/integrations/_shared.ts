@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../errors.js';
-import { describe } from '../options.js';
+import { checkFunction, checkInteger, checkOptionsObject, describe } from '../options.js';
 import type { ReplyTarget } from './reply-target.js';
 
 /**
@@ -38,34 +38,6 @@ export class CompensateOnce<Res, C> {
   }
 }
 
-/** Throws unless `value` is a plain object with only `known` keys; answers it (or `{}`). */
-export function checkObject<T extends object>(value: T | undefined, what: string, known: readonly string[]): Partial<T> {
-  if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null) {
-    throw new InvalidArgumentError(`${what} must be an object, got ${describe(value)}`);
-  }
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) throw new InvalidArgumentError(`unknown option \`${key}\` in ${what}; known: ${known.join(', ')}`);
-  }
-  return value;
-}
-
-/** Throws unless `value` is a function or undefined. */
-export function checkFunction<F>(what: string, value: F | undefined): F | undefined {
-  if (value !== undefined && typeof value !== 'function') {
-    throw new InvalidArgumentError(`${what} must be a function, got ${describe(value)}`);
-  }
-  return value;
-}
-
-/** Throws unless `value` is a safe integer ≥ `min`. */
-export function checkInteger(what: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new InvalidArgumentError(`${what} must be an integer ≥ ${min}, got ${describe(value)}`);
-  }
-  return value;
-}
-
 /** Throws unless `value` is a non-empty string. */
 export function checkString(what: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) {
@@ -82,4 +54,4 @@ export function checkTarget(target: unknown): void {
   }
 }
 
-export { describe };
+export { checkFunction, checkInteger, checkOptionsObject, describe };

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ControllerClosedError, InvalidArgumentError, TagStoreError } from '../errors.js';
 import type { ResponseOutcome } from '../types.js';
-import { checkFunction, checkInteger, checkObject, checkString, checkTarget, CompensateOnce, describe } from './_shared.js';
+import { checkFunction, checkInteger, checkOptionsObject, checkString, checkTarget, CompensateOnce, describe } from './_shared.js';
 import { DEFAULT_COMPENSATED_TAG, type ReplyTarget } from './reply-target.js';
 
 /** Default {@link CallbackListenerOptions.maxBodySize}: 1 MiB. */
@@ -180,7 +180,7 @@ export function createCallbackListener<Res, Req extends IncomingMessage = Incomi
   options?: CallbackListenerOptions<Res, Req>,
 ): CallbackListener<Res, Req> {
   checkTarget(controller);
-  const given = checkObject(options, 'callback listener options', CALLBACK_KEYS);
+  const given = checkOptionsObject(options, 'callback listener options', CALLBACK_KEYS);
   const getCorrelationId = checkFunction('getCorrelationId', given.getCorrelationId) ?? (fromHeader(CORRELATION_ID_HEADER) as (request: Req) => unknown);
   const parse = checkFunction('parse', given.parse) ?? (parseJson as (body: Buffer) => Res);
   const maxBodySize = checkInteger('maxBodySize', given.maxBodySize ?? DEFAULT_MAX_CALLBACK_BODY, 0);
@@ -323,7 +323,7 @@ export function fromPath(pattern: string): (request: IncomingMessage) => string 
   };
 }
 
-const CALLBACK_KEYS = ['getCorrelationId', 'parse', 'maxBodySize', 'authorize', 'compensate', 'compensatedTag', 'overwrite', 'onAnswer'] as const;
+const CALLBACK_KEYS: ReadonlySet<string> = new Set(['getCorrelationId', 'parse', 'maxBodySize', 'authorize', 'compensate', 'compensatedTag', 'overwrite', 'onAnswer']);
 
 function answer<Res>(
   outcome: CallbackOutcome,

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { ResponseOutcome } from '../types.js';
-import { checkFunction, checkInteger, checkObject, checkString, checkTarget, CompensateOnce, describe } from './_shared.js';
+import { checkFunction, checkInteger, checkOptionsObject, checkString, checkTarget, CompensateOnce, describe } from './_shared.js';
 import { DEFAULT_COMPENSATED_TAG, type ReplyTarget } from './reply-target.js';
 
 /** Default {@link ReplyHandlerOptions.maxRequeues}. */
@@ -213,7 +213,7 @@ export function createReplyHandler<Res, M extends AmqpLikeMessage = AmqpLikeMess
 export function createReplyHandler<Res, M>(controller: ReplyTarget<Res>, options: CustomReplyHandlerOptions<M, Res>): ReplyHandler<M, Res>;
 export function createReplyHandler<Res, M>(controller: ReplyTarget<Res>, options?: ReplyHandlerOptions<M, Res>): ReplyHandler<M, Res> {
   checkTarget(controller);
-  const given = checkObject(options, 'reply handler options', REPLY_HANDLER_KEYS);
+  const given = checkOptionsObject(options, 'reply handler options', REPLY_HANDLER_KEY_SET);
   const getCorrelationId = checkFunction('getCorrelationId', given.getCorrelationId) ?? (amqpCorrelationId as (m: M) => unknown);
   const getPayload = checkFunction('getPayload', given.getPayload) ?? (amqpJsonPayload as (m: M) => Res);
   const getRequeues = checkFunction('getRequeues', given.getRequeues) ?? (amqpRequeues as (m: M) => number);
@@ -405,7 +405,7 @@ export async function consumeReplies<Res>(
     throw new InvalidArgumentError(`channel must be an amqplib channel, got ${describe(channel)}`);
   }
   checkString('queue', queue);
-  const { consumeOptions, onDecision, onError, ...handlerOptions } = checkObject(options, 'consumeReplies options', CONSUME_KEYS);
+  const { consumeOptions, onDecision, onError, ...handlerOptions } = checkOptionsObject(options, 'consumeReplies options', CONSUME_KEYS);
   if ((consumeOptions as { noAck?: unknown } | undefined)?.noAck === true) throw new InvalidArgumentError('consumeOptions.noAck must not be true: decisions need manual acknowledgement');
   checkFunction('onDecision', onDecision);
   const report = checkFunction('onError', onError) ?? defaultOnError;
@@ -462,8 +462,9 @@ export async function consumeReplies<Res>(
   };
 }
 
-const REPLY_HANDLER_KEYS = ['getCorrelationId', 'getPayload', 'getRequeues', 'unmatched', 'maxRequeues', 'compensate', 'compensatedTag', 'overwrite'] as const;
-const CONSUME_KEYS = [...REPLY_HANDLER_KEYS, 'consumeOptions', 'onDecision', 'onError'] as const;
+const REPLY_HANDLER_KEYS = ['getCorrelationId', 'getPayload', 'getRequeues', 'unmatched', 'maxRequeues', 'compensate', 'compensatedTag', 'overwrite'];
+const REPLY_HANDLER_KEY_SET: ReadonlySet<string> = new Set(REPLY_HANDLER_KEYS);
+const CONSUME_KEYS: ReadonlySet<string> = new Set([...REPLY_HANDLER_KEYS, 'consumeOptions', 'onDecision', 'onError']);
 const UNMATCHED_POLICIES: readonly string[] = ['dead-letter', 'requeue', 'drop'] satisfies UnmatchedPolicy[];
 
 function decision<Res>(
