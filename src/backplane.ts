@@ -6,24 +6,40 @@ import type { Awaitable, ResponseOutcome } from './types.js';
  * so forwarding cannot loop).
  */
 export interface BackplaneRouter {
+  /** The controller's `rollbackTag`: a backplane that settles replies for dead owners tags with it. */
+  readonly rollbackTag: string;
+  /** The controller's `rollbackTtl` (`0`: no expiry). */
+  readonly rollbackTtl: number;
+  /** The controller's `duplicateWindow`. */
+  readonly duplicateWindow: number;
   /**
    * Routes a forwarded reply to a local exchange and answers the outcome:
    * `delivered`, `duplicate`, `overwritten`, `rolled-back` or `unmatched`.
    * After the controller closed it answers `unmatched`.
    */
   deliver(correlationId: string, message: unknown, overwrite: boolean): Promise<ResponseOutcome>;
+  /**
+   * Ends every open exchange of this controller as `aborted` with `reason`,
+   * tagging their unanswered IDs: fencing, for a backplane that lost its
+   * claim on them (other instances may already have rolled them back), so
+   * that this instance never delivers what they settled. The controller
+   * stays open for new exchanges.
+   */
+  abandon(reason: unknown): void;
 }
 
 /**
  * Connects the controllers of several instances so that a reply reaching
  * any of them is delivered by the one that owns its exchange. The controller
- * consults it only for replies it cannot route itself: not pending here, not
- * a recent duplicate, not tagged for rollback.
+ * consults it only for replies it cannot route itself — not pending here,
+ * not a recent duplicate — and then instead of its tag store: the owner
+ * looks up its own tags, and for an ID no live instance owns the backplane
+ * must answer `rolled-back` when the ID carries the rollback tag.
  *
  * | method | must |
  * |---|---|
  * | `start(router)` | remember the router and hand it the replies forwarded to this instance |
- * | `forward(id, message, overwrite)` | deliver the reply at its owner and answer the owner's outcome; `unmatched` if no instance owns it |
+ * | `forward(id, message, overwrite)` | deliver the reply at its owner and answer the owner's outcome; for an ID no live instance owns, `rolled-back` if it carries the rollback tag, else `unmatched`; reject with `BackplaneError` when it cannot tell |
  * | `close()` | stop receiving and release what it owns |
  * | `newCorrelationId()` | optional: IDs that name this instance, so forwarding needs no lookup; used unless the controller has `newId` |
  * | `requestRegistered(id, deadline)` | optional, must not throw: a request was registered here; `deadline` is when its exchange times out at the latest (clock ms) or `undefined` |

@@ -107,8 +107,14 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       exchangeEnded: (exchange, result, answered) => this.#exchangeEnded(exchange, result, answered),
     };
     const router: BackplaneRouter = {
+      rollbackTag: resolved.rollbackTag,
+      rollbackTtl: resolved.rollbackTtl,
+      duplicateWindow: resolved.duplicateWindow,
       deliver: (correlationId, message, overwrite) =>
-        this.#closed === undefined ? this.#route(correlationId, message as Res, overwrite, false) : Promise.resolve('unmatched'),
+        this.#closed === undefined ? this.#route(correlationId, message as Res, overwrite, false) : SETTLED.unmatched,
+      abandon: (reason) => {
+        for (const exchange of this.#open) exchange.onAbort(reason);
+      },
     };
     backplane?.start(router);
   }
@@ -166,6 +172,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
    * @throws {@link InvalidArgumentError} (as a rejection) for a bad correlation ID.
    * @throws {@link ControllerClosedError} (as a rejection) after `close()`.
    * @throws {@link TagStoreError} (as a rejection) when the ID had to be looked up in an asynchronous tag store that failed or timed out.
+   * @throws {@link BackplaneError} (as a rejection) when a backplane could not tell what became of a forwarded reply; retrying later is safe.
    */
   registerResponse(options: RegisterResponseOptions<Res>): Promise<ResponseOutcome> {
     if (this.#closed !== undefined) return Promise.reject(new ControllerClosedError());
@@ -334,12 +341,20 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     return undefined;
   }
 
+  /**
+   * A reply not pending here. With a backplane it goes straight to the owner,
+   * which looks up its own tags (and the backplane settles IDs nobody owns):
+   * checking the shared store here first would cost every forwarded reply a
+   * round trip.
+   */
   async #routeMiss(correlationId: string, message: Res, overwrite: boolean, mayForward: boolean): Promise<ResponseOutcome> {
-    const tags = await this.#liveTags(correlationId);
     const { backplane, rollbackTag } = this.#options;
-    let outcome: ResponseOutcome = 'unmatched';
-    if (tags.includes(rollbackTag)) outcome = 'rolled-back';
-    else if (mayForward && backplane !== undefined) outcome = await backplane.forward(correlationId, message, overwrite);
+    const outcome =
+      mayForward && backplane !== undefined
+        ? await backplane.forward(correlationId, message, overwrite)
+        : (await this.#liveTags(correlationId)).includes(rollbackTag)
+          ? 'rolled-back'
+          : 'unmatched';
     this.#publishOutcome(correlationId, outcome);
     return outcome;
   }

@@ -10,7 +10,8 @@ export type RrxcErrorCode =
   | 'ERR_RRXC_EXCHANGE_ENDED'
   | 'ERR_RRXC_CONTROLLER_CLOSED'
   | 'ERR_RRXC_CAPACITY'
-  | 'ERR_RRXC_TAG_STORE';
+  | 'ERR_RRXC_TAG_STORE'
+  | 'ERR_RRXC_BACKPLANE';
 
 /**
  * Base class of every error rrxc throws or rejects with.
@@ -138,6 +139,46 @@ export class TagStoreError extends RrxcError {
     cause: unknown,
   ) {
     super(`tag store ${operation}() failed: ${describeCause(cause)}`, { cause });
+  }
+}
+
+/**
+ * Why a backplane could not give an outcome:
+ *
+ * - `owner-unreachable`: the owning instance did not answer in time, yet it
+ *   may still deliver the reply (it is alive and its deadline has not
+ *   passed): nobody can say yet;
+ * - `transport`: the shared medium (Redis, …) failed or timed out;
+ * - `codec`: the reply could not be encoded here or decoded at its owner;
+ * - `owner-failed`: the owner received the reply but its own routing failed
+ *   (typically its tag store);
+ * - `closed`: the backplane was closed while the reply was being forwarded.
+ */
+export type BackplaneFailure = 'owner-unreachable' | 'transport' | 'codec' | 'owner-failed' | 'closed';
+
+/**
+ * A reply could not be routed across instances, and nobody can tell whether
+ * its owner got it. `registerResponse` rejects with it rather than guess an
+ * outcome: the one certainty is that this call did not deliver it. Retrying
+ * the same reply later is safe — a copy that did arrive meanwhile is then
+ * reported `duplicate`.
+ */
+export class BackplaneError extends RrxcError {
+  /** Always `"BackplaneError"`. */
+  override readonly name = 'BackplaneError';
+  readonly code = 'ERR_RRXC_BACKPLANE';
+
+  /**
+   * @param failure - What went wrong, as a stable string.
+   * @param message - What could not be done, for people.
+   * @param cause - The underlying error, when there is one.
+   */
+  constructor(
+    readonly failure: BackplaneFailure,
+    message: string,
+    cause?: unknown,
+  ) {
+    super(message, cause === undefined ? undefined : { cause });
   }
 }
 

@@ -23,6 +23,8 @@ export {
   ControllerClosedError,
   CapacityError,
   TagStoreError,
+  BackplaneError,
+  type BackplaneFailure,
   type RrxcErrorCode,
 } from './errors.js';
 export {

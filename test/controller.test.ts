@@ -634,6 +634,49 @@ describe('with a backplane', () => {
     expect(await b.registerResponse({ correlationId: handle.correlationId, message: 'again' })).toBe('duplicate');
   });
 
+  it("answers a late reply on B with A's rolled-back, B never consulting its own tag store", async () => {
+    const planeA = new InProcessBackplane();
+    const planeB = new InProcessBackplane();
+    planeA.peers = [planeB];
+    planeB.peers = [planeA];
+    let lookups = 0;
+    const storeB = new MemoryTagStore();
+    const countingStore: TagStore = {
+      tag: (id, tag, ttl) => storeB.tag(id, tag, ttl),
+      untag: (id, tag) => storeB.untag(id, tag),
+      getTags: (id) => {
+        lookups++;
+        return storeB.getTags(id);
+      },
+    };
+    const a = make({ backplane: planeA });
+    const b = new Controller<string, string>({ backplane: planeB, tagStore: countingStore, clock });
+    controllers.push(b);
+    const xc = a.createExchange();
+    const { correlationId } = xc.registerRequest();
+    xc.close();
+    expect(await b.registerResponse({ correlationId, message: 'late' })).toBe('rolled-back');
+    expect(lookups).toBe(0);
+  });
+
+  it("shows the backplane the controller's rollback settings", () => {
+    const plane = new InProcessBackplane();
+    make({ backplane: plane, rollbackTag: 'undo', rollbackTtl: 1_234, duplicateWindow: 99 });
+    expect(plane.router).toMatchObject({ rollbackTag: 'undo', rollbackTtl: 1_234, duplicateWindow: 99 });
+  });
+
+  it('lets the backplane abandon every open exchange: aborted, tagged, the controller still open', async () => {
+    const plane = new InProcessBackplane();
+    const controller = make({ backplane: plane });
+    const exchanges = [controller.createExchange(), controller.createExchange()];
+    const ids = exchanges.map((xc) => xc.registerRequest().correlationId);
+    const reason = new Error('lease lost');
+    plane.router!.abandon(reason);
+    for (const xc of exchanges) expect(await xc.wait()).toMatchObject({ status: 'aborted', reason });
+    for (const id of ids) expect(await controller.isRolledBack(id)).toBe(true);
+    expect(() => controller.createExchange()).not.toThrow();
+  });
+
   it('answers unmatched when no instance owns the ID', async () => {
     const [, b] = pair();
     expect(await b.registerResponse({ correlationId: 'nobody', message: 'x' })).toBe('unmatched');

@@ -11,6 +11,7 @@ const CATALOGUE: [new (...args: any[]) => rrxc.RrxcError, unknown[]][] = [
   [rrxc.ControllerClosedError, []],
   [rrxc.CapacityError, [10]],
   [rrxc.TagStoreError, ['getTags', new Error('down')]],
+  [rrxc.BackplaneError, ['owner-unreachable', 'no answer']],
 ];
 
 const docs = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
