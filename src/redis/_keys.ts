@@ -21,9 +21,19 @@ export class Keys {
     return `${this.prefix}o:{${id}}`;
   }
 
-  /** Liveness (lease) key of an instance. */
+  /** Liveness (lease) key of an instance; in the instance's slot, with its sets. */
   lease(instanceId: string): string {
-    return `${this.prefix}live:${instanceId}`;
+    return `${this.prefix}live:{${instanceId}}`;
+  }
+
+  /** Sorted set of the pending IDs an instance generated. */
+  pending(instanceId: string): string {
+    return `${this.prefix}p:{${instanceId}}`;
+  }
+
+  /** Sorted set of the generated IDs an instance answered within the duplicate window. */
+  answered(instanceId: string): string {
+    return `${this.prefix}a:{${instanceId}}`;
   }
 
   /** Pub/sub channel an instance listens on. */

@@ -11,9 +11,16 @@ export type RedisConnection = Redis | Cluster;
  * The key itself expires with its last tag (PEXPIREAT), so nothing stays
  * without a TTL.
  *
- * Ownership record (one per correlation ID), a string:
+ * Ownership record (one per correlation ID the application chose), a string:
  *   p|<instance>|<deadline or empty>   pending at <instance>
  *   a|<instance>                       answered at <instance> (duplicate window)
+ *
+ * For the IDs an instance generated (`<instance>~…`) the owner is in the ID;
+ * their state lives in two sorted sets per instance, in the instance's slot
+ * (`{<instance>}`, with its lease), written once per event-loop turn:
+ *   pending set:  member = ID, score = deadline (server ms), or
+ *                 -<settled at> once another instance rolled it back
+ *   answered set: member = ID, score = when it was answered (duplicate window)
  */
 const PRELUDE = `
 local function now_ms()
@@ -132,6 +139,98 @@ end
 if has_tag(KEYS[2], ARGV[4], now) then return 'rolled-back' end
 return 'unmatched'`;
 
+/**
+ * An instance's batch of one event-loop turn for the IDs it generated.
+ * KEYS: pending set, answered set. ARGV: pending-set TTL, duplicate window
+ * (0: none), ms to the deadline of requests without one, then three lists,
+ * each as a count followed by its items: registered (ms to deadline, -1 for
+ * none; ID), answered IDs, unanswered IDs. Answers the answered IDs another
+ * instance had already rolled back (conflicts).
+ */
+const OWN = `${PRELUDE}
+local now = now_ms()
+local dup = tonumber(ARGV[2])
+local far = tonumber(ARGV[3])
+local i = 4
+local n = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, n do
+  local remaining = tonumber(ARGV[i])
+  if remaining < 0 then remaining = far end
+  redis.call('ZADD', KEYS[1], string.format('%.0f', now + remaining), ARGV[i + 1])
+  i = i + 2
+end
+local conflicts = {}
+n = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, n do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if s and tonumber(s) < 0 then
+    conflicts[#conflicts + 1] = ARGV[i]
+  else
+    if s then redis.call('ZREM', KEYS[1], ARGV[i]) end
+    if dup > 0 then redis.call('ZADD', KEYS[2], now, ARGV[i]) end
+  end
+  i = i + 1
+end
+n = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, n do
+  redis.call('ZREM', KEYS[1], ARGV[i])
+  i = i + 1
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+if dup > 0 then redis.call('PEXPIRE', KEYS[2], dup) end
+return conflicts`;
+
+/**
+ * Renews an instance's lease and trims its sets. KEYS: lease, pending set,
+ * answered set. ARGV: token, lease ms, pending-set TTL (0: not started, no
+ * sets yet), duplicate window, ms a pending entry is kept past its deadline,
+ * rollback TTL. Answers what the lease held before (false: nothing).
+ */
+const BEAT = `${PRELUDE}
+local old = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then
+  local now = now_ms()
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], 0, string.format('%.0f', now - tonumber(ARGV[5])))
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. string.format('%.0f', tonumber(ARGV[6]) - now), '(0')
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  local dup = tonumber(ARGV[4])
+  if dup > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('%.0f', now - dup))
+    redis.call('PEXPIRE', KEYS[3], dup)
+  end
+end
+return old`;
+
+/**
+ * A non-owner decides a generated ID its owner did not answer for. KEYS:
+ * owner's lease, pending set, answered set. ARGV: ID, grace ms, duplicate
+ * window, 1 when the owner is this very instance. Answers the outcome,
+ * 'pending' when the owner may still deliver, or 'none' when the owner has
+ * no record of the ID (the tags decide).
+ */
+const SETTLE_OWNED = `${PRELUDE}
+local now = now_ms()
+local dup = tonumber(ARGV[3])
+if dup > 0 then
+  local a = redis.call('ZSCORE', KEYS[3], ARGV[1])
+  if a and tonumber(a) >= now - dup then return 'duplicate' end
+end
+local s = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not s then return 'none' end
+s = tonumber(s)
+if s < 0 then return 'rolled-back' end
+if ARGV[4] == '1' then return 'none' end
+if redis.call('EXISTS', KEYS[1]) == 0 or now > s + tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[2], string.format('%.0f', -now), ARGV[1])
+  return 'rolled-back'
+end
+return 'pending'`;
+
 /** The scripts as typed calls on one connection (EVALSHA, loaded on first use by ioredis). */
 export interface Scripts {
   tag(key: string, tag: string, ttl: number): Promise<unknown>;
@@ -140,6 +239,9 @@ export interface Scripts {
   register(record: string, owner: string, remaining: number, keep: number, keepWithoutDeadline: number): Promise<unknown>;
   end(record: string, tags: string, owner: string, answered: '1' | '0', duplicateTtl: number, rollbackTag: string, rollbackTtl: number): Promise<number>;
   settle(record: string, tags: string, owner: string, alive: '1' | '0', grace: number, rollbackTag: string, rollbackTtl: number): Promise<string>;
+  own(pending: string, answered: string, args: (string | number)[]): Promise<string[]>;
+  beat(lease: string, pending: string, answered: string, token: string, leaseTtl: number, pendingTtl: number, duplicateWindow: number, keep: number, rollbackTtl: number): Promise<string | null>;
+  settleOwned(lease: string, pending: string, answered: string, id: string, grace: number, duplicateWindow: number, self: '1' | '0'): Promise<string>;
 }
 
 const DEFINITIONS = {
@@ -149,6 +251,9 @@ const DEFINITIONS = {
   rrxcRegister1: { numberOfKeys: 1, lua: REGISTER },
   rrxcEnd1: { numberOfKeys: 2, lua: END },
   rrxcSettle1: { numberOfKeys: 2, lua: SETTLE },
+  rrxcOwn1: { numberOfKeys: 2, lua: OWN },
+  rrxcBeat1: { numberOfKeys: 3, lua: BEAT },
+  rrxcSettleOwned1: { numberOfKeys: 3, lua: SETTLE_OWNED },
 } as const;
 
 type Defined = { [K in keyof typeof DEFINITIONS]: (...args: (string | number)[]) => Promise<never> };
@@ -171,5 +276,9 @@ export function defineScripts(redis: RedisConnection): Scripts {
     end: (record, tags, owner, answered, duplicateTtl, rollbackTag, rollbackTtl) =>
       defined.rrxcEnd1(record, tags, owner, answered, duplicateTtl, rollbackTag, rollbackTtl),
     settle: (record, tags, owner, alive, grace, rollbackTag, rollbackTtl) => defined.rrxcSettle1(record, tags, owner, alive, grace, rollbackTag, rollbackTtl),
+    own: (pending, answered, args) => defined.rrxcOwn1(pending, answered, ...args),
+    beat: (lease, pending, answered, token, leaseTtl, pendingTtl, duplicateWindow, keep, rollbackTtl) =>
+      defined.rrxcBeat1(lease, pending, answered, token, leaseTtl, pendingTtl, duplicateWindow, keep, rollbackTtl),
+    settleOwned: (lease, pending, answered, id, grace, duplicateWindow, self) => defined.rrxcSettleOwned1(lease, pending, answered, id, grace, duplicateWindow, self),
   };
 }

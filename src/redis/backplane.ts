@@ -2,14 +2,13 @@ import { customAlphabet, nanoid } from 'nanoid';
 import type { RedisOptions } from 'ioredis';
 import type { Backplane, BackplaneRouter } from '../backplane.js';
 import { systemClock, type Clock } from '../clock.js';
-import { InvalidArgumentError } from '../errors.js';
-import { DEFAULT_DUPLICATE_WINDOW, DEFAULT_ROLLBACK_TAG, DEFAULT_ROLLBACK_TTL } from '../options.js';
+import { BackplaneError, InvalidArgumentError } from '../errors.js';
 import type { ResponseOutcome } from '../types.js';
 import { conflictChannel, errorChannel, leaseLostChannel, type RedisConflictMessage, type RedisErrorMessage, type RedisLeaseLostMessage } from './channels.js';
 import { checkConnectionOptions, connectUrl, release, whenReady, within } from './_connection.js';
 import { checkMs, checkPrefix, clampTtl, DEFAULT_PREFIX, Keys } from './_keys.js';
+import { TimerLane } from './_lane.js';
 import { defineScripts, type RedisConnection, type Scripts } from './_scripts.js';
-import { BackplaneError } from './errors.js';
 import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_TTL, RedisTagStore } from './tag-store.js';
 
 /** Default {@link RedisBackplaneOptions.forwardTimeout}. */
@@ -42,8 +41,9 @@ export const JSON_CODEC: RedisCodec = {
 
 /**
  * Options of {@link RedisBackplane}. Give exactly one of `redis` and `url`.
- * Every instance of a service must use the same `prefix`, `rollbackTag`,
- * `rollbackTtl` and `duplicateWindow` — the last three as in its controller.
+ * Every instance of a service must use the same `prefix`; the rollback tag,
+ * its TTL and the duplicate window come from the controller the backplane
+ * serves (and must be the same on every instance).
  */
 export interface RedisBackplaneOptions {
   /**
@@ -81,9 +81,10 @@ export interface RedisBackplaneOptions {
   instanceId?: string;
   /**
    * Milliseconds a forwarded reply may wait for its owner's acknowledgement,
-   * resending every `retryInterval`. After that the ownership record in
-   * Redis decides: `rolled-back` if the owner is dead or the deadline
-   * passed, else a {@link BackplaneError} (`owner-unreachable`).
+   * resending every `retryInterval` (so the wait is rounded up to a whole
+   * number of intervals). After that Redis decides: `rolled-back` if the
+   * owner is dead or the deadline passed, else a {@link BackplaneError}
+   * (`owner-unreachable`).
    * @defaultValue 2 000
    */
   forwardTimeout?: number;
@@ -96,7 +97,10 @@ export interface RedisBackplaneOptions {
   /**
    * Milliseconds this instance counts as alive after each heartbeat (renewed
    * every third of it). Once it lapses, other instances roll back this
-   * instance's pending IDs when a reply for one reaches them.
+   * instance's pending IDs when a reply for one reaches them; and this
+   * instance, when no renewal succeeded for that long (by its own clock),
+   * ends its open exchanges as `aborted` (fencing), so that it never
+   * delivers what the others rolled back.
    * @defaultValue 10 000
    */
   leaseTtl?: number;
@@ -117,23 +121,6 @@ export interface RedisBackplaneOptions {
    * @defaultValue 5 000
    */
   connectTimeout?: number;
-  /**
-   * The controller's `rollbackTag`.
-   * @defaultValue `"rollback"`
-   */
-  rollbackTag?: string;
-  /**
-   * The controller's `rollbackTtl`; `0` is stored as `maxTtl`.
-   * @defaultValue 10 800 000 (3 h)
-   */
-  rollbackTtl?: number;
-  /**
-   * The controller's `duplicateWindow`: how long an answered ID's record
-   * stays, so that a late copy reaching an instance whose owner is gone is
-   * still `duplicate`.
-   * @defaultValue 60 000
-   */
-  duplicateWindow?: number;
   /**
    * Longest life of any key written, in ms (rollback tags with TTL `0`,
    * ownership records of requests without a deadline).
@@ -156,7 +143,7 @@ export interface RedisBackplaneOptions {
 /** A forwarded reply, or an acknowledgement, as sent over pub/sub. */
 const FORWARD = 'f';
 const ACK = 'a';
-/** Acknowledgement payloads beyond the outcomes. */
+/** Acknowledgement payloads beyond the outcomes: the owner will not decide (closed, or fenced). */
 const GONE = 'gone';
 const ERROR = 'error:';
 /** What an attempt settles with besides an answer. */
@@ -167,6 +154,14 @@ type Attempt = string | typeof RETRY | typeof NOBODY | { readonly error: unknown
 const INSTANCE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const randomInstanceId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ', 12);
 const OUTCOMES = new Set<string>(['delivered', 'duplicate', 'overwritten', 'rolled-back', 'unmatched']);
+
+/** One event-loop turn of writes about this instance's generated IDs. */
+interface OwnBatch {
+  /** ms to the deadline (-1: none), ID; pairs, flattened. */
+  readonly registered: (string | number)[];
+  readonly answered: string[];
+  readonly unanswered: string[];
+}
 
 /**
  * A {@link Backplane} on Redis: a reply that reaches any instance is
@@ -180,11 +175,13 @@ const OUTCOMES = new Set<string>(['delivered', 'duplicate', 'overwritten', 'roll
  *   owner's outcome; unacknowledged sends are repeated, and the owner
  *   answers repeats from memory. Pub/sub may lose messages: a reply is never
  *   reported `delivered` without the owner's acknowledgement.
- * - Every request has an ownership record with its deadline, and every
- *   instance a lease (heartbeat key). When an owner stops answering and its
- *   lease lapsed or the deadline passed, a Lua script atomically turns the
- *   record into a rollback tag: late replies after a crash are `rolled-back`,
- *   and the owner, should it come back, sees the conflict.
+ * - Every instance holds a lease (heartbeat key) and keeps its pending
+ *   generated IDs, with their deadlines, in one sorted set, written once per
+ *   event-loop turn. When an owner stops answering and its lease lapsed or
+ *   the deadline passed, a Lua script atomically marks the ID rolled back:
+ *   late replies after a crash are `rolled-back`. An owner that could not
+ *   renew its lease in time ends its open exchanges itself (fencing), so it
+ *   never delivers what another instance rolled back.
  *
  * See docs/distributed.md for the design, the guarantees and their limits.
  *
@@ -208,6 +205,11 @@ export class RedisBackplane implements Backplane {
   readonly #scripts: Scripts;
   readonly #keys: Keys;
   readonly #channel: string;
+  /** `<instanceId>~`: the head of the IDs this instance generates. */
+  readonly #idHead: string;
+  readonly #leaseKey: string;
+  readonly #pendingKey: string;
+  readonly #answeredKey: string;
   readonly #token = nanoid();
   readonly #clock: Clock;
   readonly #codec: RedisCodec;
@@ -217,24 +219,30 @@ export class RedisBackplane implements Backplane {
   readonly #grace: number;
   readonly #commandTimeout: number;
   readonly #connectTimeout: number;
-  readonly #rollbackTag: string;
-  readonly #rollbackTtl: number;
-  readonly #duplicateTtl: number;
   readonly #maxTtl: number;
-  /** How long a record stays after its deadline: long enough to roll back a late reply. */
-  readonly #keep: number;
+  /** One timer for every acknowledgement wait, one for every command on the forwarding path. */
+  readonly #retries: TimerLane;
+  readonly #deadlines: TimerLane;
   readonly #ready: Promise<void>;
   readonly #onMessage = (channel: string, raw: string): void => this.#receive(channel, raw);
   /** Back after an outage (a restarted Redis has lost the lease): renew at once, not at the next beat. */
   readonly #onReconnect = (): void => {
-    if (this.#leaseHeld && this.#closed === undefined) this.#beat().catch((error: unknown) => this.#report('heartbeat', [], error));
+    if (this.#leaseHeld && this.#closed === undefined) this.#renew();
   };
   #router: BackplaneRouter | undefined;
+  /** From the router, once started: rollback TTL as written to Redis, duplicate window, and derived TTLs. */
+  #rollbackTtl = 0;
+  #duplicateWindow = 0;
+  /** How long an application-chosen ID's record stays after its deadline: long enough to roll back a late reply. */
+  #keep = 0;
+  /** TTL of the pending set: after the last write (a crash), its IDs are rolled back for `rollbackTtl`. */
+  #pendingTtl = 0;
   #tagStore: RedisTagStore | undefined;
   /** Forwards waiting for their acknowledgement, by sequence number. */
   readonly #waiting = new Map<number, (answer: Attempt) => void>();
   /** Messages to publish at the end of this event-loop turn, by channel. */
   readonly #outbox = new Map<string, { frames: string; readonly sent: Promise<number>; readonly flush: (receivers: Promise<number>) => void }>();
+  #batch: OwnBatch | undefined;
   #seq = 0;
   /** Answers to forwards received, by sender and sequence, in two generations: a repeat gets the same answer. */
   #answers = new Map<string, Promise<string>>();
@@ -243,7 +251,12 @@ export class RedisBackplane implements Backplane {
   /** Background writes in flight, awaited (bounded) by `close()`. */
   readonly #writes = new Set<Promise<unknown>>();
   #heartbeat: unknown;
+  #fenceTimer: unknown;
   #leaseHeld = false;
+  /** Until when (this instance's clock) the lease surely lives in Redis; after it, this instance is fenced. */
+  #leaseUntil = 0;
+  #fenced = false;
+  #abandoning = false;
   #failing = false;
   #closed: Promise<void> | undefined;
 
@@ -254,7 +267,7 @@ export class RedisBackplane implements Backplane {
    *
    * @param options - See {@link RedisBackplaneOptions}.
    * @returns A backplane ready to be given to a `Controller`.
-   * @throws {@link BackplaneError} (as a rejection; `redis`) when Redis does not answer within `connectTimeout`; the backplane is closed again.
+   * @throws {@link BackplaneError} (as a rejection; `transport`) when Redis does not answer within `connectTimeout`; the backplane is closed again.
    * @throws `InvalidArgumentError` (from `rrxc`) for bad options.
    */
   static async connect(options: RedisBackplaneOptions): Promise<RedisBackplane> {
@@ -280,13 +293,20 @@ export class RedisBackplane implements Backplane {
     if (options.subscriber !== undefined && options.redis === undefined) {
       throw new InvalidArgumentError('subscriber is only accepted together with redis');
     }
+    for (const moved of ['rollbackTag', 'rollbackTtl', 'duplicateWindow']) {
+      if (moved in options) throw new InvalidArgumentError(`${moved} is no longer a RedisBackplane option: the backplane uses the controller's`);
+    }
     const instanceId = options.instanceId ?? randomInstanceId();
     if (typeof instanceId !== 'string' || !INSTANCE_ID.test(instanceId)) {
       throw new InvalidArgumentError(`instanceId must be 1 to 64 letters, digits, \`_\` or \`-\`, got ${JSON.stringify(instanceId) ?? String(instanceId)}`);
     }
     this.instanceId = instanceId;
+    this.#idHead = `${instanceId}~`;
     this.#keys = new Keys(checkPrefix(options.prefix ?? DEFAULT_PREFIX));
     this.#channel = this.#keys.channel(instanceId);
+    this.#leaseKey = this.#keys.lease(instanceId);
+    this.#pendingKey = this.#keys.pending(instanceId);
+    this.#answeredKey = this.#keys.answered(instanceId);
     this.#clock = options.clock ?? systemClock;
     this.#codec = options.codec ?? JSON_CODEC;
     this.#forwardTimeout = checkMs('forwardTimeout', options.forwardTimeout ?? DEFAULT_FORWARD_TIMEOUT);
@@ -296,17 +316,11 @@ export class RedisBackplane implements Backplane {
     this.#commandTimeout = checkMs('commandTimeout', options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT);
     this.#connectTimeout = checkMs('connectTimeout', options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT);
     this.#maxTtl = checkMs('maxTtl', options.maxTtl ?? DEFAULT_MAX_TTL);
-    this.#rollbackTtl = clampTtl(checkMs('rollbackTtl', options.rollbackTtl ?? DEFAULT_ROLLBACK_TTL, true), this.#maxTtl);
-    this.#duplicateTtl = checkMs('duplicateWindow', options.duplicateWindow ?? DEFAULT_DUPLICATE_WINDOW, true);
-    this.#keep = this.#grace + this.#rollbackTtl;
-    const rollbackTag = options.rollbackTag ?? DEFAULT_ROLLBACK_TAG;
-    if (typeof rollbackTag !== 'string' || rollbackTag.length === 0) {
-      throw new InvalidArgumentError(`rollbackTag must be a non-empty string, got ${JSON.stringify(rollbackTag) ?? String(rollbackTag)}`);
-    }
-    this.#rollbackTag = rollbackTag;
     if (typeof this.#codec?.encode !== 'function' || typeof this.#codec.decode !== 'function') {
       throw new InvalidArgumentError('codec must have encode() and decode() methods');
     }
+    this.#retries = new TimerLane(this.#retryInterval, this.#clock);
+    this.#deadlines = new TimerLane(this.#commandTimeout, this.#clock);
 
     const owned: RedisConnection[] = [];
     if (options.url !== undefined) {
@@ -333,7 +347,7 @@ export class RedisBackplane implements Backplane {
   /**
    * Resolves once the connections are ready, the subscription is active and
    * the first heartbeat is written.
-   * @throws {@link BackplaneError} (as a rejection; `redis`) after `connectTimeout`, or when the backplane was closed.
+   * @throws {@link BackplaneError} (as a rejection; `transport`) after `connectTimeout`, or when the backplane was closed.
    */
   ready(): Promise<void> {
     return this.#ready;
@@ -351,12 +365,17 @@ export class RedisBackplane implements Backplane {
 
   /**
    * Called by the controller's constructor: the router receives the replies
-   * other instances forward here.
+   * other instances forward here, and brings the controller's rollback tag,
+   * rollback TTL and duplicate window.
    * @throws `InvalidArgumentError` (from `rrxc`) when a second controller tries to use this backplane.
    */
   start(router: BackplaneRouter): void {
     if (this.#router !== undefined) throw new InvalidArgumentError('a RedisBackplane serves one controller; make one per controller');
     this.#router = router;
+    this.#rollbackTtl = clampTtl(router.rollbackTtl, this.#maxTtl);
+    this.#duplicateWindow = Math.min(Math.ceil(router.duplicateWindow), this.#maxTtl);
+    this.#keep = this.#grace + this.#rollbackTtl;
+    this.#pendingTtl = Math.min(this.#maxTtl, this.#rollbackTtl + this.#grace + this.#leaseTtl);
   }
 
   /**
@@ -364,25 +383,41 @@ export class RedisBackplane implements Backplane {
    * controller uses it for every ID the application does not choose.
    */
   newCorrelationId(): string {
-    return `${this.instanceId}~${nanoid()}`;
+    return `${this.#idHead}${nanoid()}`;
   }
 
-  /** Writes the ownership record of `correlationId` (pipelined; failures go to `rrxc:redis:error`). */
+  /**
+   * Records that this instance owns `correlationId`: a generated ID joins
+   * this turn's batch for the pending set; an ID the application chose gets
+   * an ownership record (pipelined). Failures go to `rrxc:redis:error`.
+   * While fenced, the exchange is ended at once (see `leaseTtl`).
+   */
   requestRegistered(correlationId: string, deadline: number | undefined): void {
+    if (this.#fenced) this.#abandonSoon();
     const remaining = deadline === undefined ? -1 : Math.max(0, Math.ceil(deadline - this.#clock.now()));
+    if (correlationId.startsWith(this.#idHead)) {
+      this.#own().registered.push(remaining, correlationId);
+      return;
+    }
     this.#background('register', [correlationId], () =>
       this.#scripts.register(this.#keys.record(correlationId), this.instanceId, remaining, this.#keep, this.#maxTtl),
     );
   }
 
   /**
-   * Ends the ownership records of an ended exchange: answered IDs keep a
-   * record for the duplicate window, unanswered ones become rollback tags in
-   * the same atomic step.
+   * Ends what Redis holds about an ended exchange's IDs: answered IDs are
+   * kept for the duplicate window; an unanswered ID the application chose
+   * becomes a rollback tag in the same atomic step as its record goes.
    */
   requestsEnded(answered: readonly string[], unanswered: readonly string[]): void {
-    for (const id of answered) this.#end(id, '1');
-    for (const id of unanswered) this.#end(id, '0');
+    for (const id of answered) {
+      if (id.startsWith(this.#idHead)) this.#own().answered.push(id);
+      else this.#end(id, '1');
+    }
+    for (const id of unanswered) {
+      if (id.startsWith(this.#idHead)) this.#own().unanswered.push(id);
+      else this.#end(id, '0');
+    }
   }
 
   /**
@@ -403,11 +438,16 @@ export class RedisBackplane implements Backplane {
     if (typeof payload !== 'string') throw new BackplaneError('codec', `codec.encode() must return a string, got ${typeof payload}`);
 
     const derived = ownerOf(correlationId);
-    if (derived !== undefined && derived !== this.instanceId) {
-      const outcome = await this.#request(derived, correlationId, payload, overwrite);
+    if (derived !== undefined) {
+      if (derived !== this.instanceId) {
+        const outcome = await this.#request(derived, correlationId, payload, overwrite);
+        if (outcome !== undefined) return outcome;
+      }
+      // The owner did not answer (or it is this instance, which no longer holds the ID): its sets decide.
+      const outcome = await this.#settleOwned(derived, correlationId);
       if (outcome !== undefined) return outcome;
     }
-    // Not an ID we generated, or its owner did not answer: the record decides.
+    // An ID the application chose (or one the owner has no record of): the ownership record decides.
     const record = parseRecord(await this.#command('GET', () => this.#redis.get(this.#keys.record(correlationId))));
     if (record !== undefined && record.owner !== derived && record.owner !== this.instanceId) {
       const outcome = await this.#request(record.owner, correlationId, payload, overwrite);
@@ -429,13 +469,18 @@ export class RedisBackplane implements Backplane {
 
   async #close(): Promise<void> {
     this.#clock.clearTimeout(this.#heartbeat);
+    this.#clock.clearTimeout(this.#fenceTimer);
     for (const resolve of this.#waiting.values()) resolve(GONE);
     this.#waiting.clear();
+    this.#retries.clear();
+    // The controller ended every exchange before closing us: write the last batch now.
+    this.#flushOwn();
     await within(Promise.allSettled(this.#writes), this.#commandTimeout, 'background writes', this.#clock).catch(() => undefined);
+    this.#deadlines.clear();
     this.#subscriber.off('message', this.#onMessage);
     this.#redis.off('ready', this.#onReconnect);
     if (!this.#owned.includes(this.#subscriber)) await this.#quietly(() => this.#subscriber.unsubscribe(this.#channel));
-    if (this.#leaseHeld) await this.#quietly(() => this.#redis.del(this.#keys.lease(this.instanceId)));
+    if (this.#leaseHeld) await this.#quietly(() => this.#redis.del(this.#leaseKey));
     // Their error listener stays: a closed ioredis client may still emit one last error.
     await Promise.all(this.#owned.map((connection) => release(connection, this.#commandTimeout, this.#clock)));
   }
@@ -454,24 +499,79 @@ export class RedisBackplane implements Backplane {
       );
     } catch (error) {
       if (this.#closed === undefined) this.#scheduleBeat();
-      throw new BackplaneError('redis', `cannot start the Redis backplane: ${error instanceof Error ? error.message : String(error)}`, error);
+      throw new BackplaneError('transport', `cannot start the Redis backplane: ${error instanceof Error ? error.message : String(error)}`, error);
     }
     if (this.#closed !== undefined) throw closedError();
     this.#scheduleBeat();
   }
 
-  /** Renews the lease; reports when it had lapsed (or was taken) since the last renewal. */
+  /**
+   * Renews the lease and trims this instance's sets. The lease surely lives
+   * until `leaseTtl` after the renewal was *sent*, so that is when the fence
+   * is set. A renewal that finds the lease gone (expired, or lost with a
+   * restarted Redis) means other instances may have rolled back our
+   * pending IDs meanwhile: fence at once.
+   */
   async #beat(): Promise<void> {
+    const sentAt = this.#clock.now();
     const found = await within(
-      this.#redis.set(this.#keys.lease(this.instanceId), this.#token, 'PX', this.#leaseTtl, 'GET'),
+      this.#scripts.beat(
+        this.#leaseKey,
+        this.#pendingKey,
+        this.#answeredKey,
+        this.#token,
+        this.#leaseTtl,
+        this.#pendingTtl,
+        this.#duplicateWindow,
+        this.#keep,
+        this.#rollbackTtl,
+      ),
       this.#commandTimeout,
       'heartbeat timed out',
       this.#clock,
     );
-    if (this.#leaseHeld && found !== this.#token && leaseLostChannel.hasSubscribers) {
-      leaseLostChannel.publish({ instanceId: this.instanceId, found } satisfies RedisLeaseLostMessage);
+    if (this.#closed !== undefined) return;
+    if (this.#leaseHeld && found !== this.#token) {
+      this.#fence(`the lease of instance \`${this.instanceId}\` lapsed (found ${found === null ? 'nothing' : 'another token'} when renewing it)`);
+      if (leaseLostChannel.hasSubscribers) leaseLostChannel.publish({ instanceId: this.instanceId, found } satisfies RedisLeaseLostMessage);
     }
     this.#leaseHeld = true;
+    this.#fenced = false;
+    // A margin for clocks that drift apart over one lease.
+    this.#leaseUntil = sentAt + this.#leaseTtl - Math.ceil(this.#leaseTtl / 10);
+    this.#clock.clearTimeout(this.#fenceTimer);
+    const timer = this.#clock.setTimeout(this.#onFenceTimer, Math.max(1, this.#leaseUntil - this.#clock.now()));
+    (timer as { unref?: () => void } | undefined)?.unref?.();
+    this.#fenceTimer = timer;
+  }
+
+  readonly #onFenceTimer = (): void => {
+    if (this.#closed === undefined && this.#clock.now() >= this.#leaseUntil) {
+      this.#fence(`instance \`${this.instanceId}\` could not renew its lease within leaseTtl (${this.#leaseTtl} ms)`);
+    }
+  };
+
+  /** Our lease may have lapsed: end every open exchange (tagging its IDs), and deliver nothing until renewed. */
+  #fence(why: string): void {
+    this.#fenced = true;
+    this.#router?.abandon(new BackplaneError('transport', `lease lost: ${why}; its open exchanges were ended so that it never delivers a reply other instances rolled back`));
+  }
+
+  /** A request registered while fenced: ends its exchange, right after the registration returns. */
+  #abandonSoon(): void {
+    if (this.#abandoning) return;
+    this.#abandoning = true;
+    queueMicrotask(() => {
+      this.#abandoning = false;
+      if (this.#fenced) this.#fence(`instance \`${this.instanceId}\` has not renewed its lease yet`);
+    });
+  }
+
+  #renew(): void {
+    this.#beat().then(
+      () => (this.#failing = false),
+      (error: unknown) => this.#report('heartbeat', [], error),
+    );
   }
 
   #scheduleBeat(): void {
@@ -490,13 +590,12 @@ export class RedisBackplane implements Backplane {
 
   /**
    * Sends a reply to `owner` and waits for its outcome, resending every
-   * `retryInterval`, for at most `forwardTimeout`. Answers `undefined` when
-   * the owner is gone, closing, or silent.
+   * `retryInterval`, for at most `forwardTimeout` (rounded up to a whole
+   * interval). Answers `undefined` when the owner is gone, closing, fenced
+   * or silent.
    *
-   * The hot path of forwarding: one timer per attempt and no promise per
-   * command — the attempt's timer also bounds a PUBLISH that Redis does not
-   * answer (p-timeout would build an Error per call, a fifth of the CPU of
-   * a forward).
+   * The hot path of forwarding: no timer and no `Error` per reply — waits
+   * share one timer lane, and sends share one PUBLISH per owner and turn.
    */
   async #request(owner: string, id: string, payload: string, overwrite: boolean): Promise<ResponseOutcome | undefined> {
     const seq = ++this.#seq;
@@ -505,17 +604,19 @@ export class RedisBackplane implements Backplane {
     const giveUpAt = this.#clock.now() + this.#forwardTimeout;
     try {
       for (;;) {
-        const remaining = giveUpAt - this.#clock.now();
-        if (remaining <= 0) return undefined;
-        const got = await this.#attempt(seq, channel, message, Math.min(this.#retryInterval, remaining));
-        if (got === RETRY) continue;
+        const got = await this.#attempt(seq, channel, message);
+        if (got === RETRY) {
+          if (this.#clock.now() >= giveUpAt) return undefined;
+          continue;
+        }
         if (got === NOBODY) {
           // Nobody listens: dead, closed, or reconnecting. Only the last is worth waiting for.
           if ((await this.#command('EXISTS', () => this.#redis.exists(this.#keys.lease(owner)))) === 0) return undefined;
-          await new Promise<void>((resolve) => this.#clock.setTimeout(() => resolve(), Math.min(this.#retryInterval, Math.max(1, giveUpAt - this.#clock.now()))));
+          if (this.#clock.now() >= giveUpAt) return undefined;
+          await new Promise<void>((resolve) => this.#retries.add(resolve));
           continue;
         }
-        if (typeof got !== 'string') throw new BackplaneError('redis', `Redis PUBLISH failed: ${describeError(got.error)}`, got.error);
+        if (typeof got !== 'string') throw new BackplaneError('transport', `Redis PUBLISH failed: ${describeError(got.error)}`, got.error);
         if (OUTCOMES.has(got)) return got as ResponseOutcome;
         if (got === GONE) {
           if (this.#closed !== undefined) throw closedError();
@@ -528,23 +629,50 @@ export class RedisBackplane implements Backplane {
     }
   }
 
-  /** One send: settles with the owner's answer, {@link NOBODY}, {@link RETRY} after `ms`, or the PUBLISH failure. */
-  #attempt(seq: number, channel: string, message: string, ms: number): Promise<Attempt> {
+  /** One send: settles with the owner's answer, {@link NOBODY}, {@link RETRY} after `retryInterval`, or the PUBLISH failure. */
+  #attempt(seq: number, channel: string, message: string): Promise<Attempt> {
     return new Promise((resolve) => {
       let done = false;
       const settle = (value: Attempt): void => {
         if (done) return;
         done = true;
-        this.#clock.clearTimeout(timer);
+        this.#retries.cancel(handle);
         resolve(value);
       };
-      const timer = this.#clock.setTimeout(() => settle(RETRY), ms);
+      const handle = this.#retries.add(() => settle(RETRY));
       this.#waiting.set(seq, settle);
       this.#send(channel, message).then(
         (receivers) => receivers === 0 && settle(NOBODY),
         (error: unknown) => settle({ error }),
       );
     });
+  }
+
+  /**
+   * A generated ID whose owner did not answer: its pending and answered sets
+   * decide, atomically with its lease; `undefined` when the owner has no
+   * record of the ID.
+   */
+  async #settleOwned(owner: string, id: string): Promise<ResponseOutcome | undefined> {
+    const outcome = await this.#command('settle', () =>
+      this.#scripts.settleOwned(
+        this.#keys.lease(owner),
+        this.#keys.pending(owner),
+        this.#keys.answered(owner),
+        id,
+        this.#grace,
+        this.#duplicateWindow,
+        owner === this.instanceId ? '1' : '0',
+      ),
+    );
+    if (outcome === 'none') return undefined;
+    if (outcome === 'pending') throw unreachable(owner, id, this.#forwardTimeout);
+    if (outcome === 'rolled-back') {
+      // The decision is already in the owner's set; the tag is for isRolledBack() and later copies.
+      const tag = this.#router?.rollbackTag;
+      if (tag !== undefined) await this.#command('tag', () => this.#scripts.tag(this.#keys.tags(id), tag, this.#rollbackTtl));
+    }
+    return outcome as ResponseOutcome;
   }
 
   /** The owner did not answer: the ownership record and the tags in Redis decide, atomically. */
@@ -557,15 +685,11 @@ export class RedisBackplane implements Backplane {
       if (owner === this.instanceId) alive = '0';
       else if ((await this.#command('EXISTS', () => this.#redis.exists(this.#keys.lease(owner)))) === 0) alive = '0';
     }
+    const tag = this.#router?.rollbackTag ?? '';
     const outcome = await this.#command('settle', () =>
-      this.#scripts.settle(this.#keys.record(id), this.#keys.tags(id), owner, alive, this.#grace, this.#rollbackTag, this.#rollbackTtl),
+      this.#scripts.settle(this.#keys.record(id), this.#keys.tags(id), owner, alive, this.#grace, tag, this.#rollbackTtl),
     );
-    if (outcome === 'pending') {
-      throw new BackplaneError(
-        'owner-unreachable',
-        `instance \`${owner}\` owns \`${id}\` but did not answer within forwardTimeout (${this.#forwardTimeout} ms); it is alive and the request's deadline has not passed, so the reply may still be delivered there`,
-      );
-    }
+    if (outcome === 'pending') throw unreachable(owner, id, this.#forwardTimeout);
     return outcome as ResponseOutcome;
   }
 
@@ -634,13 +758,19 @@ export class RedisBackplane implements Backplane {
   }
 
   readonly #flush = (): void => {
-    for (const [channel, batch] of this.#outbox) batch.flush(Promise.resolve(this.#redis.publish(channel, batch.frames)));
+    for (const [channel, batch] of this.#outbox) batch.flush(this.#bounded(this.#redis.publish(channel, batch.frames)));
     this.#outbox.clear();
   };
 
   #deliver(id: string, payload: string, overwrite: boolean): Promise<string> {
     const router = this.#router;
     if (router === undefined || this.#closed !== undefined) return Promise.resolve(GONE);
+    // Fenced (or about to be: the lease may have lapsed in Redis): another
+    // instance may roll this ID back, so this one must not deliver it.
+    if (this.#fenced || (this.#leaseHeld && this.#clock.now() >= this.#leaseUntil)) {
+      if (!this.#fenced) this.#onFenceTimer();
+      return Promise.resolve(GONE);
+    }
     let message: unknown;
     try {
       message = this.#codec.decode(payload);
@@ -657,7 +787,7 @@ export class RedisBackplane implements Backplane {
   #remember(key: string, answer: Promise<string>): void {
     const now = this.#clock.now();
     // Kept at least twice forwardTimeout: longer than any sender resends.
-    if (now - this.#answersSince > 2 * this.#forwardTimeout) {
+    if (now - this.#answersSince > 2 * (this.#forwardTimeout + this.#retryInterval)) {
       this.#oldAnswers = this.#answers;
       this.#answers = new Map();
       this.#answersSince = now;
@@ -665,17 +795,35 @@ export class RedisBackplane implements Backplane {
     this.#answers.set(key, answer);
   }
 
+  /** This turn's batch for the generated IDs, written in one script call when the turn ends. */
+  #own(): OwnBatch {
+    if (this.#batch === undefined) {
+      this.#batch = { registered: [], answered: [], unanswered: [] };
+      setImmediate(this.#flushOwn);
+    }
+    return this.#batch;
+  }
+
+  readonly #flushOwn = (): void => {
+    const batch = this.#batch;
+    if (batch === undefined) return;
+    this.#batch = undefined;
+    const { registered, answered, unanswered } = batch;
+    const args: (string | number)[] = [this.#pendingTtl, this.#duplicateWindow, this.#maxTtl, registered.length / 2, ...registered];
+    args.push(answered.length, ...answered, unanswered.length, ...unanswered);
+    const ids = (): string[] => [...registered.filter((_, i) => i % 2 === 1).map(String), ...answered, ...unanswered];
+    this.#background('own', ids, async () => {
+      const conflicts = await this.#scripts.own(this.#pendingKey, this.#answeredKey, args);
+      if (conflictChannel.hasSubscribers) {
+        for (const correlationId of conflicts) conflictChannel.publish({ instanceId: this.instanceId, correlationId } satisfies RedisConflictMessage);
+      }
+    });
+  };
+
   #end(id: string, answered: '1' | '0'): void {
+    const tag = this.#router?.rollbackTag ?? '';
     this.#background('end', [id], async () => {
-      const result = await this.#scripts.end(
-        this.#keys.record(id),
-        this.#keys.tags(id),
-        this.instanceId,
-        answered,
-        this.#duplicateTtl,
-        this.#rollbackTag,
-        this.#rollbackTtl,
-      );
+      const result = await this.#scripts.end(this.#keys.record(id), this.#keys.tags(id), this.instanceId, answered, this.#duplicateWindow, tag, this.#rollbackTtl);
       if (result === 2 && conflictChannel.hasSubscribers) {
         conflictChannel.publish({ instanceId: this.instanceId, correlationId: id } satisfies RedisConflictMessage);
       }
@@ -683,7 +831,7 @@ export class RedisBackplane implements Backplane {
   }
 
   /** A write nobody awaits: tracked for `close()`, failures reported. Never throws. */
-  #background(operation: string, ids: readonly string[], write: () => Promise<unknown>): void {
+  #background(operation: string, ids: readonly string[] | (() => readonly string[]), write: () => Promise<unknown>): void {
     let written: Promise<unknown>;
     try {
       written = write();
@@ -692,18 +840,38 @@ export class RedisBackplane implements Backplane {
     }
     const tracked = written.then(
       () => (this.#failing = false),
-      (error: unknown) => this.#report(operation, ids, error),
+      (error: unknown) => this.#report(operation, typeof ids === 'function' ? ids() : ids, error),
     );
     this.#writes.add(tracked);
     void tracked.finally(() => this.#writes.delete(tracked));
   }
 
+  /**
+   * Bounds a command on the forwarding path by `commandTimeout`, on the
+   * shared deadline lane: the timeout's error is only built when it fires.
+   */
+  #bounded<T>(command: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const handle = this.#deadlines.add(() => reject(new Error(`no answer within commandTimeout (${this.#commandTimeout} ms)`)));
+      command.then(
+        (value) => {
+          this.#deadlines.cancel(handle);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.#deadlines.cancel(handle);
+          reject(error);
+        },
+      );
+    });
+  }
+
   /** One Redis command on the forwarding path: bounded, failures as {@link BackplaneError}. */
   async #command<T>(name: string, call: () => Promise<T>): Promise<T> {
     try {
-      return await within(call(), this.#commandTimeout, `no answer within commandTimeout (${this.#commandTimeout} ms)`, this.#clock);
+      return await this.#bounded(call());
     } catch (error) {
-      throw new BackplaneError('redis', `Redis ${name} failed: ${error instanceof Error ? error.message : String(error)}`, error);
+      throw new BackplaneError('transport', `Redis ${name} failed: ${error instanceof Error ? error.message : String(error)}`, error);
     }
   }
 
@@ -719,7 +887,7 @@ export class RedisBackplane implements Backplane {
 
   #report(operation: string, correlationIds: readonly string[], error: unknown): void {
     const wrapped =
-      error instanceof BackplaneError ? error : new BackplaneError('redis', `Redis ${operation} failed: ${error instanceof Error ? error.message : String(error)}`, error);
+      error instanceof BackplaneError ? error : new BackplaneError('transport', `Redis ${operation} failed: ${error instanceof Error ? error.message : String(error)}`, error);
     if (errorChannel.hasSubscribers) {
       errorChannel.publish({ instanceId: this.instanceId, operation, correlationIds, error: wrapped } satisfies RedisErrorMessage);
     } else if (!this.#failing && operation !== 'connection') {
@@ -755,6 +923,13 @@ function ownerOf(id: string): string | undefined {
 
 function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+function unreachable(owner: string, id: string, forwardTimeout: number): BackplaneError {
+  return new BackplaneError(
+    'owner-unreachable',
+    `instance \`${owner}\` owns \`${id}\` but did not answer within forwardTimeout (${forwardTimeout} ms); it is alive and the request's deadline has not passed, so the reply may still be delivered there`,
+  );
 }
 
 function closedError(): BackplaneError {

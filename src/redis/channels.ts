@@ -1,5 +1,5 @@
 import { channel } from 'node:diagnostics_channel';
-import type { BackplaneError } from './errors.js';
+import type { BackplaneError } from '../errors.js';
 
 /**
  * Names of the `node:diagnostics_channel` channels `rrxc/redis` publishes

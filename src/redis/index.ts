@@ -27,7 +27,7 @@ export {
   type RedisCodec,
 } from './backplane.js';
 export { RedisTagStore, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_TTL, type RedisTagStoreOptions } from './tag-store.js';
-export { BackplaneError, type BackplaneFailure } from './errors.js';
+export { BackplaneError, type BackplaneFailure } from '../errors.js';
 export { REDIS_CHANNELS, type RedisConflictMessage, type RedisErrorMessage, type RedisLeaseLostMessage } from './channels.js';
 export { DEFAULT_PREFIX } from './_keys.js';
 export type { RedisConnection } from './_scripts.js';

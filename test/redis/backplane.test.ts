@@ -1,6 +1,7 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Controller, type ResponseOutcome } from '../../src/index.js';
-import { BackplaneError, RedisBackplane } from '../../src/redis/index.js';
+import { BackplaneError, REDIS_CHANNELS, RedisBackplane } from '../../src/redis/index.js';
 import { keysUnder } from '../helpers/redis-keys.js';
 import { freePort, useRedis, type TestRedis } from '../helpers/redis-server.js';
 import { Cluster, sleep } from './_instances.js';
@@ -82,8 +83,8 @@ describe('RedisBackplane with two instances', () => {
   });
 
   it('shows a rollback tag set by one instance on the other, until its TTL expires', async () => {
-    const a = await cluster.add({ rollbackTtl: 300 }, { rollbackTtl: 300 });
-    const b = await cluster.add({ rollbackTtl: 300 }, { rollbackTtl: 300 });
+    const a = await cluster.add({}, { rollbackTtl: 300 });
+    const b = await cluster.add({}, { rollbackTtl: 300 });
     const xc = a.controller.createExchange({ timeout: 30 });
     const { correlationId } = xc.registerRequest();
     expect((await xc.wait()).unanswered).toEqual([correlationId]);
@@ -96,7 +97,7 @@ describe('RedisBackplane with two instances', () => {
   });
 
   it('leaves every key it writes with a TTL', async () => {
-    const a = await cluster.add({ rollbackTtl: 0 }, { rollbackTtl: 0 });
+    const a = await cluster.add({}, { rollbackTtl: 0 });
     const b = await cluster.add();
     const xc = a.controller.createExchange();
     const answered = xc.registerRequest({ correlationId: 'k-answered' });
@@ -189,7 +190,7 @@ describe('RedisBackplane when the owner is gone', () => {
     await ghost.ready();
     ghost.requestRegistered('partitioned-1', Date.now() + 60_000);
     await ghost.close(); // unsubscribes and deletes its lease…
-    await cluster.admin.set(`${cluster.prefix}live:ghost`, 'x', 'PX', 600); // …which we put back, as if it were still alive
+    await cluster.admin.set(`${cluster.prefix}live:{ghost}`, 'x', 'PX', 600); // …which we put back, as if it were still alive
     await cluster.admin.set(`${cluster.prefix}o:{partitioned-1}`, `p|ghost|${Date.now() + 60_000}`, 'PX', 60_000);
 
     const started = Date.now();
@@ -205,11 +206,74 @@ describe('RedisBackplane when the owner is gone', () => {
 
   it('rolls back on the owner behalf once the deadline and the grace passed, even while its lease lives', async () => {
     const b = await cluster.add({ forwardTimeout: 200, retryInterval: 50, deadlineGrace: 100 });
-    await cluster.admin.set(`${cluster.prefix}live:stuck`, 'x', 'PX', 60_000);
+    await cluster.admin.set(`${cluster.prefix}live:{stuck}`, 'x', 'PX', 60_000);
     await cluster.admin.set(`${cluster.prefix}o:{stuck-1}`, `p|stuck|${(await serverTime(cluster)) + 100}`, 'PX', 60_000);
 
     await sleep(250);
     expect(await b.controller.registerResponse({ correlationId: 'stuck-1', message: 1 })).toBe('rolled-back');
+  });
+});
+
+describe('RedisBackplane fencing and generated IDs', () => {
+  it('writes no per-request record for the IDs it generates, only its own pending set', async () => {
+    const a = await cluster.add();
+    const xc = a.controller.createExchange({ timeout: 5_000 });
+    const { correlationId } = xc.registerRequest();
+    await sleep(30);
+    const keys = await keysUnder(cluster.admin, cluster.prefix);
+    expect(keys.some((k) => k.includes(`o:{${correlationId}}`))).toBe(false);
+    expect(await cluster.admin.zscore(`${cluster.prefix}p:{${a.backplane.instanceId}}`, correlationId)).not.toBeNull();
+    xc.close();
+  });
+
+  it('reports duplicate for a late copy of an answered generated ID after its owner closed', async () => {
+    const a = await cluster.add();
+    const b = await cluster.add();
+    const xc = a.controller.createExchange({ timeout: 5_000 });
+    const { correlationId } = xc.registerRequest();
+    expect(await b.controller.registerResponse({ correlationId, message: 1 })).toBe('delivered');
+    await xc.wait();
+    await a.controller.close();
+    expect(await b.controller.registerResponse({ correlationId, message: 2 })).toBe('duplicate');
+  });
+
+  it('answers unmatched, never rolled-back, for a generated ID of a dead owner that it no longer had pending', async () => {
+    const b = await cluster.add({ forwardTimeout: 200, retryInterval: 50 });
+    // A dead owner (no lease) whose pending set does not hold the ID: answered long ago, or never registered.
+    await cluster.admin.zadd(`${cluster.prefix}p:{gone}`, Date.now() + 60_000, 'gone~other');
+    await cluster.admin.pexpire(`${cluster.prefix}p:{gone}`, 60_000);
+    expect(await b.controller.registerResponse({ correlationId: 'gone~answered-long-ago', message: 1 })).toBe('unmatched');
+    expect(await b.controller.registerResponse({ correlationId: 'gone~other', message: 1 })).toBe('rolled-back');
+    expect(await b.controller.isRolledBack('gone~other')).toBe(true);
+  });
+
+  it('ends its open exchanges and rolls their IDs back when it finds its lease gone (fencing)', async () => {
+    const lost: unknown[] = [];
+    const onLost = (message: unknown): void => void lost.push(message);
+    subscribe(REDIS_CHANNELS.leaseLost, onLost);
+    try {
+      const a = await cluster.add({ leaseTtl: 300 });
+      const b = await cluster.add({ forwardTimeout: 200, retryInterval: 50 });
+      const xc = a.controller.createExchange({ timeout: 30_000 });
+      const { correlationId } = xc.registerRequest();
+      await sleep(30);
+      // As if the lease had expired while the owner was cut off (others may have rolled its IDs back):
+      // at its next renewal the owner fences itself.
+      await cluster.admin.del(`${cluster.prefix}live:{${a.backplane.instanceId}}`);
+      const result = await xc.wait();
+      expect(result.status).toBe('aborted');
+      expect(result.reason).toMatchObject({ code: 'ERR_RRXC_BACKPLANE', failure: 'transport' });
+      expect(result.unanswered).toEqual([correlationId]);
+      expect(lost).toEqual([expect.objectContaining({ instanceId: a.backplane.instanceId, found: null })]);
+      expect(await b.controller.registerResponse({ correlationId, message: 'later' })).toBe('rolled-back');
+      expect(await a.controller.registerResponse({ correlationId, message: 'direct' })).toBe('rolled-back');
+      // The controller stays open, and the renewed lease serves new exchanges.
+      const next = a.controller.createExchange({ timeout: 5_000 });
+      const fresh = next.registerRequest();
+      expect(await b.controller.registerResponse({ correlationId: fresh.correlationId, message: 'ok' })).toBe('delivered');
+    } finally {
+      unsubscribe(REDIS_CHANNELS.leaseLost, onLost);
+    }
   });
 });
 
@@ -245,7 +309,7 @@ describe('RedisBackplane when Redis is unreachable', () => {
     const error = await RedisBackplane.connect({ url: `redis://127.0.0.1:${port}`, connectTimeout: 300 }).catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(BackplaneError);
-    expect(error).toMatchObject({ code: 'ERR_RRXC_BACKPLANE', failure: 'redis' });
+    expect(error).toMatchObject({ code: 'ERR_RRXC_BACKPLANE', failure: 'transport' });
     expect((error as Error).message).toMatch(/ECONNREFUSED|not connected/);
     expect(Date.now() - started).toBeLessThan(1_500);
     await sleep(20);

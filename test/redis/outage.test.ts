@@ -29,7 +29,7 @@ afterEach(async () => {
 const fast = { commandTimeout: 300, forwardTimeout: 300, retryInterval: 50, leaseTtl: 1_500, connectTimeout: 1_000 };
 
 describe('RedisBackplane when Redis is lost mid-run and comes back', () => {
-  it('fails replies explicitly and quickly during the outage, then delivers each exactly once', async () => {
+  it('fails replies explicitly and quickly during the outage; a restarted, empty Redis fences the owner, whose IDs then roll back everywhere', async () => {
     const a = await cluster.add(fast, { storeTimeout: 500 });
     const b = await cluster.add(fast, { storeTimeout: 500 });
     const xc = a.controller.createExchange({ timeout: 30_000 });
@@ -53,7 +53,36 @@ describe('RedisBackplane when Redis is lost mid-run and comes back', () => {
     // The owner's own replies do not need Redis.
     expect(await a.controller.registerResponse({ correlationId: local.correlationId, message: 'local' })).toBe('delivered');
 
+    // The restarted Redis lost the owner's lease, so others may have rolled
+    // its IDs back meanwhile: the owner ends its exchanges rather than deliver.
     await server.start();
+    const result = await xc.wait();
+    expect(result.status).toBe('aborted');
+    expect(result.reason).toMatchObject({ code: 'ERR_RRXC_BACKPLANE', failure: 'transport' });
+    expect(result.unanswered).toEqual([correlationId]);
+    expect(result.entries.map((e) => e.response)).toEqual([undefined, 'local']);
+
+    const outcomes: (ResponseOutcome | string)[] = [];
+    const started = Date.now();
+    for (;;) {
+      const outcome = await b.controller.registerResponse({ correlationId, message: 'after' }).catch((e: { code: string }) => e.code);
+      outcomes.push(outcome);
+      if (outcome === 'rolled-back' || Date.now() - started > 10_000) break;
+      await sleep(100);
+    }
+    expect(outcomes.at(-1)).toBe('rolled-back');
+    expect(outcomes).not.toContain('delivered');
+    expect(await b.controller.isRolledBack(correlationId)).toBe(true);
+  });
+
+  it('delivers exactly once after connections were cut while Redis kept its data', async () => {
+    const a = await cluster.add(fast, { storeTimeout: 500 });
+    const b = await cluster.add(fast, { storeTimeout: 500 });
+    const xc = a.controller.createExchange({ timeout: 30_000 });
+    const { correlationId } = xc.registerRequest();
+
+    await cluster.admin.client('KILL', 'TYPE', 'pubsub');
+    await cluster.admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
     const outcomes: (ResponseOutcome | string)[] = [];
     const started = Date.now();
     for (;;) {
@@ -64,10 +93,22 @@ describe('RedisBackplane when Redis is lost mid-run and comes back', () => {
     }
     expect(outcomes.at(-1)).toBe('delivered');
     expect(outcomes.filter((o) => o === 'delivered')).toHaveLength(1);
-    expect(outcomes.every((o) => ['delivered', 'unmatched', 'ERR_RRXC_TAG_STORE', 'ERR_RRXC_BACKPLANE'].includes(o))).toBe(true);
+    expect(outcomes.every((o) => ['delivered', 'ERR_RRXC_BACKPLANE'].includes(o))).toBe(true);
     const result = await xc.wait();
     expect(result.status).toBe('completed');
-    expect(result.entries.map((e) => e.response)).toEqual(['after', 'local']);
+    expect(result.entries.map((e) => e.response)).toEqual(['after']);
+  });
+
+  it('ends its open exchanges by itself when it cannot renew its lease within leaseTtl (fencing)', async () => {
+    const a = await cluster.add(fast);
+    const xc = a.controller.createExchange({ timeout: 30_000 });
+    xc.registerRequest();
+    await server.stop();
+    // No renewal can reach Redis: by leaseTtl (1.5 s) the lease may be gone, and with it the claim on these IDs.
+    const result = await xc.wait();
+    expect(result.status).toBe('aborted');
+    expect(result.reason).toMatchObject({ code: 'ERR_RRXC_BACKPLANE', failure: 'transport', message: expect.stringMatching(/^lease lost/) });
+    expect(a.controller.openExchanges).toBe(0);
   });
 
   it('starts answering again on its own once Redis is back, within its reconnect delay', async () => {
@@ -94,7 +135,7 @@ describe('RedisBackplane when Redis is lost mid-run and comes back', () => {
     await server.stop();
     const backplane = new RedisBackplane({ url: server.url, prefix: cluster.prefix, connectTimeout: 300 });
     const started = Date.now();
-    await expect(backplane.ready()).rejects.toMatchObject({ code: 'ERR_RRXC_BACKPLANE', failure: 'redis' });
+    await expect(backplane.ready()).rejects.toMatchObject({ code: 'ERR_RRXC_BACKPLANE', failure: 'transport' });
     expect(Date.now() - started).toBeLessThan(1_000);
     await backplane.close();
   });
