@@ -27,7 +27,8 @@ const render = option('render');
 const picked = option('impls')?.split(',');
 const IMPLEMENTATIONS = picked === undefined ? ALL : ALL.filter((i) => picked.includes(i.name));
 const root = fileURLToPath(new URL('..', import.meta.url));
-const resultsFile = `${root}bench/results/latest.json`;
+// A quick run never overwrites the committed full results.
+const resultsFile = `${root}bench/results/${quick ? 'quick' : 'latest'}.json`;
 const config = quick ? QUICK : FULL;
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
@@ -101,7 +102,7 @@ if (render !== undefined) {
   if (json) {
     mkdirSync(`${root}bench/results`, { recursive: true });
     writeFileSync(resultsFile, `${JSON.stringify(results, null, 1)}\n`);
-    log(`wrote bench/results/latest.json`);
+    log(`wrote ${resultsFile.slice(root.length)}`);
     if (!quick && only === undefined && picked === undefined) publish(results);
   }
   const failed = results.targets.filter((t) => !t.pass).length;
