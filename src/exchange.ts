@@ -8,7 +8,7 @@ import type { DeadlineQueue } from './deadline-queue.js';
 import { ExchangeEndedError, ExchangeSealedError, InvalidArgumentError } from './errors.js';
 import { requestRegisteredChannel, type RequestMessage } from './events.js';
 import { checkId, describe, type RegisterRequestOptions } from './options.js';
-import { PendingRequest } from './pending-request.js';
+import { PendingRequest, type RequestOwner } from './pending-request.js';
 import { ResponseStream } from './response-stream.js';
 import type { ExchangeResult, ExchangeState, ExchangeStatus, RequestHandle, RequestResponse } from './types.js';
 
@@ -32,7 +32,9 @@ export interface ExchangeHost<Req, Res> {
    * Bookkeeping once an exchange ended: duplicate window, rollback tags,
    * events, hooks. Answers a promise when the tags are written asynchronously.
    */
-  exchangeEnded(exchange: Exchange<Req, Res>, result: ExchangeResult<Req, Res>, answered: readonly string[]): PromiseLike<void> | undefined;
+  exchangeEnded(exchange: Exchange<Req, Res>, result: ExchangeResult<Req, Res>): PromiseLike<void> | undefined;
+  /** The ID of the exchange created as number `seq`, for exchanges created without one. */
+  exchangeId(seq: number): string;
 }
 
 type Entry<Req, Res> = PendingRequest<Req, Res, Exchange<Req, Res>>;
@@ -48,9 +50,9 @@ type Entry<Req, Res> = PendingRequest<Req, Res, Exchange<Req, Res>>;
  * (`closed`). Whatever ends it first wins; every unanswered ID is then tagged
  * for rollback and its `response` rejects with {@link ExchangeEndedError}.
  */
-export class Exchange<Req = unknown, Res = unknown> implements Disposable, AsyncDisposable {
-  /** The exchange's ID, given to `createExchange` or generated. */
-  readonly id: string;
+export class Exchange<Req = unknown, Res = unknown> implements RequestOwner, Disposable, AsyncDisposable {
+  /** The ID given to `createExchange`, or the creation number to make one from when first read. */
+  #id: string | number;
   readonly #host: ExchangeHost<Req, Res>;
   readonly #createdAt: number;
   readonly #signal: AbortSignal | undefined;
@@ -71,9 +73,9 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
   #tagsWritten = false;
 
   /** @internal Use {@link Controller.createExchange}. */
-  constructor(host: ExchangeHost<Req, Res>, id: string, timeout: number, signal: AbortSignal | undefined) {
+  constructor(host: ExchangeHost<Req, Res>, id: string | number, timeout: number, signal: AbortSignal | undefined) {
     this.#host = host;
-    this.id = id;
+    this.#id = id;
     this.#createdAt = host.clock.now();
     host.exchangeCreated(this);
     if (signal?.aborted) {
@@ -86,6 +88,16 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     this.#signal = signal;
     if (signal !== undefined) host.fanout.add(signal, this);
     if (timeout !== Infinity) this.#deadlineTicket = host.deadlines.add(this, timeout);
+  }
+
+  /**
+   * The exchange's ID: the one given to `createExchange`, or a generated one
+   * — a random prefix per controller and a counter, unique without being
+   * secret (correlation IDs are the secret ones).
+   */
+  get id(): string {
+    const id = this.#id;
+    return typeof id === 'string' ? id : (this.#id = this.#host.exchangeId(id));
   }
 
   /** `open`, then `sealed` once `wait()` was called, then `ended`. */
@@ -279,6 +291,11 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     entry.answer(message, this.#host.clock.now());
   }
 
+  /** @internal What an unanswered request's `response` rejects with. */
+  missedReplyError(): ExchangeEndedError {
+    return this.#endedError('the reply did not come');
+  }
+
   /** @internal The deadline passed. */
   onDeadline(): void {
     this.#end('timed-out', NO_REASON);
@@ -305,20 +322,16 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     this.#state = 'ended';
     this.#status = status;
     this.#reason = reason;
-    const hasReason = reason !== NO_REASON;
     if (this.#timeout !== Infinity) host.deadlines.delete(this.#timeout, this.#deadlineTicket);
     if (this.#signal !== undefined) host.fanout.delete(this.#signal, this);
 
     const entries: RequestResponse<Req, Res>[] = [];
-    const answered: string[] = [];
-    const unanswered: string[] = [];
-    const failure = (): Error => this.#endedError('the reply did not come');
+    let unanswered: string[] | undefined;
     for (let e = this.#first; e !== undefined; e = e.next) {
       host.index.delete(e.correlationId);
-      if (e.answered) answered.push(e.correlationId);
-      else {
-        unanswered.push(e.correlationId);
-        e.abandon(failure);
+      if (!e.answered) {
+        (unanswered ??= []).push(e.correlationId);
+        e.abandon();
       }
       entries.push(e.snapshot());
     }
@@ -326,14 +339,14 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     const result: ExchangeResult<Req, Res> = {
       exchangeId: this.id,
       status,
-      complete: unanswered.length === 0,
-      ...(hasReason ? { reason } : undefined),
+      complete: unanswered === undefined,
       createdAt: this.#createdAt,
       endedAt,
       durationMs: endedAt - this.#createdAt,
       entries,
-      unanswered,
+      unanswered: unanswered ?? NONE,
     };
+    if (reason !== NO_REASON) (result as { reason?: unknown }).reason = reason;
     this.#result = result;
 
     if (status !== 'completed' && this.#ownSignal !== undefined) this.#abortOwnSignal();
@@ -341,7 +354,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
       for (const stream of this.#streams) stream.end();
       this.#streams = undefined;
     }
-    const tagging = host.exchangeEnded(this, result, answered);
+    const tagging = host.exchangeEnded(this, result);
     if (tagging === undefined) this.#tagged();
     else tagging.then(() => this.#tagged());
   }
@@ -361,6 +374,9 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     return this.#reason !== NO_REASON ? new ExchangeEndedError(message, this.#status!, this.#reason) : new ExchangeEndedError(message, this.#status!);
   }
 }
+
+/** `unanswered` of every exchange that left none: shared, so a completed exchange allocates no array for it. */
+const NONE: readonly string[] = Object.freeze([]);
 
 /** Marks an end without a reason, apart from every value a reason can take (`undefined` included). */
 const NO_REASON: unique symbol = Symbol('no reason');

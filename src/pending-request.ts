@@ -14,18 +14,21 @@ const enum State {
  * The `response` promise is made only when somebody reads it: an exchange
  * consumed through `wait()` or `responses()` never pays for one.
  */
-export class PendingRequest<Req, Res, Owner = unknown> implements RequestHandle<Res> {
+/** The exchange a request belongs to, as far as the request needs it. */
+export interface RequestOwner {
+  /** The error an unanswered request's `response` rejects with once the owner ended. */
+  missedReplyError(): Error;
+}
+
+export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner> implements RequestHandle<Res> {
   /** Next request of the same exchange, in registration order. */
   next: PendingRequest<Req, Res, Owner> | undefined;
   #state = State.Pending;
   #response: Res | undefined;
   #respondedAt = 0;
   #promise: Promise<Res> | undefined;
-  /**
-   * While pending and `response` was read: its resolvers. Once abandoned:
-   * what makes the rejection, for a `response` read only then.
-   */
-  #settle: Resolvers<Res> | (() => Error) | undefined;
+  /** While pending, once `response` was read: its resolvers. */
+  #resolvers: Resolvers<Res> | undefined;
 
   constructor(
     readonly correlationId: string,
@@ -64,21 +67,20 @@ export class PendingRequest<Req, Res, Owner = unknown> implements RequestHandle<
     this.#respondedAt = now;
     if (this.#state === State.Pending) {
       this.#state = State.Answered;
-      (this.#settle as Resolvers<Res> | undefined)?.resolve(message);
-      this.#settle = undefined;
+      this.#resolvers?.resolve(message);
+      this.#resolvers = undefined;
     }
   }
 
-  /** The exchange ended first: `response` rejects with what `failure` makes. */
-  abandon(failure: () => Error): void {
+  /** The exchange ended first: `response` rejects with the owner's `missedReplyError()`. */
+  abandon(): void {
     this.#state = State.Unanswered;
-    const resolvers = this.#settle as Resolvers<Res> | undefined;
-    this.#settle = failure;
-    if (resolvers !== undefined) {
+    if (this.#resolvers !== undefined) {
       // Handled before it rejects, so an unobserved response never surfaces
       // as an unhandled rejection; the caller's own chains still see it.
       this.#promise!.catch(ignore);
-      resolvers.reject(failure());
+      this.#resolvers.reject(this.owner.missedReplyError());
+      this.#resolvers = undefined;
     }
   }
 
@@ -103,13 +105,13 @@ export class PendingRequest<Req, Res, Owner = unknown> implements RequestHandle<
       case State.Answered:
         return Promise.resolve(this.#response as Res);
       case State.Unanswered: {
-        const rejected = Promise.reject((this.#settle as () => Error)());
+        const rejected = Promise.reject(this.owner.missedReplyError());
         rejected.catch(ignore);
         return rejected;
       }
       case State.Pending:
         return new Promise<Res>((resolve, reject) => {
-          this.#settle = { resolve, reject };
+          this.#resolvers = { resolve, reject };
         });
     }
   }

@@ -90,7 +90,17 @@ describe('options', () => {
 
   it('rejects an invalid ID returned by newId', () => {
     const controller = make({ newId: () => 7 as unknown as string });
-    expect(() => controller.createExchange()).toThrow(/the ID returned by newId\(\) must be a non-empty string/);
+    const xc = controller.createExchange();
+    expect(() => xc.registerRequest()).toThrow(/the ID returned by newId\(\) must be a non-empty string/);
+    expect(controller.pendingRequests).toBe(0);
+  });
+
+  it('generates exchange IDs unique within and across controllers, and keeps given ones', () => {
+    const a = make();
+    const b = make();
+    const ids = [a, b].flatMap((c) => Array.from({ length: 1_000 }, () => c.createExchange().id));
+    expect(new Set(ids).size).toBe(2_000);
+    expect(a.createExchange({ id: 'order-42' }).id).toBe('order-42');
   });
 
   it('accepts longer IDs with maxIdLength', async () => {
