@@ -1,4 +1,4 @@
-import { nanoid } from 'nanoid';
+import { random, urlAlphabet } from 'nanoid';
 import { CapacityError, CorrelationIdConflictError } from './errors.js';
 import { checkId } from './options.js';
 
@@ -23,7 +23,7 @@ export class CorrelationIndex<Entry> {
    */
   constructor(limit: number, generate: (() => string) | undefined, maxIdLength: number) {
     this.#limit = limit;
-    this.#generate = generate ?? nanoid;
+    this.#generate = generate ?? secureId;
     this.#maxIdLength = maxIdLength;
   }
 
@@ -67,12 +67,29 @@ export class CorrelationIndex<Entry> {
     for (let attempt = 0; attempt < MAX_ID_ATTEMPTS; attempt++) {
       id = this.#generate();
       checkId(id, 'the ID returned by newId()', this.#maxIdLength);
-      // nanoid builds its ID by 21 concatenations: a rope of cons-strings
-      // that V8 keeps as is, 320 bytes per ID instead of 40. Reading a
+      // A string built by concatenation is a rope of cons-strings that V8
+      // keeps as is (a 21-character one: 320 bytes instead of 40). Reading a
       // character flattens it in place, and the GC then drops the rope.
       id.charCodeAt(0);
       if (!this.#entries.has(id)) return id;
     }
     throw new CorrelationIdConflictError(id);
   }
+}
+
+const ID_LENGTH = 21;
+const ALPHABET = Array.from(urlAlphabet, (c) => c.charCodeAt(0));
+const codes: number[] = new Array<number>(ID_LENGTH);
+
+/**
+ * A nanoid: 21 characters of nanoid's URL-safe alphabet drawn from nanoid's
+ * pooled `crypto` random bytes (126 bits), assembled into one flat string.
+ * `nanoid()` itself builds the string by 21 concatenations, which costs
+ * twice the time and leaves a rope of garbage behind every ID, on the path
+ * of every registered request.
+ */
+function secureId(): string {
+  const bytes = random(ID_LENGTH);
+  for (let i = 0; i < ID_LENGTH; i++) codes[i] = ALPHABET[bytes[i]! & 63]!;
+  return String.fromCharCode(...codes);
 }

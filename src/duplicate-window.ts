@@ -22,8 +22,9 @@ export class DuplicateWindow {
   readonly #epoch: number;
   readonly #answeredAt = new Map<string, number>();
   #oldest: Iterator<string> | undefined;
-  /** The oldest ID read from `#oldest` and not expired yet (it may have been deleted or re-added since). */
+  /** The oldest ID read from `#oldest` and not expired yet, and its answer time. */
   #head: string | undefined;
+  #headAt = 0;
 
   /**
    * @param windowMs - How long an answered ID is remembered; `0` turns the window off.
@@ -77,13 +78,14 @@ export class DuplicateWindow {
           this.#oldest = undefined;
           return;
         }
+        const at = answeredAt.get(next.value);
+        // Already deleted (a tombstone the iterator was past before it went).
+        if (at === undefined) continue;
         this.#head = next.value;
+        this.#headAt = at;
       }
-      const at = answeredAt.get(this.#head);
-      if (at !== undefined) {
-        if (answeredAt.size <= this.#maxIds && now - at <= this.#windowMs) return;
-        answeredAt.delete(this.#head);
-      }
+      if (answeredAt.size <= this.#maxIds && now - this.#headAt <= this.#windowMs) return;
+      answeredAt.delete(this.#head);
       this.#head = undefined;
     }
   }

@@ -155,6 +155,20 @@ const INSTANCE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const randomInstanceId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ', 12);
 const OUTCOMES = new Set<string>(['delivered', 'duplicate', 'overwritten', 'rolled-back', 'unmatched']);
 
+/** A forward waiting for its acknowledgement. */
+interface Waiter {
+  /** When it is sent again (clock ms). */
+  readonly at: number;
+  readonly resolve: (answer: Attempt) => void;
+}
+
+/** The messages for one channel in this event-loop turn. */
+interface Outgoing {
+  frames: string;
+  /** Sequence numbers of the forwards among them. */
+  readonly forwards: number[];
+}
+
 /** One event-loop turn of writes about this instance's generated IDs. */
 interface OwnBatch {
   /** ms to the deadline (-1: none), ID; pairs, flattened. */
@@ -238,11 +252,17 @@ export class RedisBackplane implements Backplane {
   /** TTL of the pending set: after the last write (a crash), its IDs are rolled back for `rollbackTtl`. */
   #pendingTtl = 0;
   #tagStore: RedisTagStore | undefined;
-  /** Forwards waiting for their acknowledgement, by sequence number. */
-  readonly #waiting = new Map<number, (answer: Attempt) => void>();
+  /**
+   * Forwards waiting for their acknowledgement, by sequence number. Every
+   * wait lasts `retryInterval`, so insertion order is expiry order and one
+   * timer sweeps them all.
+   */
+  readonly #waiting = new Map<number, Waiter>();
+  #retryTimer: unknown;
   /** Messages to publish at the end of this event-loop turn, by channel. */
-  readonly #outbox = new Map<string, { frames: string; readonly sent: Promise<number>; readonly flush: (receivers: Promise<number>) => void }>();
+  readonly #outbox = new Map<string, Outgoing>();
   #batch: OwnBatch | undefined;
+  #flushing = false;
   #seq = 0;
   /** Answers to forwards received, by sender and sequence, in two generations: a repeat gets the same answer. */
   #answers = new Map<string, Promise<string>>();
@@ -470,11 +490,13 @@ export class RedisBackplane implements Backplane {
   async #close(): Promise<void> {
     this.#clock.clearTimeout(this.#heartbeat);
     this.#clock.clearTimeout(this.#fenceTimer);
-    for (const resolve of this.#waiting.values()) resolve(GONE);
+    const waiting = [...this.#waiting.values()];
     this.#waiting.clear();
+    for (const waiter of waiting) waiter.resolve(GONE);
+    this.#clock.clearTimeout(this.#retryTimer);
     this.#retries.clear();
     // The controller ended every exchange before closing us: write the last batch now.
-    this.#flushOwn();
+    this.#flush();
     await within(Promise.allSettled(this.#writes), this.#commandTimeout, 'background writes', this.#clock).catch(() => undefined);
     this.#deadlines.clear();
     this.#subscriber.off('message', this.#onMessage);
@@ -632,21 +654,35 @@ export class RedisBackplane implements Backplane {
   /** One send: settles with the owner's answer, {@link NOBODY}, {@link RETRY} after `retryInterval`, or the PUBLISH failure. */
   #attempt(seq: number, channel: string, message: string): Promise<Attempt> {
     return new Promise((resolve) => {
-      let done = false;
-      const settle = (value: Attempt): void => {
-        if (done) return;
-        done = true;
-        this.#retries.cancel(handle);
-        resolve(value);
-      };
-      const handle = this.#retries.add(() => settle(RETRY));
-      this.#waiting.set(seq, settle);
-      this.#send(channel, message).then(
-        (receivers) => receivers === 0 && settle(NOBODY),
-        (error: unknown) => settle({ error }),
-      );
+      this.#waiting.set(seq, { at: this.#clock.now() + this.#retryInterval, resolve });
+      this.#retryTimer ??= this.#clock.setTimeout(this.#sweep, this.#retryInterval);
+      this.#send(channel, message, seq);
     });
   }
+
+  /** Settles the wait of forward `seq`, if it still waits. */
+  #answer(seq: number, answer: Attempt): void {
+    const waiter = this.#waiting.get(seq);
+    if (waiter === undefined) return;
+    this.#waiting.delete(seq);
+    waiter.resolve(answer);
+  }
+
+  /** Ends the waits that lasted `retryInterval` (they are sent again), and re-arms for the next. */
+  readonly #sweep = (): void => {
+    this.#retryTimer = undefined;
+    const now = this.#clock.now();
+    const expired: Waiter[] = [];
+    for (const [seq, waiter] of this.#waiting) {
+      if (waiter.at > now) {
+        this.#retryTimer = this.#clock.setTimeout(this.#sweep, Math.max(1, waiter.at - now));
+        break;
+      }
+      this.#waiting.delete(seq);
+      expired.push(waiter);
+    }
+    for (const waiter of expired) waiter.resolve(RETRY);
+  };
 
   /**
    * A generated ID whose owner did not answer: its pending and answered sets
@@ -709,7 +745,7 @@ export class RedisBackplane implements Backplane {
   #receiveOne(raw: string): void {
     if (raw.startsWith(ACK)) {
       const end = raw.indexOf('\n', 2);
-      this.#waiting.get(Number(raw.slice(2, end)))?.(raw.slice(end + 1));
+      this.#answer(Number(raw.slice(2, end)), raw.slice(end + 1));
       return;
     }
     if (!raw.startsWith(FORWARD)) return;
@@ -733,9 +769,10 @@ export class RedisBackplane implements Backplane {
       answer = this.#deliver(id, payload, overwrite);
       this.#remember(key, answer);
     }
-    void answer.then((outcome) =>
-      // A lost acknowledgement is repeated when the sender resends.
-      this.#send(this.#keys.channel(from), `${ACK}\n${seq}\n${outcome}`).catch(() => undefined),
+    // A lost acknowledgement is repeated when the sender resends.
+    void answer.then(
+      (outcome) => this.#send(this.#keys.channel(from), `${ACK}\n${seq}\n${outcome}`),
+      (error: unknown) => this.#send(this.#keys.channel(from), `${ACK}\n${seq}\n${ERROR}${describeError(error)}`),
     );
   }
 
@@ -743,26 +780,87 @@ export class RedisBackplane implements Backplane {
    * Publishes `message` on `channel` together with every other message for
    * that channel in this event-loop turn: one PUBLISH (and one message to
    * parse on the other side) per turn and instance rather than per reply.
-   * Resolves with the number of receivers.
+   * The forwards among them (`seq`) learn when nobody received the message,
+   * or when PUBLISH failed.
    */
-  #send(channel: string, message: string): Promise<number> {
+  #send(channel: string, message: string, seq?: number): void {
     let batch = this.#outbox.get(channel);
     if (batch === undefined) {
-      let flushed!: (receivers: Promise<number>) => void;
-      batch = { frames: '', sent: new Promise<number>((resolve) => (flushed = resolve)), flush: flushed };
+      batch = { frames: '', forwards: [] };
       this.#outbox.set(channel, batch);
-      if (this.#outbox.size === 1) setImmediate(this.#flush);
+      this.#scheduleFlush();
     }
     batch.frames += `${message.length}:${message}`;
-    return batch.sent;
+    if (seq !== undefined) batch.forwards.push(seq);
   }
 
+  /** What became of one PUBLISH, told to the forwards it carried. */
+  #published(batch: Outgoing, receivers: number | undefined, error?: unknown): void {
+    if (batch.forwards.length === 0 || (error === undefined && receivers !== 0)) return;
+    const answer: Attempt = error === undefined ? NOBODY : { error };
+    for (const seq of batch.forwards) this.#answer(seq, answer);
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    setImmediate(this.#flush);
+  }
+
+  /**
+   * Writes this turn's messages and its batch for the generated IDs. On a
+   * single node they go out in one explicit pipeline — one write, sent now:
+   * through ioredis' auto-pipelining each would wait one more event-loop turn.
+   */
   readonly #flush = (): void => {
-    for (const [channel, batch] of this.#outbox) batch.flush(this.#bounded(this.#redis.publish(channel, batch.frames)));
+    this.#flushing = false;
+    const batch = this.#batch;
+    this.#batch = undefined;
+    if (batch === undefined && this.#outbox.size === 0) return;
+    if ((this.#redis as { isCluster?: boolean }).isCluster === true) {
+      for (const [channel, outgoing] of this.#outbox) {
+        this.#bounded(this.#redis.publish(channel, outgoing.frames)).then(
+          (receivers) => this.#published(outgoing, receivers),
+          (error: unknown) => this.#published(outgoing, undefined, error),
+        );
+      }
+      this.#outbox.clear();
+      if (batch !== undefined) this.#writeOwn(batch, (args) => this.#scripts.own(this.#pendingKey, this.#answeredKey, args));
+      return;
+    }
+    const pipeline = this.#redis.pipeline();
+    const sends = [...this.#outbox.values()];
+    for (const [channel, outgoing] of this.#outbox) pipeline.publish(channel, outgoing.frames);
     this.#outbox.clear();
+    let own: ((result: [Error | null, unknown] | undefined) => void) | undefined;
+    if (batch !== undefined) {
+      this.#writeOwn(batch, (args) => {
+        (pipeline as unknown as Record<string, (...a: (string | number)[]) => void>)['rrxcOwn1']!(this.#pendingKey, this.#answeredKey, ...args);
+        return new Promise<string[]>((resolve, reject) => {
+          own = (result) => (result === undefined ? reject(new Error('no answer')) : result[0] !== null ? reject(result[0]) : resolve(result[1] as string[]));
+        });
+      });
+    }
+    const settle = own;
+    this.#bounded(pipeline.exec()).then(
+      (all) => {
+        for (const [i, outgoing] of sends.entries()) {
+          const result = all?.[i];
+          if (result === undefined) this.#published(outgoing, undefined, new Error('no answer'));
+          else if (result[0] !== null) this.#published(outgoing, undefined, result[0]);
+          else this.#published(outgoing, result[1] as number);
+        }
+        settle?.(all?.[sends.length] as [Error | null, unknown] | undefined);
+      },
+      (error: unknown) => {
+        for (const outgoing of sends) this.#published(outgoing, undefined, error);
+        settle?.([error instanceof Error ? error : new Error(String(error)), undefined]);
+      },
+    );
   };
 
   #deliver(id: string, payload: string, overwrite: boolean): Promise<string> {
+    // Errors (the owner's own routing failed) become `error:` acknowledgements in #receiveOne.
     const router = this.#router;
     if (router === undefined || this.#closed !== undefined) return Promise.resolve(GONE);
     // Fenced (or about to be: the lease may have lapsed in Redis): another
@@ -778,10 +876,7 @@ export class RedisBackplane implements Backplane {
       this.#report('decode', [id], error);
       return Promise.resolve(`${ERROR}codec: ${error instanceof Error ? error.message : String(error)}`);
     }
-    return router.deliver(id, message, overwrite).then(
-      (outcome): string => outcome,
-      (error: unknown) => `${ERROR}${error instanceof Error ? error.message : String(error)}`,
-    );
+    return router.deliver(id, message, overwrite);
   }
 
   #remember(key: string, answer: Promise<string>): void {
@@ -799,26 +894,24 @@ export class RedisBackplane implements Backplane {
   #own(): OwnBatch {
     if (this.#batch === undefined) {
       this.#batch = { registered: [], answered: [], unanswered: [] };
-      setImmediate(this.#flushOwn);
+      this.#scheduleFlush();
     }
     return this.#batch;
   }
 
-  readonly #flushOwn = (): void => {
-    const batch = this.#batch;
-    if (batch === undefined) return;
-    this.#batch = undefined;
+  /** Writes a batch for the generated IDs with `write`; conflicts go to `rrxc:redis:conflict`, failures to `rrxc:redis:error`. */
+  #writeOwn(batch: OwnBatch, write: (args: (string | number)[]) => Promise<string[]>): void {
     const { registered, answered, unanswered } = batch;
     const args: (string | number)[] = [this.#pendingTtl, this.#duplicateWindow, this.#maxTtl, registered.length / 2, ...registered];
     args.push(answered.length, ...answered, unanswered.length, ...unanswered);
     const ids = (): string[] => [...registered.filter((_, i) => i % 2 === 1).map(String), ...answered, ...unanswered];
     this.#background('own', ids, async () => {
-      const conflicts = await this.#scripts.own(this.#pendingKey, this.#answeredKey, args);
+      const conflicts = await write(args);
       if (conflictChannel.hasSubscribers) {
         for (const correlationId of conflicts) conflictChannel.publish({ instanceId: this.instanceId, correlationId } satisfies RedisConflictMessage);
       }
     });
-  };
+  }
 
   #end(id: string, answered: '1' | '0'): void {
     const tag = this.#router?.rollbackTag ?? '';
