@@ -155,6 +155,12 @@ const INSTANCE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const randomInstanceId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ', 12);
 const OUTCOMES = new Set<string>(['delivered', 'duplicate', 'overwritten', 'rolled-back', 'unmatched']);
 
+/** Answers this instance gave one sender, by sequence number: pending, an {@link ANSWERS} index, or an `error:` string. */
+type AnswerLog = Map<number, Promise<string> | number | string>;
+/** Acknowledgement payloads that are kept as their index. */
+const ANSWERS = ['delivered', 'duplicate', 'overwritten', 'rolled-back', 'unmatched', GONE] as const;
+const ANSWER_CODES = new Map<string, number>(ANSWERS.map((answer, i) => [answer, i]));
+
 /** A forward waiting for its acknowledgement. */
 interface Waiter {
   /** When it is sent again (clock ms). */
@@ -265,8 +271,8 @@ export class RedisBackplane implements Backplane {
   #flushing = false;
   #seq = 0;
   /** Answers to forwards received, by sender and sequence, in two generations: a repeat gets the same answer. */
-  #answers = new Map<string, Promise<string>>();
-  #oldAnswers = new Map<string, Promise<string>>();
+  #answers = new Map<string, AnswerLog>();
+  #oldAnswers = new Map<string, AnswerLog>();
   #answersSince: number;
   /** Background writes in flight, awaited (bounded) by `close()`. */
   readonly #writes = new Set<Promise<unknown>>();
@@ -763,17 +769,33 @@ export class RedisBackplane implements Backplane {
     const id = raw.slice(at, at + length);
     const payload = raw.slice(at + length);
 
-    const key = `${from}\n${seq}`;
-    let answer = this.#answers.get(key) ?? this.#oldAnswers.get(key);
-    if (answer === undefined) {
-      answer = this.#deliver(id, payload, overwrite);
-      this.#remember(key, answer);
+    // A lost acknowledgement is repeated when the sender resends: a repeat gets the first answer.
+    const n = Number(seq);
+    const known = this.#answers.get(from)?.get(n) ?? this.#oldAnswers.get(from)?.get(n);
+    if (known === undefined) {
+      const log = this.#log(from);
+      const answer = this.#deliver(id, payload, overwrite);
+      log.set(n, answer);
+      answer.then(
+        (outcome) => {
+          // Settled answers are kept as small integers: nothing for the garbage collector to trace.
+          log.set(n, ANSWER_CODES.get(outcome) ?? outcome);
+          this.#send(this.#keys.channel(from), `${ACK}\n${seq}\n${outcome}`);
+        },
+        (error: unknown) => {
+          const failed = `${ERROR}${describeError(error)}`;
+          log.set(n, failed);
+          this.#send(this.#keys.channel(from), `${ACK}\n${seq}\n${failed}`);
+        },
+      );
+    } else if (typeof known === 'object') {
+      void known.then(
+        (outcome) => this.#send(this.#keys.channel(from), `${ACK}\n${seq}\n${outcome}`),
+        (error: unknown) => this.#send(this.#keys.channel(from), `${ACK}\n${seq}\n${ERROR}${describeError(error)}`),
+      );
+    } else {
+      this.#send(this.#keys.channel(from), `${ACK}\n${seq}\n${typeof known === 'number' ? ANSWERS[known] : known}`);
     }
-    // A lost acknowledgement is repeated when the sender resends.
-    void answer.then(
-      (outcome) => this.#send(this.#keys.channel(from), `${ACK}\n${seq}\n${outcome}`),
-      (error: unknown) => this.#send(this.#keys.channel(from), `${ACK}\n${seq}\n${ERROR}${describeError(error)}`),
-    );
   }
 
   /**
@@ -879,15 +901,21 @@ export class RedisBackplane implements Backplane {
     return router.deliver(id, message, overwrite);
   }
 
-  #remember(key: string, answer: Promise<string>): void {
+  /**
+   * The answers to `from`'s forwards, by sequence number, in the current
+   * generation. Two generations, each at least as long as a sender resends
+   * (forwardTimeout plus one interval), so an answer is kept that long at least.
+   */
+  #log(from: string): AnswerLog {
     const now = this.#clock.now();
-    // Kept at least twice forwardTimeout: longer than any sender resends.
-    if (now - this.#answersSince > 2 * (this.#forwardTimeout + this.#retryInterval)) {
+    if (now - this.#answersSince > this.#forwardTimeout + this.#retryInterval) {
       this.#oldAnswers = this.#answers;
       this.#answers = new Map();
       this.#answersSince = now;
     }
-    this.#answers.set(key, answer);
+    let log = this.#answers.get(from);
+    if (log === undefined) this.#answers.set(from, (log = new Map()));
+    return log;
   }
 
   /** This turn's batch for the generated IDs, written in one script call when the turn ends. */
