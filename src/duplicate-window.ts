@@ -42,9 +42,14 @@ export class DuplicateWindow {
   add(id: string): void {
     if (this.#windowMs === 0) return;
     const now = this.#clock.now() - this.#epoch;
-    // Delete first, so that a re-answered ID moves to the back of the order.
-    this.delete(id);
-    this.#answeredAt.set(id, now);
+    const answeredAt = this.#answeredAt;
+    const size = answeredAt.size;
+    answeredAt.set(id, now);
+    if (answeredAt.size === size) {
+      // Answered before: a set keeps its old place, so move it to the back.
+      this.delete(id);
+      answeredAt.set(id, now);
+    }
     this.#expire(now);
   }
 

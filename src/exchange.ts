@@ -64,6 +64,7 @@ export class Exchange<Req = unknown, Res = unknown> implements RequestOwner, Dis
   #reason: unknown = NO_REASON;
   #first: Entry<Req, Res> | undefined;
   #last: Entry<Req, Res> | undefined;
+  #requests = 0;
   #unanswered = 0;
   #ownSignal: AbortController | undefined;
   #streams: Set<ResponseStream<Req, Res>> | undefined;
@@ -171,6 +172,7 @@ export class Exchange<Req = unknown, Res = unknown> implements RequestOwner, Dis
     if (this.#last === undefined) this.#first = entry;
     else this.#last.next = entry;
     this.#last = entry;
+    this.#requests++;
     this.#unanswered++;
     host.backplane?.requestRegistered?.(id, this.deadline);
     if (requestRegisteredChannel.hasSubscribers) {
@@ -325,15 +327,17 @@ export class Exchange<Req = unknown, Res = unknown> implements RequestOwner, Dis
     if (this.#timeout !== Infinity) host.deadlines.delete(this.#timeout, this.#deadlineTicket);
     if (this.#signal !== undefined) host.fanout.delete(this.#signal, this);
 
-    const entries: RequestResponse<Req, Res>[] = [];
+    // Sized up front: an array grown by push() reserves 17 slots for one entry.
+    const entries = new Array<RequestResponse<Req, Res>>(this.#requests);
     let unanswered: string[] | undefined;
+    let i = 0;
     for (let e = this.#first; e !== undefined; e = e.next) {
       host.index.delete(e.correlationId);
       if (!e.answered) {
         (unanswered ??= []).push(e.correlationId);
         e.abandon();
       }
-      entries.push(e.snapshot());
+      entries[i++] = e.snapshot();
     }
     const endedAt = host.clock.now();
     const result: ExchangeResult<Req, Res> = {
