@@ -175,6 +175,9 @@ interface Outgoing {
   readonly forwards: number[];
 }
 
+/** Most IDs in one call of the pending-set script: a longer call would hold Redis up (and overflow argument spreads). */
+const MAX_BATCH = 1_000;
+
 /** One event-loop turn of writes about this instance's generated IDs. */
 interface OwnBatch {
   /** ms to the deadline (-1: none), ID; pairs, flattened. */
@@ -268,6 +271,8 @@ export class RedisBackplane implements Backplane {
   /** Messages to publish at the end of this event-loop turn, by channel. */
   readonly #outbox = new Map<string, Outgoing>();
   #batch: OwnBatch | undefined;
+  /** Batches of this turn that reached {@link MAX_BATCH} IDs: a script call each. */
+  #fullBatches: OwnBatch[] = [];
   #flushing = false;
   #seq = 0;
   /** Answers to forwards received, by sender and sequence, in two generations: a repeat gets the same answer. */
@@ -836,9 +841,11 @@ export class RedisBackplane implements Backplane {
    */
   readonly #flush = (): void => {
     this.#flushing = false;
-    const batch = this.#batch;
+    const batches = this.#fullBatches;
+    if (this.#batch !== undefined) batches.push(this.#batch);
     this.#batch = undefined;
-    if (batch === undefined && this.#outbox.size === 0) return;
+    this.#fullBatches = [];
+    if (batches.length === 0 && this.#outbox.size === 0) return;
     if ((this.#redis as { isCluster?: boolean }).isCluster === true) {
       for (const [channel, outgoing] of this.#outbox) {
         this.#bounded(this.#redis.publish(channel, outgoing.frames)).then(
@@ -847,23 +854,22 @@ export class RedisBackplane implements Backplane {
         );
       }
       this.#outbox.clear();
-      if (batch !== undefined) this.#writeOwn(batch, (args) => this.#scripts.own(this.#pendingKey, this.#answeredKey, args));
+      for (const batch of batches) this.#writeOwn(batch, (args) => this.#scripts.own(this.#pendingKey, this.#answeredKey, args));
       return;
     }
     const pipeline = this.#redis.pipeline();
     const sends = [...this.#outbox.values()];
     for (const [channel, outgoing] of this.#outbox) pipeline.publish(channel, outgoing.frames);
     this.#outbox.clear();
-    let own: ((result: [Error | null, unknown] | undefined) => void) | undefined;
-    if (batch !== undefined) {
+    const owns: ((result: [Error | null, unknown] | undefined) => void)[] = [];
+    for (const batch of batches) {
       this.#writeOwn(batch, (args) => {
         (pipeline as unknown as Record<string, (...a: (string | number)[]) => void>)['rrxcOwn1']!(this.#pendingKey, this.#answeredKey, ...args);
         return new Promise<string[]>((resolve, reject) => {
-          own = (result) => (result === undefined ? reject(new Error('no answer')) : result[0] !== null ? reject(result[0]) : resolve(result[1] as string[]));
+          owns.push((result) => (result === undefined ? reject(new Error('no answer')) : result[0] !== null ? reject(result[0]) : resolve(result[1] as string[])));
         });
       });
     }
-    const settle = own;
     this.#bounded(pipeline.exec()).then(
       (all) => {
         for (const [i, outgoing] of sends.entries()) {
@@ -872,11 +878,11 @@ export class RedisBackplane implements Backplane {
           else if (result[0] !== null) this.#published(outgoing, undefined, result[0]);
           else this.#published(outgoing, result[1] as number);
         }
-        settle?.(all?.[sends.length] as [Error | null, unknown] | undefined);
+        for (const [i, settle] of owns.entries()) settle(all?.[sends.length + i] as [Error | null, unknown] | undefined);
       },
       (error: unknown) => {
         for (const outgoing of sends) this.#published(outgoing, undefined, error);
-        settle?.([error instanceof Error ? error : new Error(String(error)), undefined]);
+        for (const settle of owns) settle([error instanceof Error ? error : new Error(String(error)), undefined]);
       },
     );
   };
@@ -918,20 +924,29 @@ export class RedisBackplane implements Backplane {
     return log;
   }
 
-  /** This turn's batch for the generated IDs, written in one script call when the turn ends. */
+  /** This turn's batch for the generated IDs, written in one script call (per {@link MAX_BATCH} IDs) when the turn ends. */
   #own(): OwnBatch {
-    if (this.#batch === undefined) {
-      this.#batch = { registered: [], answered: [], unanswered: [] };
+    let batch = this.#batch;
+    if (batch !== undefined && batch.registered.length / 2 + batch.answered.length + batch.unanswered.length >= MAX_BATCH) {
+      this.#fullBatches.push(batch);
+      batch = undefined;
+    }
+    if (batch === undefined) {
+      batch = this.#batch = { registered: [], answered: [], unanswered: [] };
       this.#scheduleFlush();
     }
-    return this.#batch;
+    return batch;
   }
 
   /** Writes a batch for the generated IDs with `write`; conflicts go to `rrxc:redis:conflict`, failures to `rrxc:redis:error`. */
   #writeOwn(batch: OwnBatch, write: (args: (string | number)[]) => Promise<string[]>): void {
     const { registered, answered, unanswered } = batch;
-    const args: (string | number)[] = [this.#pendingTtl, this.#duplicateWindow, this.#maxTtl, registered.length / 2, ...registered];
-    args.push(answered.length, ...answered, unanswered.length, ...unanswered);
+    const args: (string | number)[] = [this.#pendingTtl, this.#duplicateWindow, this.#maxTtl, registered.length / 2];
+    for (const item of registered) args.push(item);
+    args.push(answered.length);
+    for (const id of answered) args.push(id);
+    args.push(unanswered.length);
+    for (const id of unanswered) args.push(id);
     const ids = (): string[] => [...registered.filter((_, i) => i % 2 === 1).map(String), ...answered, ...unanswered];
     this.#background('own', ids, async () => {
       const conflicts = await write(args);

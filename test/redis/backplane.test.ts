@@ -226,6 +226,19 @@ describe('RedisBackplane fencing and generated IDs', () => {
     xc.close();
   });
 
+  it('writes the pending set of a turn with thousands of registrations in bounded script calls', async () => {
+    const a = await cluster.add();
+    const xc = a.controller.createExchange({ timeout: 5_000 });
+    const handles = Array.from({ length: 2_500 }, () => xc.registerRequest());
+    await sleep(100);
+    expect(await cluster.admin.zcard(`${cluster.prefix}p:{${a.backplane.instanceId}}`)).toBe(2_500);
+    xc.close();
+    await xc.wait();
+    await sleep(100);
+    expect(await cluster.admin.zcard(`${cluster.prefix}p:{${a.backplane.instanceId}}`)).toBe(0);
+    expect(handles).toHaveLength(2_500);
+  });
+
   it('reports duplicate for a late copy of an answered generated ID after its owner closed', async () => {
     const a = await cluster.add();
     const b = await cluster.add();
