@@ -101,6 +101,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     this.#host = {
       index: this.#index,
       clock: resolved.clock,
+      epoch: resolved.clock.now(),
       maxIdLength: resolved.maxIdLength,
       storage: this.#storage,
       fanout: new AbortFanout(),
@@ -270,7 +271,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   /** Milliseconds since the request under `correlationId` was registered; `undefined` if none is. */
   requestAge(correlationId: string): number | undefined {
     const entry = this.#index.get(correlationId);
-    return entry === undefined ? undefined : this.#options.clock.now() - entry.requestedAt;
+    return entry === undefined ? undefined : this.#options.clock.now() - this.#host.epoch - entry.requestedAt;
   }
 
   /**

@@ -20,6 +20,8 @@ import type { ExchangeResult, ExchangeState, ExchangeStatus, RequestHandle, Requ
 export interface ExchangeHost<Req, Res> {
   readonly index: CorrelationIndex<PendingRequest<Req, Res, Exchange<Req, Res>>>;
   readonly clock: Clock;
+  /** Clock time the controller started: internal times are kept relative to it, as small integers rather than boxed doubles. */
+  readonly epoch: number;
   readonly maxIdLength: number;
   readonly storage: AsyncLocalStorage<Exchange<any, any>>;
   readonly fanout: AbortFanout;
@@ -54,30 +56,32 @@ export class Exchange<Req = unknown, Res = unknown> implements RequestOwner, Dis
   /** The ID given to `createExchange`, or the creation number to make one from when first read. */
   #id: string | number;
   readonly #host: ExchangeHost<Req, Res>;
+  /** Relative to the controller's epoch. */
   readonly #createdAt: number;
   readonly #signal: AbortSignal | undefined;
   readonly #timeout: number;
   #deadlineTicket = 0;
   #state: ExchangeState = 'open';
-  #status: ExchangeStatus | undefined;
-  /** The end's reason, kept as given; {@link NO_REASON} when there was none. */
-  #reason: unknown = NO_REASON;
-  #first: Entry<Req, Res> | undefined;
+  /**
+   * The last request registered. The list is circular — the last request's
+   * `next` is the first — so one field holds both ends.
+   */
   #last: Entry<Req, Res> | undefined;
   #requests = 0;
   #unanswered = 0;
-  #ownSignal: AbortController | undefined;
-  #streams: Set<ResponseStream<Req, Res>> | undefined;
+  /** Made only when `signal` or `responses()` is used. */
+  #extras: Extras<Req, Res> | undefined;
+  /** Set once, when the exchange ends; its status and reason are the exchange's. */
   #result: ExchangeResult<Req, Res> | undefined;
   #settled: Promise<ExchangeResult<Req, Res>> | undefined;
-  #settle: ((result: ExchangeResult<Req, Res>) => void) | undefined;
-  #tagsWritten = false;
+  /** Resolves `wait()`'s promise; {@link TAGS_WRITTEN} once the end's tags are written. */
+  #settle: ((result: ExchangeResult<Req, Res>) => void) | typeof TAGS_WRITTEN | undefined;
 
   /** @internal Use {@link Controller.createExchange}. */
   constructor(host: ExchangeHost<Req, Res>, id: string | number, timeout: number, signal: AbortSignal | undefined) {
     this.#host = host;
     this.#id = id;
-    this.#createdAt = host.clock.now();
+    this.#createdAt = host.clock.now() - host.epoch;
     host.exchangeCreated(this);
     if (signal?.aborted) {
       this.#signal = undefined;
@@ -108,12 +112,12 @@ export class Exchange<Req = unknown, Res = unknown> implements RequestOwner, Dis
 
   /** When the exchange times out (clock ms); `undefined` without a timeout. */
   get deadline(): number | undefined {
-    return this.#timeout === Infinity ? undefined : this.#createdAt + this.#timeout;
+    return this.#timeout === Infinity ? undefined : this.#host.epoch + this.#createdAt + this.#timeout;
   }
 
   /** How the exchange ended; `undefined` while it has not. */
   get status(): ExchangeStatus | undefined {
-    return this.#status;
+    return this.#result?.status;
   }
 
   /**
@@ -123,11 +127,12 @@ export class Exchange<Req = unknown, Res = unknown> implements RequestOwner, Dis
    * first use.
    */
   get signal(): AbortSignal {
-    if (this.#ownSignal === undefined) {
-      this.#ownSignal = new AbortController();
-      if (this.#state === 'ended' && this.#status !== 'completed') this.#abortOwnSignal();
+    const extras = (this.#extras ??= {});
+    if (extras.ownSignal === undefined) {
+      extras.ownSignal = new AbortController();
+      if (this.#result !== undefined && this.#result.status !== 'completed') this.#abortOwnSignal(extras.ownSignal, this.#result);
     }
-    return this.#ownSignal.signal;
+    return extras.ownSignal.signal;
   }
 
   /**
@@ -167,10 +172,14 @@ export class Exchange<Req = unknown, Res = unknown> implements RequestOwner, Dis
     let id = options.correlationId;
     if (id === undefined) id = host.index.newId();
     else checkId(id, 'correlationId', host.maxIdLength);
-    const entry: Entry<Req, Res> = new PendingRequest(id, options.message, this, host.clock.now());
+    const entry: Entry<Req, Res> = new PendingRequest(id, options.message, this, host.clock.now() - host.epoch);
     host.index.add(id, entry);
-    if (this.#last === undefined) this.#first = entry;
-    else this.#last.next = entry;
+    const last = this.#last;
+    if (last === undefined) entry.next = entry;
+    else {
+      entry.next = last.next;
+      last.next = entry;
+    }
     this.#last = entry;
     this.#requests++;
     this.#unanswered++;
@@ -193,11 +202,12 @@ export class Exchange<Req = unknown, Res = unknown> implements RequestOwner, Dis
       this.#state = 'sealed';
       if (this.#unanswered === 0) this.#end('completed', NO_REASON);
     }
-    return (this.#settled ??= this.#tagsWritten
-      ? Promise.resolve(this.#result!)
-      : new Promise((resolve) => {
-          this.#settle = resolve;
-        }));
+    return (this.#settled ??=
+      this.#settle === TAGS_WRITTEN
+        ? Promise.resolve(this.#result!)
+        : new Promise((resolve) => {
+            this.#settle = resolve;
+          }));
   }
 
   /**
@@ -213,13 +223,12 @@ export class Exchange<Req = unknown, Res = unknown> implements RequestOwner, Dis
    * ```
    */
   responses(): AsyncIterableIterator<RequestResponse<Req, Res>> {
-    const stream = new ResponseStream<Req, Res>((s) => this.#streams?.delete(s));
-    const answered: Entry<Req, Res>[] = [];
-    for (let e = this.#first; e !== undefined; e = e.next) if (e.answered) answered.push(e);
+    const stream = new ResponseStream<Req, Res>((s) => this.#extras?.streams?.delete(s));
+    const answered = this.#entries().filter((e) => e.answered);
     answered.sort((a, b) => a.respondedAt - b.respondedAt);
-    for (const e of answered) stream.push(e.snapshot());
+    for (const e of answered) stream.push(e.snapshot(this.#host.epoch));
     if (this.#state === 'ended') stream.end();
-    else (this.#streams ??= new Set()).add(stream);
+    else ((this.#extras ??= {}).streams ??= new Set()).add(stream);
     return stream;
   }
 
@@ -274,23 +283,25 @@ export class Exchange<Req = unknown, Res = unknown> implements RequestOwner, Dis
   /** Milliseconds since the request under `correlationId` was registered here; `undefined` if it was not. */
   requestAge(correlationId: string): number | undefined {
     const entry = this.#find(correlationId);
-    return entry === undefined ? undefined : this.#host.clock.now() - entry.requestedAt;
+    return entry === undefined ? undefined : this.#host.clock.now() - this.#host.epoch - entry.requestedAt;
   }
 
   /** @internal Hands a reply to `entry`, which the controller found pending here. */
   deliver(entry: Entry<Req, Res>, message: Res): void {
-    entry.answer(message, this.#host.clock.now());
+    const host = this.#host;
+    entry.answer(message, host.clock.now() - host.epoch);
     this.#unanswered--;
-    if (this.#streams !== undefined) {
-      const snapshot = entry.snapshot();
-      for (const stream of this.#streams) stream.push(snapshot);
+    const streams = this.#extras?.streams;
+    if (streams !== undefined) {
+      const snapshot = entry.snapshot(host.epoch);
+      for (const stream of streams) stream.push(snapshot);
     }
     if (this.#unanswered === 0 && this.#state === 'sealed') this.#end('completed', NO_REASON);
   }
 
   /** @internal Replaces the reply of an answered `entry` (`overwrite: true`). */
   overwrite(entry: Entry<Req, Res>, message: Res): void {
-    entry.answer(message, this.#host.clock.now());
+    entry.answer(message, this.#host.clock.now() - this.#host.epoch);
   }
 
   /** @internal What an unanswered request's `response` rejects with. */
@@ -314,49 +325,64 @@ export class Exchange<Req = unknown, Res = unknown> implements RequestOwner, Dis
       const entry = this.#host.index.get(correlationId);
       return entry?.owner === this ? entry : undefined;
     }
-    for (let e = this.#first; e !== undefined; e = e.next) if (e.correlationId === correlationId) return e;
-    return undefined;
+    return this.#entries().find((e) => e.correlationId === correlationId);
+  }
+
+  /** The requests in registration order (off the hot paths: it allocates). */
+  #entries(): Entry<Req, Res>[] {
+    const entries: Entry<Req, Res>[] = [];
+    const last = this.#last;
+    if (last !== undefined) for (let e = last.next!; ; e = e.next!) {
+      entries.push(e);
+      if (e === last) break;
+    }
+    return entries;
   }
 
   #end(status: ExchangeStatus, reason: unknown): void {
     if (this.#state === 'ended') return;
     const host = this.#host;
     this.#state = 'ended';
-    this.#status = status;
-    this.#reason = reason;
     if (this.#timeout !== Infinity) host.deadlines.delete(this.#timeout, this.#deadlineTicket);
     if (this.#signal !== undefined) host.fanout.delete(this.#signal, this);
 
     // Sized up front: an array grown by push() reserves 17 slots for one entry.
     const entries = new Array<RequestResponse<Req, Res>>(this.#requests);
     let unanswered: string[] | undefined;
-    let i = 0;
-    for (let e = this.#first; e !== undefined; e = e.next) {
-      host.index.delete(e.correlationId);
-      if (!e.answered) {
-        (unanswered ??= []).push(e.correlationId);
-        e.abandon();
+    const last = this.#last;
+    if (last !== undefined) {
+      let i = 0;
+      for (let e = last.next!; ; e = e.next!) {
+        host.index.delete(e.correlationId);
+        if (!e.answered) (unanswered ??= []).push(e.correlationId);
+        entries[i++] = e.snapshot(host.epoch);
+        if (e === last) break;
       }
-      entries[i++] = e.snapshot();
     }
-    const endedAt = host.clock.now();
+    const endedAt = host.clock.now() - host.epoch;
     const result: ExchangeResult<Req, Res> = {
       exchangeId: this.id,
       status,
       complete: unanswered === undefined,
-      createdAt: this.#createdAt,
-      endedAt,
+      createdAt: host.epoch + this.#createdAt,
+      endedAt: host.epoch + endedAt,
       durationMs: endedAt - this.#createdAt,
       entries,
       unanswered: unanswered ?? NONE,
     };
     if (reason !== NO_REASON) (result as { reason?: unknown }).reason = reason;
     this.#result = result;
+    // Only now, with status and reason known: the rejections carry them.
+    if (unanswered !== undefined) for (let e = last!.next!; ; e = e.next!) {
+      if (!e.answered) e.abandon();
+      if (e === last) break;
+    }
 
-    if (status !== 'completed' && this.#ownSignal !== undefined) this.#abortOwnSignal();
-    if (this.#streams !== undefined) {
-      for (const stream of this.#streams) stream.end();
-      this.#streams = undefined;
+    const extras = this.#extras;
+    if (extras !== undefined) {
+      if (status !== 'completed' && extras.ownSignal !== undefined) this.#abortOwnSignal(extras.ownSignal, result);
+      if (extras.streams !== undefined) for (const stream of extras.streams) stream.end();
+      extras.streams = undefined;
     }
     const tagging = host.exchangeEnded(this, result);
     if (tagging === undefined) this.#tagged();
@@ -364,20 +390,34 @@ export class Exchange<Req = unknown, Res = unknown> implements RequestOwner, Dis
   }
 
   #tagged(): void {
-    this.#tagsWritten = true;
-    this.#settle?.(this.#result!);
-    this.#settle = undefined;
+    const settle = this.#settle;
+    this.#settle = TAGS_WRITTEN;
+    if (typeof settle === 'function') settle(this.#result!);
   }
 
-  #abortOwnSignal(): void {
-    this.#ownSignal!.abort(this.#reason !== NO_REASON ? this.#reason : new DOMException(`exchange ${this.id} ${this.#status}`, this.#status === 'timed-out' ? 'TimeoutError' : 'AbortError'));
+  #abortOwnSignal(ownSignal: AbortController, result: ExchangeResult<Req, Res>): void {
+    ownSignal.abort(
+      'reason' in result
+        ? result.reason
+        : new DOMException(`exchange ${this.id} ${result.status}`, result.status === 'timed-out' ? 'TimeoutError' : 'AbortError'),
+    );
   }
 
   #endedError(what: string): ExchangeEndedError {
-    const message = `${what}: exchange \`${this.id}\` ended (${this.#status})`;
-    return this.#reason !== NO_REASON ? new ExchangeEndedError(message, this.#status!, this.#reason) : new ExchangeEndedError(message, this.#status!);
+    const result = this.#result!;
+    const message = `${what}: exchange \`${this.id}\` ended (${result.status})`;
+    return 'reason' in result ? new ExchangeEndedError(message, result.status, result.reason) : new ExchangeEndedError(message, result.status);
   }
 }
+
+/** What an exchange makes only when asked for. */
+interface Extras<Req, Res> {
+  ownSignal?: AbortController;
+  streams?: Set<ResponseStream<Req, Res>> | undefined;
+}
+
+/** The end's rollback tags are written: `wait()` can resolve at once. */
+const TAGS_WRITTEN: unique symbol = Symbol('tags written');
 
 /** `unanswered` of every exchange that left none: shared, so a completed exchange allocates no array for it. */
 const NONE: readonly string[] = Object.freeze([]);

@@ -34,6 +34,7 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
     readonly correlationId: string,
     readonly message: Req | undefined,
     readonly owner: Owner,
+    /** Relative to the controller's epoch. */
     readonly requestedAt: number,
   ) {}
 
@@ -47,7 +48,7 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
     return this.#state === State.Pending;
   }
 
-  /** When the reply came (clock time); 0 while it has not. */
+  /** When the reply came, relative to the controller's epoch; 0 while it has not. */
   get respondedAt(): number {
     return this.#respondedAt;
   }
@@ -84,19 +85,22 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
     }
   }
 
-  /** A snapshot for results and `responses()`. */
-  snapshot(): RequestResponse<Req, Res> {
-    const { correlationId, message: request, requestedAt } = this;
+  /**
+   * A snapshot for results and `responses()`, in clock time.
+   * @param epoch - What the stored times are relative to.
+   */
+  snapshot(epoch: number): RequestResponse<Req, Res> {
+    const { correlationId, message: request } = this;
+    const requestedAt = epoch + this.requestedAt;
     if (this.#state !== State.Answered) return { correlationId, request, answered: false, requestedAt };
-    const respondedAt = this.#respondedAt;
     return {
       correlationId,
       request,
       response: this.#response as Res,
       answered: true,
       requestedAt,
-      respondedAt,
-      latencyMs: respondedAt - requestedAt,
+      respondedAt: epoch + this.#respondedAt,
+      latencyMs: this.#respondedAt - this.requestedAt,
     };
   }
 
