@@ -579,9 +579,16 @@ export class RedisBackplane implements Backplane {
   }
 
   readonly #onFenceTimer = (): void => {
-    if (this.#closed === undefined && this.#clock.now() >= this.#leaseUntil) {
-      this.#fence(`instance \`${this.instanceId}\` could not renew its lease within leaseTtl (${this.#leaseTtl} ms)`);
+    if (this.#closed !== undefined || this.#fenced) return;
+    const left = this.#leaseUntil - this.#clock.now();
+    if (left > 0) {
+      // Timers may fire a little before the wall clock says: wait for the rest.
+      const timer = this.#clock.setTimeout(this.#onFenceTimer, left);
+      (timer as { unref?: () => void } | undefined)?.unref?.();
+      this.#fenceTimer = timer;
+      return;
     }
+    this.#fence(`instance \`${this.instanceId}\` could not renew its lease within leaseTtl (${this.#leaseTtl} ms)`);
   };
 
   /** Our lease may have lapsed: end every open exchange (tagging its IDs), and deliver nothing until renewed. */
@@ -894,7 +901,7 @@ export class RedisBackplane implements Backplane {
     // Fenced (or about to be: the lease may have lapsed in Redis): another
     // instance may roll this ID back, so this one must not deliver it.
     if (this.#fenced || (this.#leaseHeld && this.#clock.now() >= this.#leaseUntil)) {
-      if (!this.#fenced) this.#onFenceTimer();
+      if (!this.#fenced) this.#fence(`instance \`${this.instanceId}\` could not renew its lease within leaseTtl (${this.#leaseTtl} ms)`);
       return Promise.resolve(GONE);
     }
     let message: unknown;

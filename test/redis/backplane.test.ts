@@ -329,6 +329,12 @@ describe('RedisBackplane when Redis is unreachable', () => {
     expect(process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'Timeout').length).toBeLessThanOrEqual(before);
   });
 
+  it('rejects the settings it now takes from its controller', () => {
+    for (const moved of ['rollbackTag', 'rollbackTtl', 'duplicateWindow']) {
+      expect(() => new RedisBackplane({ url: cluster.url, [moved]: 1 } as never)).toThrow(expect.objectContaining({ code: 'ERR_RRXC_INVALID_ARGUMENT' }));
+    }
+  });
+
   it('leaves connections it was given open when closed, and closes the ones it made', async () => {
     const given = cluster.admin.duplicate();
     const backplane = await RedisBackplane.connect({ redis: given, prefix: cluster.prefix });
