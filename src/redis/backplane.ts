@@ -175,6 +175,13 @@ interface Outgoing {
   readonly forwards: number[];
 }
 
+/** A per-ID script waiting for the turn's pipeline. */
+interface Queued {
+  readonly name: 'rrxcRegister1' | 'rrxcEnd1';
+  readonly args: (string | number)[];
+  readonly done: (result: [Error | null, unknown] | undefined) => void;
+}
+
 /** Most IDs in one call of the pending-set script: a longer call would hold Redis up (and overflow argument spreads). */
 const MAX_BATCH = 1_000;
 
@@ -271,6 +278,8 @@ export class RedisBackplane implements Backplane {
   /** Messages to publish at the end of this event-loop turn, by channel. */
   readonly #outbox = new Map<string, Outgoing>();
   #batch: OwnBatch | undefined;
+  /** Per-ID scripts of this turn (records of IDs the application chose), sent with the turn's pipeline. */
+  #queued: Queued[] = [];
   /** Batches of this turn that reached {@link MAX_BATCH} IDs: a script call each. */
   #fullBatches: OwnBatch[] = [];
   #flushing = false;
@@ -431,7 +440,7 @@ export class RedisBackplane implements Backplane {
       return;
     }
     this.#background('register', [correlationId], () =>
-      this.#scripts.register(this.#keys.record(correlationId), this.instanceId, remaining, this.#keep, this.#maxTtl),
+      this.#queue('rrxcRegister1', [this.#keys.record(correlationId), this.instanceId, remaining, this.#keep, this.#maxTtl]),
     );
   }
 
@@ -852,7 +861,9 @@ export class RedisBackplane implements Backplane {
     if (this.#batch !== undefined) batches.push(this.#batch);
     this.#batch = undefined;
     this.#fullBatches = [];
-    if (batches.length === 0 && this.#outbox.size === 0) return;
+    const queued = this.#queued;
+    this.#queued = [];
+    if (batches.length === 0 && this.#outbox.size === 0 && queued.length === 0) return;
     if ((this.#redis as { isCluster?: boolean }).isCluster === true) {
       for (const [channel, outgoing] of this.#outbox) {
         this.#bounded(this.#redis.publish(channel, outgoing.frames)).then(
@@ -862,6 +873,13 @@ export class RedisBackplane implements Backplane {
       }
       this.#outbox.clear();
       for (const batch of batches) this.#writeOwn(batch, (args) => this.#scripts.own(this.#pendingKey, this.#answeredKey, args));
+      // Their keys are in different slots: one command each (auto-pipelined, if the connection does).
+      for (const { name, args, done } of queued) {
+        (this.#redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[name]!(...args).then(
+          (result) => done([null, result]),
+          (error: unknown) => done([toError(error), undefined]),
+        );
+      }
       return;
     }
     const pipeline = this.#redis.pipeline();
@@ -877,6 +895,10 @@ export class RedisBackplane implements Backplane {
         });
       });
     }
+    for (const { name, args, done } of queued) {
+      (pipeline as unknown as Record<string, (...a: (string | number)[]) => void>)[name]!(...args);
+      owns.push(done);
+    }
     this.#bounded(pipeline.exec()).then(
       (all) => {
         for (const [i, outgoing] of sends.entries()) {
@@ -889,7 +911,7 @@ export class RedisBackplane implements Backplane {
       },
       (error: unknown) => {
         for (const outgoing of sends) this.#published(outgoing, undefined, error);
-        for (const settle of owns) settle([error instanceof Error ? error : new Error(String(error)), undefined]);
+        for (const settle of owns) settle([toError(error), undefined]);
       },
     );
   };
@@ -945,6 +967,14 @@ export class RedisBackplane implements Backplane {
     return batch;
   }
 
+  /** Queues a per-ID script for this turn's pipeline; resolves with its result. */
+  #queue(name: 'rrxcRegister1' | 'rrxcEnd1', args: (string | number)[]): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#queued.push({ name, args, done: (result) => (result === undefined ? reject(new Error('no answer')) : result[0] !== null ? reject(result[0]) : resolve(result[1] as number)) });
+      this.#scheduleFlush();
+    });
+  }
+
   /** Writes a batch for the generated IDs with `write`; conflicts go to `rrxc:redis:conflict`, failures to `rrxc:redis:error`. */
   #writeOwn(batch: OwnBatch, write: (args: (string | number)[]) => Promise<string[]>): void {
     const { registered, answered, unanswered } = batch;
@@ -966,7 +996,7 @@ export class RedisBackplane implements Backplane {
   #end(id: string, answered: '1' | '0'): void {
     const tag = this.#router?.rollbackTag ?? '';
     this.#background('end', [id], async () => {
-      const result = await this.#scripts.end(this.#keys.record(id), this.#keys.tags(id), this.instanceId, answered, this.#duplicateWindow, tag, this.#rollbackTtl);
+      const result = await this.#queue('rrxcEnd1', [this.#keys.record(id), this.#keys.tags(id), this.instanceId, answered, this.#duplicateWindow, tag, this.#rollbackTtl]);
       if (result === 2 && conflictChannel.hasSubscribers) {
         conflictChannel.publish({ instanceId: this.instanceId, correlationId: id } satisfies RedisConflictMessage);
       }
@@ -1073,6 +1103,10 @@ function unreachable(owner: string, id: string, forwardTimeout: number): Backpla
     'owner-unreachable',
     `instance \`${owner}\` owns \`${id}\` but did not answer within forwardTimeout (${forwardTimeout} ms); it is alive and the request's deadline has not passed, so the reply may still be delivered there`,
   );
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }
 
 function closedError(): BackplaneError {
