@@ -30,6 +30,13 @@ export class TimerLane {
     return this.#entries.delete(handle);
   }
 
+  /** Fires every entry now, in order. */
+  fireAll(): void {
+    const entries = [...this.#entries.values()];
+    this.clear();
+    for (const entry of entries) entry.fire();
+  }
+
   /** Cancels everything, firing nothing. */
   clear(): void {
     this.#entries.clear();

@@ -514,11 +514,11 @@ export class RedisBackplane implements Backplane {
     this.#waiting.clear();
     for (const waiter of waiting) waiter.resolve(GONE);
     this.#clock.clearTimeout(this.#retryTimer);
-    this.#retries.clear();
+    // Forwards pausing between sends go on now, and find the backplane closed.
+    this.#retries.fireAll();
     // The controller ended every exchange before closing us: write the last batch now.
     this.#flush();
     await within(Promise.allSettled(this.#writes), this.#commandTimeout, 'background writes', this.#clock).catch(() => undefined);
-    this.#deadlines.clear();
     this.#subscriber.off('message', this.#onMessage);
     this.#redis.off('ready', this.#onReconnect);
     if (!this.#owned.includes(this.#subscriber)) await this.#quietly(() => this.#subscriber.unsubscribe(this.#channel));
@@ -653,6 +653,7 @@ export class RedisBackplane implements Backplane {
     const giveUpAt = this.#clock.now() + this.#forwardTimeout;
     try {
       for (;;) {
+        if (this.#closed !== undefined) throw closedError();
         const got = await this.#attempt(seq, channel, message);
         if (got === RETRY) {
           if (this.#clock.now() >= giveUpAt) return undefined;

@@ -204,6 +204,17 @@ describe('RedisBackplane when the owner is gone', () => {
     expect(await b.controller.isRolledBack('partitioned-1')).toBe(true);
   });
 
+  it('rejects a forward still waiting for a silent owner with closed when its own backplane closes', async () => {
+    const b = await cluster.add({ forwardTimeout: 30_000, retryInterval: 200 });
+    await cluster.admin.set(`${cluster.prefix}live:{mute}`, 'x', 'PX', 60_000);
+    const pending = b.controller.registerResponse({ correlationId: 'mute~1', message: 1 }).catch((e: unknown) => e);
+    await sleep(50);
+    const started = Date.now();
+    await b.controller.close();
+    expect(await pending).toMatchObject({ code: 'ERR_RRXC_BACKPLANE', failure: 'closed' });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
   it('rolls back on the owner behalf once the deadline and the grace passed, even while its lease lives', async () => {
     const b = await cluster.add({ forwardTimeout: 200, retryInterval: 50, deadlineGrace: 100 });
     await cluster.admin.set(`${cluster.prefix}live:{stuck}`, 'x', 'PX', 60_000);
