@@ -115,9 +115,18 @@ async function ownerProcess(prefix: string): Promise<void> {
   process.send!({ ready: true });
 }
 
+/** Command connections of our own, so that a row can wait until the writes of the one before reached Redis. */
+function connection(): Redis {
+  return new Redis(url, { enableAutoPipelining: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+}
+
 async function inProcessRows(prefix: string): Promise<Figures[]> {
-  const a = await RedisBackplane.connect({ url, prefix });
-  const b = await RedisBackplane.connect({ url, prefix });
+  const redisA = connection();
+  const redisB = connection();
+  const a = await RedisBackplane.connect({ redis: redisA, prefix });
+  const b = await RedisBackplane.connect({ redis: redisB, prefix });
+  // Local rows write pending-set batches faster than Redis takes them; the next row must not queue behind them.
+  const drain = async (): Promise<void> => void (await Promise.all([redisA.ping(), redisB.ping()]));
   const ownerController = new Controller({ backplane: a, tagStore: a.tagStore });
   const viaController = new Controller({ backplane: b, tagStore: b.tagStore });
   const plain = new Controller();
@@ -125,15 +134,20 @@ async function inProcessRows(prefix: string): Promise<Figures[]> {
   // Warm-up: JIT, script loading, connection buffers.
   await run('warm-up', ownerController, viaController, 5_000, 64);
   await run('warm-up', ownerController, ownerController, 5_000, 64);
+  await drain();
 
   const rows: Figures[] = [];
   for (const concurrency of concurrencies) {
     const count = concurrency === 1 ? Math.min(replies, 5_000) : replies;
     if (paths.has('forwarded')) rows.push(await run('forwarded (B → A)', ownerController, viaController, count, concurrency));
+    await drain();
     if (paths.has('local')) rows.push(await run('local, with backplane', ownerController, ownerController, count, concurrency));
+    await drain();
     if (paths.has('plain')) rows.push(await run('local, no backplane', plain, plain, count, concurrency));
   }
   await Promise.all([ownerController.close(), viaController.close(), plain.close()]);
+  redisA.disconnect();
+  redisB.disconnect();
   return rows;
 }
 
