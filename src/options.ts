@@ -54,7 +54,8 @@ export interface ControllerOptions<Req = unknown, Res = unknown> {
    */
   duplicateWindow?: number;
   /**
-   * Bound on the answered IDs remembered for `duplicateWindow`, kept apart
+   * Bound on the answered IDs remembered for `duplicateWindow` (at most this
+   * many, at least the newest half, the oldest dropped first), kept apart
    * from the tag store so that a flood of answered IDs never evicts a
    * rollback tag.
    * @defaultValue 100 000

@@ -13,35 +13,39 @@ describe('DuplicateWindow', () => {
     expect(window.has('a')).toBe(false);
   });
 
-  it('evicts the oldest IDs first past its bound', () => {
+  it('holds at most maxIds and at least the newest half of them, dropping the oldest first', () => {
     const clock = new ManualClock();
-    const window = new DuplicateWindow(60_000, 3, clock);
-    for (const id of ['a', 'b', 'c', 'd']) window.add(id);
-    expect(['a', 'b', 'c', 'd'].map((id) => window.has(id))).toEqual([false, true, true, true]);
+    const window = new DuplicateWindow(60_000, 10, clock);
+    const ids = Array.from({ length: 100 }, (_, i) => `id-${i}`);
+    for (const id of ids) {
+      window.add(id);
+      const held = ids.filter((x) => window.has(x));
+      expect(held.length).toBeLessThanOrEqual(10);
+      // The newest ones are the ones held.
+      expect(held).toEqual(ids.slice(ids.indexOf(id) + 1 - held.length, ids.indexOf(id) + 1));
+    }
+    expect(ids.filter((x) => window.has(x)).length).toBeGreaterThanOrEqual(5);
   });
 
-  it('treats an ID answered again as the newest, also when it was the oldest', () => {
+  it('keeps an ID answered again for a full window from its last answer', () => {
     const clock = new ManualClock();
-    const window = new DuplicateWindow(60_000, 3, clock);
+    const window = new DuplicateWindow(100, 1_000, clock);
     window.add('a');
+    clock.advance(90);
     window.add('b');
-    window.add('c');
-    window.add('d'); // evicts a; the oldest is now b
-    window.add('b'); // b is the newest again
-    window.add('e'); // evicts c, not b
-    expect(['b', 'c', 'd', 'e'].map((id) => window.has(id))).toEqual([true, false, true, true]);
+    window.add('a');
+    clock.advance(90); // 180 after the first answer, 90 after the second
+    expect(window.has('a')).toBe(true);
+    expect(window.has('b')).toBe(true);
   });
 
-  it('keeps working after it emptied out', () => {
+  it('forgets an ID that was deleted, in either generation', () => {
     const clock = new ManualClock();
-    const window = new DuplicateWindow(10, 5, clock);
-    window.add('a');
-    clock.advance(11);
-    window.add('b'); // expires a, exhausting the order
-    clock.advance(11);
-    window.add('c');
-    window.add('d');
-    expect(['a', 'b', 'c', 'd'].map((id) => window.has(id))).toEqual([false, false, true, true]);
+    const window = new DuplicateWindow(60_000, 4, clock);
+    for (const id of ['a', 'b', 'c']) window.add(id); // a, b in the previous generation; c in the current
+    window.delete('a');
+    window.delete('c');
+    expect(['a', 'b', 'c'].map((id) => window.has(id))).toEqual([false, true, false]);
   });
 
   it('remembers nothing with a window of 0', () => {
