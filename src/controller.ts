@@ -401,7 +401,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
 
   #exchangeEnded(exchange: Exchange<Req, Res>, result: ExchangeResult<Req, Res>): PromiseLike<void> | undefined {
     this.#open.delete(exchange);
-    for (const entry of result.entries) if (entry.answered) this.#duplicates.add(entry.correlationId);
+    for (const entry of result.entries) if (entry.answered) this.#duplicates.add(entry.correlationId, result.endedAt);
     const { backplane } = this.#options;
     if (backplane?.requestsEnded !== undefined) {
       const answered = result.entries.flatMap((e) => (e.answered ? [e.correlationId] : []));

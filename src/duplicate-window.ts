@@ -40,10 +40,13 @@ export class DuplicateWindow {
     this.#epoch = clock.now();
   }
 
-  /** Remembers that `id` was answered. */
-  add(id: string): void {
+  /**
+   * Remembers that `id` was answered.
+   * @param at - When (clock time): its exchange's end.
+   */
+  add(id: string, at: number): void {
     if (this.#windowMs === 0) return;
-    const now = this.#clock.now() - this.#epoch;
+    const now = at - this.#epoch;
     if (this.#current.size >= this.#generationSize || now - this.#currentSince > this.#windowMs) {
       this.#previous = this.#current;
       this.#current = new Map();

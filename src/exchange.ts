@@ -289,14 +289,15 @@ export class Exchange<Req = unknown, Res = unknown> implements RequestOwner, Dis
   /** @internal Hands a reply to `entry`, which the controller found pending here. */
   deliver(entry: Entry<Req, Res>, message: Res): void {
     const host = this.#host;
-    entry.answer(message, host.clock.now() - host.epoch);
+    const now = host.clock.now() - host.epoch;
+    entry.answer(message, now);
     this.#unanswered--;
     const streams = this.#extras?.streams;
     if (streams !== undefined) {
       const snapshot = entry.snapshot(host.epoch);
       for (const stream of streams) stream.push(snapshot);
     }
-    if (this.#unanswered === 0 && this.#state === 'sealed') this.#end('completed', NO_REASON);
+    if (this.#unanswered === 0 && this.#state === 'sealed') this.#end('completed', NO_REASON, now);
   }
 
   /** @internal Replaces the reply of an answered `entry` (`overwrite: true`). */
@@ -339,7 +340,11 @@ export class Exchange<Req = unknown, Res = unknown> implements RequestOwner, Dis
     return entries;
   }
 
-  #end(status: ExchangeStatus, reason: unknown): void {
+  /**
+   * @param now - The time it ends (relative to the epoch), when the caller
+   *   read the clock already.
+   */
+  #end(status: ExchangeStatus, reason: unknown, now?: number): void {
     if (this.#state === 'ended') return;
     const host = this.#host;
     this.#state = 'ended';
@@ -359,7 +364,7 @@ export class Exchange<Req = unknown, Res = unknown> implements RequestOwner, Dis
         if (e === last) break;
       }
     }
-    const endedAt = host.clock.now() - host.epoch;
+    const endedAt = now ?? host.clock.now() - host.epoch;
     const result: ExchangeResult<Req, Res> = {
       exchangeId: this.id,
       status,

@@ -6,7 +6,7 @@ describe('DuplicateWindow', () => {
   it('remembers an ID for the window, inclusive, then forgets it', () => {
     const clock = new ManualClock();
     const window = new DuplicateWindow(100, 10, clock);
-    window.add('a');
+    window.add('a', clock.now());
     clock.advance(100);
     expect(window.has('a')).toBe(true);
     clock.advance(1);
@@ -18,7 +18,7 @@ describe('DuplicateWindow', () => {
     const window = new DuplicateWindow(60_000, 10, clock);
     const ids = Array.from({ length: 100 }, (_, i) => `id-${i}`);
     for (const id of ids) {
-      window.add(id);
+      window.add(id, clock.now());
       const held = ids.filter((x) => window.has(x));
       expect(held.length).toBeLessThanOrEqual(10);
       // The newest ones are the ones held.
@@ -30,10 +30,10 @@ describe('DuplicateWindow', () => {
   it('keeps an ID answered again for a full window from its last answer', () => {
     const clock = new ManualClock();
     const window = new DuplicateWindow(100, 1_000, clock);
-    window.add('a');
+    window.add('a', clock.now());
     clock.advance(90);
-    window.add('b');
-    window.add('a');
+    window.add('b', clock.now());
+    window.add('a', clock.now());
     clock.advance(90); // 180 after the first answer, 90 after the second
     expect(window.has('a')).toBe(true);
     expect(window.has('b')).toBe(true);
@@ -42,15 +42,16 @@ describe('DuplicateWindow', () => {
   it('forgets an ID that was deleted, in either generation', () => {
     const clock = new ManualClock();
     const window = new DuplicateWindow(60_000, 4, clock);
-    for (const id of ['a', 'b', 'c']) window.add(id); // a, b in the previous generation; c in the current
+    for (const id of ['a', 'b', 'c']) window.add(id, clock.now()); // a, b in the previous generation; c in the current
     window.delete('a');
     window.delete('c');
     expect(['a', 'b', 'c'].map((id) => window.has(id))).toEqual([false, true, false]);
   });
 
   it('remembers nothing with a window of 0', () => {
-    const window = new DuplicateWindow(0, 5, new ManualClock());
-    window.add('a');
+    const clock = new ManualClock();
+    const window = new DuplicateWindow(0, 5, clock);
+    window.add('a', clock.now());
     expect(window.has('a')).toBe(false);
   });
 });
