@@ -10,6 +10,8 @@ import { Controller, type Exchange, type ResponseOutcome } from '../src/index.js
 import { ManualClock } from './support/manual-clock.js';
 
 const RUNS = Number(process.env['RRXC_MODEL_RUNS'] ?? 1_000);
+/** About 1.5 ms a sequence here; generous, so a slow machine does not fail a long run. */
+const TIMEOUT = Math.max(30_000, RUNS * 10);
 const ROLLBACK_TTL = 50;
 const DUPLICATE_WINDOW = 30;
 /** A small pool, so that IDs collide, are reused and include prototype keys. */
@@ -329,7 +331,7 @@ describe('the controller against a model of the contract', () => {
       }),
       { numRuns: RUNS },
     );
-  });
+  }, TIMEOUT);
 });
 
 describe('interleavings of replies with abort, timeout and close', () => {
