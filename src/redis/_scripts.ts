@@ -180,7 +180,11 @@ for _ = 1, n do
   i = i + 1
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
-if dup > 0 then redis.call('PEXPIRE', KEYS[2], dup) end
+if dup > 0 then
+  -- Trimmed a turn's worth at a time: one big trim per heartbeat would hold Redis up.
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('(%.0f', now - dup))
+  redis.call('PEXPIRE', KEYS[2], dup)
+end
 return conflicts`;
 
 /**

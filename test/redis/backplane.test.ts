@@ -250,6 +250,24 @@ describe('RedisBackplane fencing and generated IDs', () => {
     expect(handles).toHaveLength(2_500);
   });
 
+  it('drops answered IDs from its answered set once the duplicate window passed', async () => {
+    const a = await cluster.add({}, { duplicateWindow: 100 });
+    const b = await cluster.add();
+    const answered = `${cluster.prefix}a:{${a.backplane.instanceId}}`;
+    const first = a.controller.createExchange({ timeout: 5_000 });
+    const { correlationId } = first.registerRequest();
+    expect(await b.controller.registerResponse({ correlationId, message: 1 })).toBe('delivered');
+    await first.wait();
+    await sleep(30);
+    expect(await cluster.admin.zscore(answered, correlationId)).not.toBeNull();
+    await sleep(150);
+    const next = a.controller.createExchange({ timeout: 5_000 });
+    await b.controller.registerResponse({ correlationId: next.registerRequest().correlationId, message: 2 });
+    await next.wait();
+    await sleep(30);
+    expect(await cluster.admin.zscore(answered, correlationId)).toBeNull();
+  });
+
   it('reports duplicate for a late copy of an answered generated ID after its owner closed', async () => {
     const a = await cluster.add();
     const b = await cluster.add();
