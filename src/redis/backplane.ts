@@ -326,7 +326,7 @@ export class RedisBackplane implements Backplane {
    * without waiting; {@link RedisBackplane.connect} is the variant that waits.
    *
    * @param options - See {@link RedisBackplaneOptions}.
-   * @throws `InvalidArgumentError` (from `rrxc`) for bad options.
+   * @throws `InvalidArgumentError` (from `rrxc`) for bad options, and for `rollbackTag`, `rollbackTtl` or `duplicateWindow`, which now come from the controller.
    */
   constructor(options: RedisBackplaneOptions) {
     checkConnectionOptions('RedisBackplane', options?.redis, options?.url);
