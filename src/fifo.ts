@@ -2,7 +2,8 @@
  * A first-in first-out queue on an array, with O(1) removal from anywhere by
  * the sequence number `push` returned. Removed slots become holes that the
  * head moves past once; the array is compacted when the head has passed
- * half of it, so every operation is amortised O(1).
+ * half of it, so every operation is amortised O(1), and the array holds no
+ * more than the span from the oldest item held to the newest.
  *
  * A `Set` or `Map` used as a queue is not: V8 leaves deleted entries as
  * tombstones until the next rehash, and every iteration from the front walks
@@ -40,6 +41,10 @@ export class Fifo<T> {
     if (index < this.#head || index >= this.#slots.length || this.#slots[index] === undefined) return false;
     this.#slots[index] = undefined;
     this.#size--;
+    // Items mostly leave in the order they came (exchanges sharing a
+    // timeout end roughly in creation order): move past the holes now, so
+    // the array is compacted as it goes rather than only when peeked at.
+    if (index === this.#head) this.#skipHoles();
     return true;
   }
 

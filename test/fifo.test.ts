@@ -39,6 +39,21 @@ describe('Fifo', () => {
     );
   });
 
+  it('keeps its array to the span of the items held when they are removed in order', async () => {
+    const fifo = new Fifo<object>();
+    const live: number[] = [];
+    globalThis.gc!();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 1_000_000; i++) {
+      live.push(fifo.push({}));
+      if (live.length > 100) fifo.remove(live.shift()!);
+    }
+    globalThis.gc!();
+    // A million slots of holes would be 8 MB; a hundred items are nothing.
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(1024 * 1024);
+    expect(fifo.size).toBe(100);
+  });
+
   it('stays fast when the front is removed over and over (no tombstone walk)', () => {
     const fifo = new Fifo<object>();
     const live: number[] = [];
