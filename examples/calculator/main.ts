@@ -1,6 +1,9 @@
 /**
  * The calculator service: `npm start` (in-process queues, no server needed),
  * `AMQP_URL=amqp://guest:guest@127.0.0.1:5672 npm start` (RabbitMQ).
+ * Several instances that share replies: `REDIS_URL=redis://127.0.0.1:6379
+ * npm start -- --port 3001` and the same with `--port 3002` (jobs and replies
+ * on Redis lists; with `AMQP_URL` too, on RabbitMQ with a shared reply queue).
  * Flags: `--port <n>` (default 3000), `--timeout <ms>` (default 1000),
  * `--max-delay <ms>` (default 1200).
  */
@@ -20,12 +23,20 @@ const port = integer('--port', values.port, 0, 65_535);
 const timeout = integer('--timeout', values.timeout, 1, 2 ** 31 - 1);
 const maxDelay = integer('--max-delay', values['max-delay'], 0, 60_000);
 const amqpUrl = process.env['AMQP_URL'] || undefined;
-if (process.env['REDIS_URL']) {
-  console.warn('REDIS_URL is ignored: the two-instance mode needs rrxc/redis, which this example does not use yet.');
-}
+const redisUrl = process.env['REDIS_URL'] || undefined;
 
-const calculator = await start({ port, host: values.host, timeout, maxDelay, ...(amqpUrl === undefined ? {} : { amqpUrl }) });
-console.log(`calculator listening on ${calculator.url} (${calculator.transport} queue, timeout ${timeout} ms, worker delay 0–${maxDelay} ms)`);
+const calculator = await start({
+  port,
+  host: values.host,
+  timeout,
+  maxDelay,
+  ...(amqpUrl === undefined ? {} : { amqpUrl }),
+  ...(redisUrl === undefined ? {} : { redisUrl }),
+});
+console.log(`calculator listening on ${calculator.url} (${calculator.mode}, timeout ${timeout} ms, worker delay 0–${maxDelay} ms)`);
+if (calculator.instanceId !== undefined) {
+  console.log(`instance ${calculator.instanceId}: start another with another --port; replies this one receives for the other are forwarded through Redis, and logged`);
+}
 console.log(`try:  curl '${calculator.url}/calc?op=add&a=1&b=2'`);
 console.log(`      curl -X POST ${calculator.url}/calc -H 'content-type: application/json' -d '{"op":"div","a":1,"b":3}'`);
 console.log(`      curl '${calculator.url}/calc?op=mul&a=6&b=7&delay=${timeout + 500}'   # too late: 504, then the late reply is rolled back`);

@@ -1,8 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Controller, ControllerClosedError } from '../../src/index.js';
+import { RedisBackplane } from '../../src/redis/index.js';
 import { describeJob, parseJob, type Answer, type Job } from './calculator.js';
-import { createAmqpTransport, createInProcessTransport, type Transport } from './transport.js';
+import { createRedisListTransport } from './redis-list-transport.js';
+import { createReplyStats, type ReplyStats } from './reply-stats.js';
+import { createAmqpTransport, createInProcessTransport, type Transport, type TransportOptions } from './transport.js';
 
 /** Options of {@link start}. */
 export interface CalculatorOptions {
@@ -14,10 +17,20 @@ export interface CalculatorOptions {
   readonly timeout?: number;
   /** Upper bound of the worker's random delay, in ms. Default 1200: some answers come too late. */
   readonly maxDelay?: number;
-  /** RabbitMQ URL; absent: in-process queues. */
+  /** RabbitMQ URL; absent: in-process queues (or, with `redisUrl`, Redis lists). */
   readonly amqpUrl?: string;
   /** The jobs queue on RabbitMQ. Default `rrxc-calculator-jobs`. */
   readonly jobsQueue?: string;
+  /**
+   * Redis URL: run as one of several instances joined by a Redis backplane,
+   * so a reply may reach any instance. Jobs and replies then go through
+   * Redis lists shared by every instance, or, with `amqpUrl` too, through
+   * RabbitMQ with one reply queue shared by every instance
+   * (`<jobsQueue>-replies`).
+   */
+  readonly redisUrl?: string;
+  /** Head of the Redis keys, the same on every instance. Default `rrxc-calculator`. */
+  readonly redisPrefix?: string;
   /** Where log lines go. Default `console.log`. */
   readonly log?: (line: string) => void;
 }
@@ -27,8 +40,14 @@ export interface Calculator {
   /** `http://host:port`. */
   readonly url: string;
   readonly port: number;
-  /** `in-process` or `amqp`. */
+  /** `in-process`, `amqp` or `redis-list`. */
   readonly transport: string;
+  /** The set-up in words, for the start-up line: `in-process queue`, `RabbitMQ`, `Redis backplane, shared reply list`, … */
+  readonly mode: string;
+  /** This instance's name on the Redis backplane; absent without `redisUrl`. */
+  readonly instanceId?: string;
+  /** The replies this instance consumed, and those it forwarded to the instance waiting for them. */
+  readonly replies: ReplyStats;
   readonly controller: Controller<Job, Answer>;
   /** Stops accepting, ends waiting requests (503), stops the worker and the consumers, disconnects. Idempotent. */
   close(): Promise<void>;
@@ -42,11 +61,31 @@ export interface Calculator {
  */
 export async function start(options: CalculatorOptions = {}): Promise<Calculator> {
   const { port = 3000, host = '127.0.0.1', timeout = 1_000, maxDelay = 1_200, log = console.log } = options;
-  const controller = new Controller<Job, Answer>({ timeout });
-  const transport: Transport =
-    options.amqpUrl === undefined
-      ? createInProcessTransport(controller, { maxDelay, log })
-      : await createAmqpTransport(controller, { url: options.amqpUrl, jobsQueue: options.jobsQueue ?? 'rrxc-calculator-jobs', maxDelay, log });
+  const { amqpUrl, redisUrl, jobsQueue = 'rrxc-calculator-jobs', redisPrefix = 'rrxc-calculator' } = options;
+  const backplane = redisUrl === undefined ? undefined : await RedisBackplane.connect({ url: redisUrl, prefix: `${redisPrefix}:` });
+  const controller = new Controller<Job, Answer>(backplane === undefined ? { timeout } : { timeout, backplane, tagStore: backplane.tagStore });
+  const replies = createReplyStats(backplane?.instanceId, log);
+  const transportOptions: TransportOptions = { maxDelay, log, onDecision: replies.onDecision };
+  let transport: Transport;
+  let mode: string;
+  try {
+    if (amqpUrl !== undefined) {
+      // With a backplane any instance may route any reply: one reply queue for all, round-robined by the broker.
+      const replyQueue = backplane === undefined ? {} : { replyQueue: `${jobsQueue}-replies` };
+      transport = await createAmqpTransport(controller, { ...transportOptions, url: amqpUrl, jobsQueue, ...replyQueue });
+      mode = backplane === undefined ? 'RabbitMQ' : 'RabbitMQ, shared reply queue, Redis backplane';
+    } else if (redisUrl !== undefined) {
+      transport = await createRedisListTransport(controller, { ...transportOptions, url: redisUrl, prefix: redisPrefix });
+      mode = 'Redis backplane, shared reply list';
+    } else {
+      transport = createInProcessTransport(controller, transportOptions);
+      mode = 'in-process queue';
+    }
+  } catch (error) {
+    // Also closes the backplane and its connections.
+    await controller.close();
+    throw error;
+  }
 
   const server = createServer((request, response) => {
     handle(request, response).catch((error: unknown) => {
@@ -118,14 +157,19 @@ export async function start(options: CalculatorOptions = {}): Promise<Calculator
     url: `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`,
     port: actualPort,
     transport: transport.name,
+    mode,
+    ...(backplane === undefined ? {} : { instanceId: backplane.instanceId }),
+    replies: replies.stats,
     controller,
     close() {
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         // Waiting requests end as `closed` and are answered 503 before the sockets go.
+        // With a backplane this also closes it and the connections it made.
         await controller.close(new Error('the service is shutting down'));
         await transport.close();
+        if (backplane !== undefined) log(replies.summary());
         // The 503s are out by now; their keep-alive sockets are idle.
         server.closeIdleConnections();
         const grace = setTimeout(() => server.closeAllConnections(), 2_000);

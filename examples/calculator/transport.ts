@@ -6,7 +6,7 @@ import { Worker } from './worker.js';
 
 /** How the service sends jobs to the worker and gets the answers back. */
 export interface Transport {
-  /** `in-process` or `amqp`. */
+  /** `in-process`, `amqp` or `redis-list`. */
   readonly name: string;
   /** Publishes a job; its answer will carry `correlationId`. */
   publish(job: Job, correlationId: string): void;
@@ -17,6 +17,8 @@ export interface Transport {
 export interface TransportOptions {
   readonly maxDelay: number;
   readonly log: (line: string) => void;
+  /** Told what became of every reply this instance consumed (the service counts replies that crossed instances). */
+  readonly onDecision?: (decision: ReplyDecision<Answer>) => void;
 }
 
 /**
@@ -24,20 +26,23 @@ export interface TransportOptions {
  * got a 504, so the computed value is thrown away — in a real service this
  * is where a reservation is released or a payment refunded.
  */
-function compensate(log: (line: string) => void) {
+export function compensate(log: (line: string) => void) {
   return (answer: Answer, { correlationId }: { correlationId: string }): void => {
     const result = 'value' in answer ? `result ${answer.value}` : `error "${answer.error}"`;
     log(`late reply ${correlationId} acknowledged as rolled back; compensation: discarded ${result} of ${describeJob(answer.job)}`);
   };
 }
 
-function logDecision(log: (line: string) => void, decision: ReplyDecision<Answer>): void {
+/** Logs the decisions worth a line (not the everyday `ack`), and passes every one to `onDecision`. */
+export function reportDecision({ log, onDecision }: TransportOptions, decision: ReplyDecision<Answer>): void {
+  onDecision?.(decision);
   if (decision.action === 'ack' || decision.outcome === 'failed') return;
   log(`reply ${decision.correlationId ?? '(no id)'}: ${decision.outcome} → ${decision.action}`);
 }
 
 /** Jobs and replies on queues in this process: needs no server. */
-export function createInProcessTransport(controller: Controller<Job, Answer>, { maxDelay, log }: TransportOptions): Transport {
+export function createInProcessTransport(controller: Controller<Job, Answer>, options: TransportOptions): Transport {
+  const { maxDelay, log } = options;
   const broker = new InProcessBroker();
   const jobs = broker.queue<Job>('jobs');
   const replies = broker.queue<Answer>('replies');
@@ -59,7 +64,7 @@ export function createInProcessTransport(controller: Controller<Job, Answer>, { 
   });
   replies.consume((delivery) => {
     void handle(delivery).then((decision) => {
-      logDecision(log, decision);
+      reportDecision(options, decision);
       if (decision.action === 'requeue') replies.send({ ...delivery, requeues: decision.requeues + 1 });
       else if (decision.action === 'dead-letter' || decision.action === 'reject') replies.deadLetters.push(delivery);
     });
@@ -81,15 +86,23 @@ export interface AmqpTransportOptions extends TransportOptions {
   readonly url: string;
   /** The jobs queue, shared by every instance. */
   readonly jobsQueue: string;
+  /**
+   * A reply queue shared by every instance, which the broker round-robins
+   * among them: for instances joined by a backplane, which forwards each
+   * reply to the instance waiting for it. Absent: an exclusive reply queue
+   * of this instance's own.
+   */
+  readonly replyQueue?: string;
 }
 
 /**
  * Jobs on a RabbitMQ queue shared by every instance, answers on this
- * instance's exclusive reply queue: the classic RPC pattern, `correlationId`
- * and `replyTo` on every job. The worker runs in this process too, so one
- * command starts the whole demo.
+ * instance's exclusive reply queue (or on `replyQueue`, shared): the classic
+ * RPC pattern, `correlationId` and `replyTo` on every job. The worker runs in
+ * this process too, so one command starts the whole demo.
  */
-export async function createAmqpTransport(controller: Controller<Job, Answer>, { url, jobsQueue, maxDelay, log }: AmqpTransportOptions): Promise<Transport> {
+export async function createAmqpTransport(controller: Controller<Job, Answer>, options: AmqpTransportOptions): Promise<Transport> {
+  const { url, jobsQueue, maxDelay, log } = options;
   const { default: amqp } = await import('amqplib');
   // Nagle's algorithm against the broker's delayed ACKs costs ~40 ms per hop on small RPC messages.
   const connection = await amqp.connect(url, { noDelay: true });
@@ -97,7 +110,10 @@ export async function createAmqpTransport(controller: Controller<Job, Answer>, {
     const channel = await connection.createChannel();
     const workerChannel = await connection.createChannel();
     await channel.assertQueue(jobsQueue, { durable: false });
-    const { queue: replyQueue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
+    const { queue: replyQueue } =
+      options.replyQueue === undefined
+        ? await channel.assertQueue('', { exclusive: true, autoDelete: true })
+        : await channel.assertQueue(options.replyQueue, { durable: false, autoDelete: true });
 
     const worker = new Worker(maxDelay);
     await workerChannel.prefetch(1_000);
@@ -123,7 +139,7 @@ export async function createAmqpTransport(controller: Controller<Job, Answer>, {
 
     const replies = await consumeReplies(channel, replyQueue, controller, {
       compensate: compensate(log),
-      onDecision: (decision) => logDecision(log, decision),
+      onDecision: (decision) => reportDecision(options, decision),
     });
 
     return {

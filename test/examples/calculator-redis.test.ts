@@ -1,0 +1,156 @@
+import { randomUUID } from 'node:crypto';
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { start, type Calculator, type CalculatorOptions } from '../../examples/calculator/service.js';
+import { deleteKeys, keysUnder } from '../helpers/redis-keys.js';
+import { useRedis, type TestRedis } from '../helpers/redis-server.js';
+import { AMQP_URL } from '../integrations/_servers.js';
+
+let redis: TestRedis;
+let admin: Redis;
+beforeAll(async () => {
+  redis = await useRedis();
+  admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+});
+afterAll(async () => {
+  admin.disconnect();
+  await redis.stop();
+});
+
+/** What a test started and must close and delete. */
+let cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  cleanups = [];
+});
+
+interface Instance {
+  readonly calc: Calculator;
+  readonly lines: string[];
+}
+
+/** Two instances of one service: the same Redis prefix (and jobs queue), each its own controller, backplane and connections. */
+async function twoInstances(options: CalculatorOptions): Promise<[Instance, Instance]> {
+  const redisPrefix = `rrxc-test:calc:${randomUUID()}`;
+  cleanups.push(() => deleteKeys(admin, `${redisPrefix}:`));
+  const started: Instance[] = [];
+  for (let i = 0; i < 2; i++) {
+    const lines: string[] = [];
+    const calc = await start({ port: 0, redisUrl: redis.url, redisPrefix, log: (line) => lines.push(line), ...options });
+    cleanups.push(() => calc.close());
+    started.push({ calc, lines });
+  }
+  return started as [Instance, Instance];
+}
+
+/** `count` requests `add(i, 1000)` sent at once, alternating between the instances. */
+async function alternate(instances: readonly Instance[], count: number): Promise<{ status: number; body: unknown }[]> {
+  return Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const response = await fetch(`${instances[i % instances.length]!.calc.url}/calc?op=add&a=${i}&b=1000`);
+      return { status: response.status, body: await response.json() };
+    }),
+  );
+}
+
+const expected = (count: number) => Array.from({ length: count }, (_, i) => ({ status: 200, body: expect.objectContaining({ job: `add(${i}, 1000)`, result: i + 1000 }) }));
+
+/** Replies an instance received for the other one's requests, by the owner's outcome. */
+const crossed = (instances: readonly Instance[], outcome: 'delivered' | 'rolled-back'): number =>
+  instances.reduce((sum, { calc }) => sum + (calc.replies.crossed[outcome] ?? 0), 0);
+
+function count(resource: 'TCPSocketWrap' | 'Timeout'): number {
+  return process.getActiveResourcesInfo().filter((r) => r === resource).length;
+}
+
+describe('the calculator example, two instances on Redis', () => {
+  it('answers every request right while replies cross instances through the backplane', async () => {
+    const instances = await twoInstances({ timeout: 5_000, maxDelay: 30 });
+    const [a, b] = instances;
+    expect(a.calc.transport).toBe('redis-list');
+    expect(a.calc.mode).toBe('Redis backplane, shared reply list');
+    expect(a.calc.instanceId).not.toBe(b.calc.instanceId);
+
+    const count = 40;
+    expect(await alternate(instances, count)).toEqual(expected(count));
+
+    // Both pop the one reply list, so each got some replies of the other's requests: the backplane delivered them there.
+    // (The receiver learns the owner's outcome just after the owner delivered it.)
+    await vi.waitFor(() => expect(a.calc.replies.received + b.calc.replies.received).toBe(count));
+    expect(crossed(instances, 'delivered')).toBeGreaterThan(0);
+    const crossings = [...a.lines, ...b.lines].filter((line) => / crossed instances: .* which answered delivered$/.test(line));
+    expect(crossings.length).toBeGreaterThan(0);
+    for (const { calc, lines } of instances) {
+      for (const line of lines.filter((l) => l.includes(' crossed instances: '))) {
+        // Received here, owned by the other instance.
+        expect(line).toContain(`received by ${calc.instanceId}, forwarded to its owner ${(calc === a.calc ? b : a).calc.instanceId}`);
+      }
+    }
+  });
+
+  it('acknowledges a too-late reply as rolled back on whichever instance pops it, and compensates once', async () => {
+    const instances = await twoInstances({ timeout: 150 });
+    const [a, b] = instances;
+    // All owned by a; both instances pop the replies (a blocked pop is served first come, first served), so b gets some.
+    const late = await Promise.all(
+      Array.from({ length: 4 }, async (_, i) => {
+        const response = await fetch(`${a.calc.url}/calc?op=mul&a=${i}&b=7&delay=400`);
+        expect(response.status).toBe(504);
+        return { i, ...((await response.json()) as { correlationId: string }) };
+      }),
+    );
+    const allLines = (): string[] => [...a.lines, ...b.lines];
+    await vi.waitFor(() => {
+      for (const { i, correlationId } of late) {
+        const compensations = allLines().filter((line) => line === `late reply ${correlationId} acknowledged as rolled back; compensation: discarded result ${i * 7} of mul(${i}, 7)`);
+        expect(compensations).toHaveLength(1);
+      }
+      expect(a.calc.replies.received + b.calc.replies.received).toBe(late.length);
+    });
+    // The ones b popped were rolled back by their owner a, and compensated on b.
+    expect(b.calc.replies.crossed['rolled-back']).toBeGreaterThan(0);
+    expect(a.calc.replies.crossed).toEqual({});
+  });
+
+  it('closes every connection and timer it made, and leaves no job behind', async () => {
+    const [sockets, timers] = [count('TCPSocketWrap'), count('Timeout')];
+    const redisPrefix = `rrxc-test:calc:${randomUUID()}`;
+    cleanups.push(() => deleteKeys(admin, `${redisPrefix}:`));
+    const instances: Instance[] = [];
+    for (let i = 0; i < 2; i++) {
+      const lines: string[] = [];
+      const calc = await start({ port: 0, redisUrl: redis.url, redisPrefix, timeout: 2_000, maxDelay: 10, log: (line) => lines.push(line) });
+      cleanups.push(() => calc.close());
+      instances.push({ calc, lines });
+    }
+    expect(await alternate(instances, 6)).toEqual(expected(6));
+    await Promise.all(instances.map(({ calc }) => calc.close()));
+
+    for (const { calc, lines } of instances) expect(lines.at(-1)).toMatch(new RegExp(`^replies received by ${calc.instanceId}: \\d+; `));
+    expect(await keysUnder(admin, `${redisPrefix}:`)).not.toContain(`${redisPrefix}:jobs`);
+    // fetch's keep-alive sockets close when the server's FIN arrives.
+    await vi.waitFor(() => expect(count('TCPSocketWrap')).toBeLessThanOrEqual(sockets));
+    // The backplane's command-deadline lane (src/redis/_lane.ts) keeps its sweep timer armed
+    // for up to commandTimeout (2 s) after close(); anything still running after that is a leak.
+    await vi.waitFor(() => expect(count('Timeout')).toBeLessThanOrEqual(timers), { timeout: 3_000, interval: 100 });
+  });
+});
+
+describe('the calculator example, two instances on Redis and RabbitMQ', () => {
+  it('shares one reply queue, and replies that reach the other instance are delivered through the backplane', async () => {
+    const jobsQueue = `rrxc-test-calc-${randomUUID()}`;
+    cleanups.push(async () => {
+      const connection = await amqp.connect(AMQP_URL);
+      await (await connection.createChannel()).deleteQueue(jobsQueue);
+      await connection.close();
+    });
+    const instances = await twoInstances({ amqpUrl: AMQP_URL, jobsQueue, timeout: 5_000, maxDelay: 30 });
+    expect(instances[0].calc.transport).toBe('amqp');
+    expect(instances[0].calc.mode).toBe('RabbitMQ, shared reply queue, Redis backplane');
+
+    const count = 40;
+    expect(await alternate(instances, count)).toEqual(expected(count));
+    expect(crossed(instances, 'delivered')).toBeGreaterThan(0);
+  });
+});
