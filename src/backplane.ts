@@ -44,6 +44,7 @@ export interface BackplaneRouter {
  * | `newCorrelationId()` | optional: IDs that name this instance, so forwarding needs no lookup; used unless the controller has `newId` |
  * | `requestRegistered(id, deadline)` | optional, must not throw: a request was registered here; `deadline` is when its exchange times out at the latest (clock ms) or `undefined` |
  * | `requestsEnded(answered, unanswered)` | optional, must not throw: an exchange ended; the unanswered IDs are being tagged for rollback |
+ * | `mayDeliver()` | optional, must not throw: `false` while this instance must not deliver (fenced) — after calling `router.abandon()`, so the exchanges are ended before it answers |
  *
  * The two notifications are synchronous and on the registration path: an
  * implementation queues or pipelines its own I/O and reports its own
@@ -62,4 +63,11 @@ export interface Backplane {
   requestRegistered?(correlationId: string, deadline: number | undefined): void;
   /** An exchange of this instance ended. */
   requestsEnded?(answered: readonly string[], unanswered: readonly string[]): void;
+  /**
+   * Asked before a reply is delivered to a local exchange. A backplane whose
+   * claim on its IDs has lapsed — other instances may already have reported
+   * them rolled back — abandons its exchanges through the router and answers
+   * `false`; the reply is then routed as the late reply it has become.
+   */
+  mayDeliver?(): boolean;
 }

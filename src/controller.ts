@@ -335,8 +335,15 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     const entry = this.#index.get(correlationId);
     if (entry !== undefined) {
       if (entry.pending) {
-        entry.owner.deliver(entry, message);
-        return 'delivered';
+        if (this.#options.backplane?.mayDeliver?.() !== false) {
+          entry.owner.deliver(entry, message);
+          return 'delivered';
+        }
+        // Fenced: the backplane abandoned this instance's exchanges, so the
+        // reply came after its exchange ended unanswered and its ID was
+        // tagged. (Had it failed to end this one, leave the reply to the
+        // backplane rather than deliver it.)
+        return entry.pending ? undefined : 'rolled-back';
       }
       if (!overwrite) return 'duplicate';
       entry.owner.overwrite(entry, message);

@@ -687,6 +687,23 @@ describe('with a backplane', () => {
     expect(() => controller.createExchange()).not.toThrow();
   });
 
+  it('routes a reply as late, not delivered, when the backplane says this instance is fenced', async () => {
+    const plane = new InProcessBackplane();
+    let fenced = false;
+    Object.assign(plane, {
+      mayDeliver(): boolean {
+        if (fenced) plane.router!.abandon(new Error('lease lost'));
+        return !fenced;
+      },
+    });
+    const controller = make({ backplane: plane });
+    const xc = controller.createExchange();
+    const handle = xc.registerRequest();
+    fenced = true;
+    expect(await controller.registerResponse({ correlationId: handle.correlationId, message: 'too late' })).toBe('rolled-back');
+    expect(await xc.wait()).toMatchObject({ status: 'aborted', unanswered: [handle.correlationId] });
+  });
+
   it('answers unmatched when no instance owns the ID', async () => {
     const [, b] = pair();
     expect(await b.registerResponse({ correlationId: 'nobody', message: 'x' })).toBe('unmatched');

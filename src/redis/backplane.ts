@@ -525,6 +525,8 @@ export class RedisBackplane implements Backplane {
     if (this.#leaseHeld) await this.#quietly(() => this.#redis.del(this.#leaseKey));
     // Their error listener stays: a closed ioredis client may still emit one last error.
     await Promise.all(this.#owned.map((connection) => release(connection, this.#commandTimeout, this.#clock)));
+    // Every command has settled or been given up on: no deadline of ours may outlive close().
+    this.#deadlines.clear();
   }
 
   async #start(): Promise<void> {
@@ -601,6 +603,18 @@ export class RedisBackplane implements Backplane {
   };
 
   /** Our lease may have lapsed: end every open exchange (tagging its IDs), and deliver nothing until renewed. */
+  /**
+   * Whether this instance may deliver a reply: not while fenced, nor once
+   * its lease may have lapsed in Redis (other instances may then roll its
+   * IDs back). Answering `false`, it first ends every open exchange of the
+   * controller, so the reply is routed as a late one.
+   */
+  mayDeliver(): boolean {
+    if (!this.#fenced && !(this.#leaseHeld && this.#clock.now() >= this.#leaseUntil)) return true;
+    this.#fence(`instance \`${this.instanceId}\` could not renew its lease within leaseTtl (${this.#leaseTtl} ms)`);
+    return false;
+  }
+
   #fence(why: string): void {
     this.#fenced = true;
     this.#router?.abandon(new BackplaneError('transport', `lease lost: ${why}; its open exchanges were ended so that it never delivers a reply other instances rolled back`));
@@ -923,10 +937,7 @@ export class RedisBackplane implements Backplane {
     if (router === undefined || this.#closed !== undefined) return Promise.resolve(GONE);
     // Fenced (or about to be: the lease may have lapsed in Redis): another
     // instance may roll this ID back, so this one must not deliver it.
-    if (this.#fenced || (this.#leaseHeld && this.#clock.now() >= this.#leaseUntil)) {
-      if (!this.#fenced) this.#fence(`instance \`${this.instanceId}\` could not renew its lease within leaseTtl (${this.#leaseTtl} ms)`);
-      return Promise.resolve(GONE);
-    }
+    if (!this.mayDeliver()) return Promise.resolve(GONE);
     let message: unknown;
     try {
       message = this.#codec.decode(payload);
