@@ -67,7 +67,6 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
    * `next` is the first — so one field holds both ends.
    */
   #last: Entry<Req, Res> | undefined;
-  #requests = 0;
   #unanswered = 0;
   /** Made only when `signal` or `responses()` is used. */
   #extras: Extras<Req, Res> | undefined;
@@ -181,7 +180,6 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
       last.next = entry;
     }
     this.#last = entry;
-    this.#requests++;
     this.#unanswered++;
     host.backplane?.requestRegistered?.(id, this.deadline);
     if (requestRegisteredChannel.hasSubscribers) {
@@ -351,10 +349,15 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     if (this.#timeout !== Infinity) host.deadlines.delete(this.#timeout, this.#deadlineTicket);
     if (this.#signal !== undefined) host.fanout.delete(this.#signal, this);
 
-    // Sized up front: an array grown by push() reserves 17 slots for one entry.
-    const entries = new Array<RequestResponse<Req, Res>>(this.#requests);
-    let unanswered: string[] | undefined;
     const last = this.#last;
+    let count = 0;
+    if (last !== undefined) for (let e = last.next!; ; e = e.next!) {
+      count++;
+      if (e === last) break;
+    }
+    // Sized up front: an array grown by push() reserves 17 slots for one entry.
+    const entries = new Array<RequestResponse<Req, Res>>(count);
+    let unanswered: string[] | undefined;
     if (last !== undefined) {
       let i = 0;
       for (let e = last.next!; ; e = e.next!) {

@@ -26,9 +26,11 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
   #state = State.Pending;
   #response: Res | undefined;
   #respondedAt = 0;
-  #promise: Promise<Res> | undefined;
-  /** While pending, once `response` was read: its resolvers. */
-  #resolvers: Resolvers<Res> | undefined;
+  /**
+   * `response`, once read: the promise with its resolvers while the request
+   * is pending, the bare promise once it is settled (one field for both).
+   */
+  #responsePromise: Deferred<Res> | Promise<Res> | undefined;
 
   constructor(
     readonly correlationId: string,
@@ -59,7 +61,8 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
   }
 
   get response(): Promise<Res> {
-    return (this.#promise ??= this.#createPromise());
+    const made = (this.#responsePromise ??= this.#createPromise());
+    return made instanceof Promise ? made : made.promise;
   }
 
   /** Records the reply (again, when overwriting) and resolves `response`. */
@@ -68,20 +71,24 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
     this.#respondedAt = now;
     if (this.#state === State.Pending) {
       this.#state = State.Answered;
-      this.#resolvers?.resolve(message);
-      this.#resolvers = undefined;
+      const made = this.#responsePromise;
+      if (made !== undefined && !(made instanceof Promise)) {
+        made.resolve(message);
+        this.#responsePromise = made.promise;
+      }
     }
   }
 
   /** The exchange ended first: `response` rejects with the owner's `missedReplyError()`. */
   abandon(): void {
     this.#state = State.Unanswered;
-    if (this.#resolvers !== undefined) {
+    const made = this.#responsePromise;
+    if (made !== undefined && !(made instanceof Promise)) {
       // Handled before it rejects, so an unobserved response never surfaces
       // as an unhandled rejection; the caller's own chains still see it.
-      this.#promise!.catch(ignore);
-      this.#resolvers.reject(this.owner.missedReplyError());
-      this.#resolvers = undefined;
+      made.promise.catch(ignore);
+      made.reject(this.owner.missedReplyError());
+      this.#responsePromise = made.promise;
     }
   }
 
@@ -104,7 +111,7 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
     };
   }
 
-  #createPromise(): Promise<Res> {
+  #createPromise(): Deferred<Res> | Promise<Res> {
     switch (this.#state) {
       case State.Answered:
         return Promise.resolve(this.#response as Res);
@@ -113,15 +120,21 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
         rejected.catch(ignore);
         return rejected;
       }
-      case State.Pending:
-        return new Promise<Res>((resolve, reject) => {
-          this.#resolvers = { resolve, reject };
+      case State.Pending: {
+        let resolve!: Deferred<Res>['resolve'];
+        let reject!: Deferred<Res>['reject'];
+        const promise = new Promise<Res>((res, rej) => {
+          resolve = res;
+          reject = rej;
         });
+        return { promise, resolve, reject };
+      }
     }
   }
 }
 
-interface Resolvers<T> {
+interface Deferred<T> {
+  readonly promise: Promise<T>;
   readonly resolve: (value: T) => void;
   readonly reject: (reason: unknown) => void;
 }
