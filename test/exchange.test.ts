@@ -34,6 +34,23 @@ describe('registering requests', () => {
     expect(controller.hasRequest(a.correlationId)).toBe(true);
   });
 
+  it('reports how long a request has been waiting, on the exchange and the controller', () => {
+    const xc = setup().createExchange();
+    xc.registerRequest({ correlationId: 'aging' });
+    clock.advance(250);
+    expect(xc.requestAge('aging')).toBe(250);
+    expect(controller.requestAge('aging')).toBe(250);
+    expect(xc.requestAge('unknown')).toBeUndefined();
+  });
+
+  it('hands out fresh IDs from exchange.newCorrelationId() that registerRequest accepts', () => {
+    const xc = setup().createExchange();
+    const id = xc.newCorrelationId();
+    expect(controller.hasRequest(id)).toBe(false);
+    expect(xc.registerRequest({ correlationId: id }).correlationId).toBe(id);
+    expect(xc.newCorrelationId()).not.toBe(id);
+  });
+
   it('keeps the request message for getRequest() and the result', async () => {
     const xc = setup().createExchange();
     xc.registerRequest({ correlationId: 'job-1', message: 'add 1 2' });
