@@ -80,6 +80,11 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   /** Rollback tag writes in flight, awaited by `close()`. */
   readonly #writes = new Set<Promise<void>>();
   readonly #host: ExchangeHost<Req, Res>;
+  /**
+   * The clock's timers for p-timeout, which calls them unbound
+   * (`setTimeout.call(undefined, …)`): a clock written as a class needs its `this`.
+   */
+  readonly #storeTimers: { setTimeout: typeof setTimeout; clearTimeout: typeof clearTimeout };
   /** Generated exchange IDs are this, then a counter: unique, and far cheaper than a nanoid each. */
   readonly #exchangePrefix = `${nanoid(8)}-`;
   #exchanges = 0;
@@ -92,6 +97,11 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   constructor(options?: ControllerOptions<Req, Res>) {
     const resolved = resolveControllerOptions(options);
     this.#options = resolved;
+    const { clock } = resolved;
+    this.#storeTimers = {
+      setTimeout: ((callback: () => void, ms: number) => clock.setTimeout(callback, ms)) as unknown as typeof setTimeout,
+      clearTimeout: ((handle: unknown) => clock.clearTimeout(handle)) as typeof clearTimeout,
+    };
     const { backplane } = resolved;
     const newId = resolved.newId ?? (backplane?.newCorrelationId === undefined ? undefined : () => backplane.newCorrelationId!());
     this.#index = new CorrelationIndex(resolved.maxPendingRequests, newId, resolved.maxIdLength);
@@ -312,7 +322,8 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   }
 
   async #release(): Promise<void> {
-    await Promise.allSettled(this.#writes);
+    // A hook or listener that ran during the ends may have started more.
+    while (this.#writes.size > 0) await Promise.allSettled([...this.#writes]);
     this.#duplicates.clear();
     await this.#options.backplane?.close();
     if (this.#ownsTagStore) await this.#tagStore.close?.();
@@ -414,11 +425,13 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       const answered = result.entries.flatMap((e) => (e.answered ? [e.correlationId] : []));
       backplane.requestsEnded(answered, result.unanswered);
     }
+    // Tagged (or marked as being tagged) before the event: a subscriber that
+    // registers a late reply must find it rolled back.
+    const writing = result.unanswered.length === 0 ? undefined : this.#tagForRollback(exchange, result.unanswered);
     if (exchangeEndedChannel.hasSubscribers) {
       exchangeEndedChannel.publish({ controller: this, exchange, result } satisfies ExchangeEndedMessage);
     }
     if (result.unanswered.length === 0) return undefined;
-    const writing = this.#tagForRollback(exchange, result.unanswered);
     if (writing === undefined) {
       this.#runRollbackHook(result);
       return undefined;
@@ -467,12 +480,12 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   }
 
   #bounded<T>(answer: PromiseLike<T>): Promise<T> {
-    const { storeTimeout, clock } = this.#options;
+    const { storeTimeout } = this.#options;
     if (storeTimeout === Infinity) return Promise.resolve(answer);
     return pTimeout(Promise.resolve(answer), {
       milliseconds: storeTimeout,
       message: `no answer within storeTimeout (${storeTimeout} ms)`,
-      customTimers: clock as unknown as { setTimeout: typeof setTimeout; clearTimeout: typeof clearTimeout },
+      customTimers: this.#storeTimers,
     });
   }
 

@@ -81,10 +81,10 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     this.#host = host;
     this.#id = id;
     this.#createdAt = host.clock.now() - host.epoch;
-    host.exchangeCreated(this);
     if (signal?.aborted) {
       this.#signal = undefined;
       this.#timeout = Infinity;
+      host.exchangeCreated(this);
       this.onAbort(signal.reason);
       return;
     }
@@ -92,6 +92,9 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     this.#signal = signal;
     if (signal !== undefined) host.fanout.add(signal, this);
     if (timeout !== Infinity) this.#deadlineTicket = host.deadlines.add(this, timeout);
+    // Announced last: a subscriber may end the exchange at once, and its end
+    // must find the signal and the deadline to unbind.
+    host.exchangeCreated(this);
   }
 
   /**
@@ -386,13 +389,16 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
       if (e === last) break;
     }
 
+    // The controller's bookkeeping (duplicate window, rollback tags) comes
+    // before anything that runs user code — an abort listener, a stream
+    // consumer — so that a reply registered from there is routed right.
+    const tagging = host.exchangeEnded(this, result);
     const extras = this.#extras;
     if (extras !== undefined) {
       if (status !== 'completed' && extras.ownSignal !== undefined) this.#abortOwnSignal(extras.ownSignal, result);
       if (extras.streams !== undefined) for (const stream of extras.streams) stream.end();
       extras.streams = undefined;
     }
-    const tagging = host.exchangeEnded(this, result);
     if (tagging === undefined) this.#tagged();
     else tagging.then(() => this.#tagged());
   }

@@ -481,13 +481,63 @@ describe('diagnostics channels', () => {
         'rrxc:request:registered',
         'rrxc:response:delivered:delivered',
         'rrxc:response:duplicate:duplicate',
-        'rrxc:exchange:ended',
         'rrxc:rollback:tagged',
+        'rrxc:exchange:ended',
         'rrxc:response:rolled-back:rolled-back',
         'rrxc:response:unmatched:unmatched',
       ]);
     } finally {
       for (const [name, listener] of listeners) unsubscribe(name, listener);
+    }
+  });
+});
+
+describe('re-entrant user code during an exchange end', () => {
+  it('finds the unanswered ID rolled back and the answered one duplicate, from an abort listener on exchange.signal', async () => {
+    const controller = make();
+    const xc = controller.createExchange();
+    const answered = xc.registerRequest();
+    const lost = xc.registerRequest();
+    await controller.registerResponse({ correlationId: answered.correlationId, message: 'ok' });
+    const seen: Promise<ResponseOutcome>[] = [];
+    xc.signal.addEventListener('abort', () => {
+      seen.push(controller.registerResponse({ correlationId: lost.correlationId, message: 'late' }));
+      seen.push(controller.registerResponse({ correlationId: answered.correlationId, message: 'again' }));
+    });
+    xc.close();
+    expect(await Promise.all(seen)).toEqual(['rolled-back', 'duplicate']);
+  });
+
+  it('finds the unanswered ID rolled back from an rrxc:exchange:ended subscriber', async () => {
+    const controller = make();
+    const seen: Promise<ResponseOutcome>[] = [];
+    const listener = (message: unknown): void => {
+      const { result } = message as { result: { unanswered: readonly string[] } };
+      for (const id of result.unanswered) seen.push(controller.registerResponse({ correlationId: id, message: 'late' }));
+    };
+    subscribe(CHANNELS.exchangeEnded, listener);
+    try {
+      const xc = controller.createExchange();
+      xc.registerRequest();
+      xc.close();
+      expect(await Promise.all(seen)).toEqual(['rolled-back']);
+    } finally {
+      unsubscribe(CHANNELS.exchangeEnded, listener);
+    }
+  });
+
+  it('leaves no listener or timer when an rrxc:exchange:created subscriber ends the exchange at once', async () => {
+    const controller = make();
+    const listener = (message: unknown): void => (message as { exchange: { close(): void } }).exchange.close();
+    subscribe(CHANNELS.exchangeCreated, listener);
+    try {
+      const ac = new AbortController();
+      const xc = controller.createExchange({ signal: ac.signal, timeout: 60_000 });
+      expect(xc.state).toBe('ended');
+      expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+      expect(clock.pending).toBe(0);
+    } finally {
+      unsubscribe(CHANNELS.exchangeCreated, listener);
     }
   });
 });
@@ -549,6 +599,31 @@ describe('an asynchronous tag store', () => {
     const error = await controller.registerResponse({ correlationId: 'x', message: 'y' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TagStoreError);
     expect(error).toMatchObject({ code: 'ERR_RRXC_TAG_STORE', operation: 'getTags', cause: expect.objectContaining({ message: 'store down' }) });
+  });
+
+  it('times its calls with an injected clock written as a class', async () => {
+    const store = new SlowStore();
+    store.delay = 1_000_000;
+    clock = new ManualClock();
+    const controller = new Controller<string, string>({ tagStore: store, storeTimeout: 50, clock });
+    controllers.push(controller);
+    const looking = controller.registerResponse({ correlationId: 'x', message: 'y' }).catch((e: unknown) => e);
+    clock.advance(50);
+    expect(await looking).toBeInstanceOf(TagStoreError);
+  });
+
+  it('waits in close() for rollback writes a hook started while exchanges were ending', async () => {
+    const store = new SlowStore();
+    store.writeDelay = 30;
+    clock = new ManualClock();
+    const controller = new Controller<string, string>({ tagStore: store, clock });
+    const xc = controller.createExchange();
+    xc.registerRequest({ correlationId: 'from-hook' });
+    let closing: Promise<void> | undefined;
+    xc.signal.addEventListener('abort', () => (closing = controller.close()));
+    xc.close();
+    await closing;
+    expect(await store.getTags('from-hook')).toEqual(['rollback']);
   });
 
   it('rejects with TagStoreError when the store does not answer within storeTimeout', async () => {
