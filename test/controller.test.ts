@@ -609,7 +609,10 @@ describe('an asynchronous tag store', () => {
     controllers.push(controller);
     const looking = controller.registerResponse({ correlationId: 'x', message: 'y' }).catch((e: unknown) => e);
     clock.advance(50);
-    expect(await looking).toBeInstanceOf(TagStoreError);
+    const error = await looking;
+    expect(error).toBeInstanceOf(TagStoreError);
+    // The store timed out on the injected clock — not a TypeError from calling its methods unbound.
+    expect((error as Error).message).toBe('tag store getTags() failed: no answer within storeTimeout (50 ms)');
   });
 
   it('waits in close() for rollback writes a hook started while exchanges were ending', async () => {
