@@ -75,8 +75,12 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   readonly #tagStore: TagStore;
   readonly #ownsTagStore: boolean;
   readonly #storage = new AsyncLocalStorage<Exchange<Req, Res>>();
-  /** IDs whose rollback tag an asynchronous store is still writing: already `rolled-back`. */
-  readonly #tagging = new Set<string>();
+  /**
+   * IDs whose rollback tag an asynchronous store is still writing (already
+   * `rolled-back`), with the number of writes in flight for each: an ID
+   * reused by two exchanges may be written twice at once.
+   */
+  readonly #tagging = new Map<string, number>();
   /** Rollback tag writes in flight, awaited by `close()`. */
   readonly #writes = new Set<Promise<void>>();
   readonly #host: ExchangeHost<Req, Res>;
@@ -196,13 +200,16 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       return Promise.reject(new InvalidArgumentError(`registerResponse options must be an object, got ${describe(options)}`));
     }
     const { correlationId, message, overwrite = false } = options;
+    if (typeof overwrite !== 'boolean') {
+      return Promise.reject(new InvalidArgumentError(`overwrite must be a boolean, got ${describe(overwrite)}`));
+    }
     const { maxIdLength } = this.#options;
     if (typeof correlationId !== 'string' || correlationId.length === 0 || correlationId.length > maxIdLength) {
       return Promise.reject(
         new InvalidArgumentError(`correlationId must be a non-empty string of at most ${maxIdLength} characters, got ${describe(correlationId)}`),
       );
     }
-    return this.#route(correlationId, message, overwrite === true, true);
+    return this.#route(correlationId, message, overwrite, true);
   }
 
   /**
@@ -296,8 +303,11 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
    * Ends every open exchange with status `closed`, tags their unanswered IDs,
    * stops every timer and listener, and releases the backplane and the
    * in-memory tag store. Resolves once the rollback tags are written.
-   * Idempotent: later calls return the same promise; every other method then
-   * throws or rejects with {@link ControllerClosedError}.
+   * Idempotent: later calls return the same promise. Afterwards every method
+   * that takes work — `createExchange`, `synchronize`, `newCorrelationId`,
+   * `registerResponse`, the tag methods — throws or rejects with
+   * {@link ControllerClosedError}; the read-only look-ups answer as for a
+   * controller with nothing open.
    *
    * `onRollback` hooks it triggers are started, not awaited: they belong to
    * the application, and awaiting them here would deadlock a hook that
@@ -465,16 +475,18 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     if (failure !== undefined) this.#reportStoreFailure(new TagStoreError('tag', failure), ids);
     if (pending === undefined) return undefined;
 
-    for (const id of ids) this.#tagging.add(id);
-    const write = Promise.all(pending.map((p) => this.#bounded(p)))
-      .then(
-        () => undefined,
-        (error: unknown) => this.#reportStoreFailure(new TagStoreError('tag', error), ids),
-      )
-      .finally(() => {
-        for (const id of ids) this.#tagging.delete(id);
-        this.#writes.delete(write);
-      });
+    for (const id of ids) this.#tagging.set(id, (this.#tagging.get(id) ?? 0) + 1);
+    // allSettled: one failed write must not end the guard while others are still in flight.
+    const write = Promise.allSettled(pending.map((p) => this.#bounded(p))).then((settled) => {
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed !== undefined) this.#reportStoreFailure(new TagStoreError('tag', failed.reason), ids);
+      for (const id of ids) {
+        const left = this.#tagging.get(id)! - 1;
+        if (left === 0) this.#tagging.delete(id);
+        else this.#tagging.set(id, left);
+      }
+      this.#writes.delete(write);
+    });
     this.#writes.add(write);
     return write;
   }

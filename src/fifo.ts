@@ -29,12 +29,6 @@ export class Fifo<T> {
     return this.#base + this.#slots.length - 1;
   }
 
-  /** The item pushed as `seq`, if it is still held. */
-  get(seq: number): T | undefined {
-    const index = seq - this.#base;
-    return index >= this.#head ? this.#slots[index] : undefined;
-  }
-
   /** Removes the item pushed as `seq`; answers whether it was still held. */
   remove(seq: number): boolean {
     const index = seq - this.#base;
@@ -63,14 +57,6 @@ export class Fifo<T> {
     this.#size--;
     this.#compact();
     return item;
-  }
-
-  /** Drops every item. */
-  clear(): void {
-    this.#base += this.#slots.length;
-    this.#slots = [];
-    this.#head = 0;
-    this.#size = 0;
   }
 
   #skipHoles(): void {

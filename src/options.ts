@@ -136,7 +136,13 @@ export interface RegisterResponseOptions<Res = unknown> {
   correlationId: string;
   /** The reply. */
   message: Res;
-  /** Replace the response of an already answered request of an open exchange (outcome `"overwritten"`). */
+  /**
+   * Replace the response of an already answered request of an open exchange
+   * (outcome `"overwritten"`). The request's `response` promise keeps the
+   * first reply — a promise settles once; `getResponse()`, the result and
+   * later `responses()` snapshots show the new one.
+   * @defaultValue false
+   */
   overwrite?: boolean;
 }
 
@@ -184,22 +190,22 @@ const CONTROLLER_KEYS = new Set([
 /** Validates controller options once and applies defaults. */
 export function resolveControllerOptions<Req, Res>(options: ControllerOptions<Req, Res> | undefined): ResolvedOptions<Req, Res> {
   const given = checkOptionsObject(options, 'Controller options', CONTROLLER_KEYS) as ControllerOptions<Req, Res>;
-  const maxIdLength = given.maxIdLength ?? DEFAULT_MAX_ID_LENGTH;
+  const maxIdLength = orDefault(given.maxIdLength, DEFAULT_MAX_ID_LENGTH);
   checkInteger('maxIdLength', maxIdLength, 1);
-  const rollbackTag = given.rollbackTag ?? DEFAULT_ROLLBACK_TAG;
+  const rollbackTag = orDefault(given.rollbackTag, DEFAULT_ROLLBACK_TAG);
   checkId(rollbackTag, 'rollbackTag', maxIdLength);
   const resolved: ResolvedOptions<Req, Res> = {
     rollbackTag,
-    rollbackTtl: checkTtl('rollbackTtl', given.rollbackTtl ?? DEFAULT_ROLLBACK_TTL),
-    maxTags: checkInteger('maxTags', given.maxTags ?? DEFAULT_MAX_TAGS, 1),
-    duplicateWindow: checkTtl('duplicateWindow', given.duplicateWindow ?? DEFAULT_DUPLICATE_WINDOW),
-    maxDuplicates: checkInteger('maxDuplicates', given.maxDuplicates ?? DEFAULT_MAX_DUPLICATES, 1),
-    maxPendingRequests: checkInteger('maxPendingRequests', given.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS, 1),
-    timeout: checkTimeout('timeout', given.timeout ?? Infinity),
+    rollbackTtl: checkTtl('rollbackTtl', orDefault(given.rollbackTtl, DEFAULT_ROLLBACK_TTL)),
+    maxTags: checkInteger('maxTags', orDefault(given.maxTags, DEFAULT_MAX_TAGS), 1),
+    duplicateWindow: checkTtl('duplicateWindow', orDefault(given.duplicateWindow, DEFAULT_DUPLICATE_WINDOW)),
+    maxDuplicates: checkInteger('maxDuplicates', orDefault(given.maxDuplicates, DEFAULT_MAX_DUPLICATES), 1),
+    maxPendingRequests: checkInteger('maxPendingRequests', orDefault(given.maxPendingRequests, DEFAULT_MAX_PENDING_REQUESTS), 1),
+    timeout: checkTimeout('timeout', orDefault(given.timeout, Infinity)),
     newId: checkFunction('newId', given.newId),
     maxIdLength,
     tagStore: checkMethods('tagStore', given.tagStore, ['tag', 'untag', 'getTags']),
-    storeTimeout: checkTimeout('storeTimeout', given.storeTimeout ?? DEFAULT_STORE_TIMEOUT),
+    storeTimeout: checkTimeout('storeTimeout', orDefault(given.storeTimeout, DEFAULT_STORE_TIMEOUT)),
     backplane: checkMethods('backplane', given.backplane, ['start', 'forward', 'close']),
     onRollback: checkFunction('onRollback', given.onRollback),
     clock: checkMethods('clock', given.clock, ['now', 'setTimeout', 'clearTimeout']) ?? systemClock,
@@ -274,6 +280,14 @@ export function describe(value: unknown): string {
   if (value === null || typeof value !== 'object') return `\`${String(value)}\` (${value === null ? 'null' : typeof value})`;
   const name = (Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name;
   return `an object (${name ?? 'no prototype'})`;
+}
+
+/**
+ * `value`, or `fallback` when it is absent. Only `undefined` means absent:
+ * `null` is a value, and the validators reject it with a clear message.
+ */
+function orDefault<T>(value: T | undefined, fallback: T): T {
+  return value === undefined ? fallback : value;
 }
 
 /** Throws unless `value` is a safe integer ≥ `min`. */

@@ -6,6 +6,12 @@ const enum State {
   Unanswered,
 }
 
+/** The exchange a request belongs to, as far as the request needs it. */
+export interface RequestOwner {
+  /** The error an unanswered request's `response` rejects with once the owner ended. */
+  missedReplyError(): Error;
+}
+
 /**
  * One registered request: the routing index's entry, the handle returned to
  * the caller, and a link in its exchange's registration-ordered list, all in
@@ -14,12 +20,6 @@ const enum State {
  * The `response` promise is made only when somebody reads it: an exchange
  * consumed through `wait()` or `responses()` never pays for one.
  */
-/** The exchange a request belongs to, as far as the request needs it. */
-export interface RequestOwner {
-  /** The error an unanswered request's `response` rejects with once the owner ended. */
-  missedReplyError(): Error;
-}
-
 export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner> implements RequestHandle<Res> {
   /** Next request of the same exchange, in registration order. */
   next: PendingRequest<Req, Res, Owner> | undefined;

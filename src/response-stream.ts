@@ -8,7 +8,8 @@ import type { RequestResponse } from './types.js';
 export class ResponseStream<Req, Res> implements AsyncIterableIterator<RequestResponse<Req, Res>> {
   readonly #queue: RequestResponse<Req, Res>[] = [];
   readonly #onReturn: (stream: ResponseStream<Req, Res>) => void;
-  #waiting: ((result: IteratorResult<RequestResponse<Req, Res>, undefined>) => void) | undefined;
+  /** Callers of `next()` waiting for a reply, first come first served (calls may overlap). */
+  readonly #waiting: ((result: IteratorResult<RequestResponse<Req, Res>, undefined>) => void)[] = [];
   #ended = false;
 
   /**
@@ -20,23 +21,15 @@ export class ResponseStream<Req, Res> implements AsyncIterableIterator<RequestRe
 
   /** Hands a reply to the consumer, or queues it. */
   push(entry: RequestResponse<Req, Res>): void {
-    if (this.#waiting === undefined) {
-      this.#queue.push(entry);
-    } else {
-      const waiting = this.#waiting;
-      this.#waiting = undefined;
-      waiting({ value: entry, done: false });
-    }
+    const waiting = this.#waiting.shift();
+    if (waiting === undefined) this.#queue.push(entry);
+    else waiting({ value: entry, done: false });
   }
 
   /** No more replies will come. */
   end(): void {
     this.#ended = true;
-    if (this.#waiting !== undefined) {
-      const waiting = this.#waiting;
-      this.#waiting = undefined;
-      waiting({ value: undefined, done: true });
-    }
+    for (const waiting of this.#waiting.splice(0)) waiting({ value: undefined, done: true });
   }
 
   next(): Promise<IteratorResult<RequestResponse<Req, Res>, undefined>> {
@@ -44,7 +37,7 @@ export class ResponseStream<Req, Res> implements AsyncIterableIterator<RequestRe
     if (entry !== undefined) return Promise.resolve({ value: entry, done: false });
     if (this.#ended) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => {
-      this.#waiting = resolve;
+      this.#waiting.push(resolve);
     });
   }
 

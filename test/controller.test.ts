@@ -54,6 +54,12 @@ describe('options', () => {
     expect(() => new Controller(options as ControllerOptions)).toThrow(message);
   });
 
+  it('rejects null option values rather than taking the defaults', () => {
+    for (const key of ['timeout', 'rollbackTtl', 'maxTags', 'maxPendingRequests', 'duplicateWindow', 'rollbackTag']) {
+      expect(() => new Controller({ [key]: null } as ControllerOptions)).toThrow(InvalidArgumentError);
+    }
+  });
+
   it('rejects options that are not an object', () => {
     expect(() => new Controller(42 as never)).toThrow(/Controller options must be an object, got `42` \(number\)/);
   });
@@ -128,6 +134,13 @@ describe('registerResponse()', () => {
     await controller.registerResponse({ correlationId, message: 'first' });
     expect(await controller.registerResponse({ correlationId, message: 'second' })).toBe('duplicate');
     expect(xc.getResponse(correlationId)).toBe('first');
+  });
+
+  it('rejects a non-boolean overwrite instead of treating it as false', async () => {
+    const controller = make();
+    await expect(controller.registerResponse({ correlationId: 'x', message: 'y', overwrite: 'yes' as never })).rejects.toThrow(
+      /overwrite must be a boolean/,
+    );
   });
 
   it('replaces the reply with overwrite: true and reports overwritten', async () => {

@@ -385,6 +385,22 @@ describe('responses()', () => {
     expect(await iterator.next()).toEqual({ value: undefined, done: true });
   });
 
+  it('answers overlapping next() calls in order, none lost', async () => {
+    const xc = setup().createExchange();
+    xc.registerRequest({ correlationId: 'a' });
+    xc.registerRequest({ correlationId: 'b' });
+    const iterator = xc.responses();
+    const first = iterator.next();
+    const second = iterator.next();
+    const third = iterator.next();
+    await controller.registerResponse({ correlationId: 'a', message: 'A' });
+    await controller.registerResponse({ correlationId: 'b', message: 'B' });
+    xc.close();
+    expect((await first).value?.correlationId).toBe('a');
+    expect((await second).value?.correlationId).toBe('b');
+    expect(await third).toEqual({ value: undefined, done: true });
+  });
+
   it('is empty and done for an ended exchange without replies', async () => {
     const xc = setup().createExchange();
     xc.close();

@@ -8,7 +8,6 @@ describe('Fifo', () => {
       fc.record({ kind: fc.constant('push' as const), value: fc.integer() }),
       fc.record({ kind: fc.constant('remove' as const), pick: fc.nat() }),
       fc.record({ kind: fc.constant('shift' as const) }),
-      fc.record({ kind: fc.constant('clear' as const) }),
     );
     fc.assert(
       fc.property(fc.array(op, { maxLength: 3_000 }), (ops) => {
@@ -27,9 +26,6 @@ describe('Fifo', () => {
             model = model.filter((m) => m.seq !== seq);
           } else if (o.kind === 'shift') {
             expect(fifo.shift()).toBe(model.shift()?.item);
-          } else if (o.kind === 'clear') {
-            fifo.clear();
-            model = [];
           }
           expect(fifo.size).toBe(model.length);
           expect(fifo.peek()).toBe(model[0]?.item);

@@ -429,7 +429,12 @@ export async function consumeReplies<Res>(
       }
       onDecision?.(decision, message);
     } catch (error) {
-      report(error, message);
+      try {
+        report(error, message);
+      } catch (reportFailure) {
+        // The application's own reporter failed: warn rather than leave an unhandled rejection.
+        defaultOnError(reportFailure);
+      }
     }
   };
 

@@ -241,6 +241,31 @@ describe('consumeReplies on RabbitMQ', () => {
     expect(compensate).toHaveBeenCalledTimes(2);
   });
 
+  it('turns a throwing onError into a warning, never an unhandled rejection', async () => {
+    const { replies } = await replyQueues();
+    const controller = new Controller<Job, Answer>();
+    cleanups.push(() => controller.close());
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    const warned = new Promise<Error>((resolve) => process.once('warning', resolve));
+    process.on('unhandledRejection', onUnhandled);
+    cleanups.push(() => void process.off('unhandledRejection', onUnhandled));
+    const consumer = await consumeReplies(channel, replies, controller, {
+      unmatched: 'drop',
+      onDecision: () => {
+        throw new Error('onDecision threw');
+      },
+      onError: () => {
+        throw new Error('onError threw');
+      },
+    });
+    cleanups.push(() => consumer.cancel());
+    channel.sendToQueue(replies, Buffer.from('{}'), { correlationId: 'nobody' });
+    expect((await warned).message).toMatch(/onError threw/);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(unhandled).toEqual([]);
+  });
+
   it('waits for messages in flight when cancelled', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
