@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { nanoid } from 'nanoid';
-import pTimeout from 'p-timeout';
+import { withDeadline } from './_with-deadline.js';
 import { AbortFanout } from './abort-fanout.js';
 import type { BackplaneRouter } from './backplane.js';
 import { CorrelationIndex } from './correlation-index.js';
@@ -84,11 +84,6 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   /** Rollback tag writes in flight, awaited by `close()`. */
   readonly #writes = new Set<Promise<void>>();
   readonly #host: ExchangeHost<Req, Res>;
-  /**
-   * The clock's timers for p-timeout, which calls them unbound
-   * (`setTimeout.call(undefined, …)`): a clock written as a class needs its `this`.
-   */
-  readonly #storeTimers: { setTimeout: typeof setTimeout; clearTimeout: typeof clearTimeout };
   /** Generated exchange IDs are this, then a counter: unique, and far cheaper than a nanoid each. */
   readonly #exchangePrefix = `${nanoid(8)}-`;
   #exchanges = 0;
@@ -101,11 +96,6 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   constructor(options?: ControllerOptions<Req, Res>) {
     const resolved = resolveControllerOptions(options);
     this.#options = resolved;
-    const { clock } = resolved;
-    this.#storeTimers = {
-      setTimeout: ((callback: () => void, ms: number) => clock.setTimeout(callback, ms)) as unknown as typeof setTimeout,
-      clearTimeout: ((handle: unknown) => clock.clearTimeout(handle)) as typeof clearTimeout,
-    };
     const { backplane } = resolved;
     const newId = resolved.newId ?? (backplane?.newCorrelationId === undefined ? undefined : () => backplane.newCorrelationId!());
     this.#index = new CorrelationIndex(resolved.maxPendingRequests, newId, resolved.maxIdLength);
@@ -492,13 +482,8 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   }
 
   #bounded<T>(answer: PromiseLike<T>): Promise<T> {
-    const { storeTimeout } = this.#options;
-    if (storeTimeout === Infinity) return Promise.resolve(answer);
-    return pTimeout(Promise.resolve(answer), {
-      milliseconds: storeTimeout,
-      message: `no answer within storeTimeout (${storeTimeout} ms)`,
-      customTimers: this.#storeTimers,
-    });
+    const { storeTimeout, clock } = this.#options;
+    return withDeadline(answer, storeTimeout, `no answer within storeTimeout (${storeTimeout} ms)`, clock);
   }
 
   #reportStoreFailure(error: TagStoreError, correlationIds: readonly string[]): void {

@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import pTimeout from 'p-timeout';
+import { withDeadline } from '../_with-deadline.js';
 import type { Clock } from '../clock.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { RedisConnection } from './_scripts.js';
@@ -41,15 +41,6 @@ export function checkConnectionOptions(component: string, redis: unknown, url: u
   }
 }
 
-/** Bounds `promise` by `ms` on `clock`; the timeout rejects with p-timeout's `TimeoutError` and `message`. */
-export function within<T>(promise: PromiseLike<T>, ms: number, message: string, clock: Clock): Promise<T> {
-  return pTimeout(Promise.resolve(promise), {
-    milliseconds: ms,
-    message,
-    customTimers: clock as unknown as { setTimeout: typeof setTimeout; clearTimeout: typeof clearTimeout },
-  });
-}
-
 /**
  * Resolves once `redis` is ready to take commands; rejects after `ms` with
  * the last connection error as `cause`.
@@ -69,7 +60,7 @@ export async function whenReady(redis: RedisConnection, ms: number, clock: Clock
   redis.on('ready', onReady).on('error', onError).on('end', onEnd);
   try {
     if (redis.status === 'wait') redis.connect().catch(() => undefined);
-    await within(ready, ms, `not connected within ${ms} ms`, clock).catch((error: unknown) => {
+    await withDeadline(ready, ms, `not connected within ${ms} ms`, clock).catch((error: unknown) => {
       if (lastError !== undefined && error instanceof Error && error.cause === undefined) {
         throw new Error(`${error.message}: ${lastError instanceof Error ? lastError.message : String(lastError)}`, { cause: lastError });
       }
@@ -83,7 +74,7 @@ export async function whenReady(redis: RedisConnection, ms: number, clock: Clock
 /** Closes a connection we own: QUIT, bounded, then a hard disconnect; resolves once its socket is closed. */
 export async function release(redis: RedisConnection, ms: number, clock: Clock): Promise<void> {
   try {
-    if (redis.status === 'ready') await within(redis.quit(), ms, 'QUIT timed out', clock);
+    if (redis.status === 'ready') await withDeadline(redis.quit(), ms, 'QUIT timed out', clock);
   } catch {
     // Closing anyway below.
   }
@@ -92,5 +83,5 @@ export async function release(redis: RedisConnection, ms: number, clock: Clock):
   const open = redis.status === 'connecting' || redis.status === 'connect' || redis.status === 'ready' || redis.status === 'close';
   const ended = open ? new Promise<void>((resolve) => redis.once('end', resolve)) : undefined;
   redis.disconnect();
-  if (ended !== undefined) await within(ended, ms, 'disconnect timed out', clock).catch(() => undefined);
+  if (ended !== undefined) await withDeadline(ended, ms, 'disconnect timed out', clock).catch(() => undefined);
 }

@@ -5,7 +5,8 @@ import { systemClock, type Clock } from '../clock.js';
 import { BackplaneError, InvalidArgumentError } from '../errors.js';
 import type { ResponseOutcome } from '../types.js';
 import { conflictChannel, errorChannel, leaseLostChannel, type RedisConflictMessage, type RedisErrorMessage, type RedisLeaseLostMessage } from './channels.js';
-import { checkConnectionOptions, connectUrl, release, whenReady, within } from './_connection.js';
+import { withDeadline } from '../_with-deadline.js';
+import { checkConnectionOptions, connectUrl, release, whenReady } from './_connection.js';
 import { checkMs, checkPrefix, clampTtl, DEFAULT_PREFIX, Keys } from './_keys.js';
 import { TimerLane } from './_lane.js';
 import { defineScripts, type RedisConnection, type Scripts } from './_scripts.js';
@@ -518,7 +519,7 @@ export class RedisBackplane implements Backplane {
     this.#retries.fireAll();
     // The controller ended every exchange before closing us: write the last batch now.
     this.#flush();
-    await within(Promise.allSettled(this.#writes), this.#commandTimeout, 'background writes', this.#clock).catch(() => undefined);
+    await withDeadline(Promise.allSettled(this.#writes), this.#commandTimeout, 'background writes', this.#clock).catch(() => undefined);
     this.#subscriber.off('message', this.#onMessage);
     this.#redis.off('ready', this.#onReconnect);
     if (!this.#owned.includes(this.#subscriber)) await this.#quietly(() => this.#subscriber.unsubscribe(this.#channel));
@@ -531,7 +532,7 @@ export class RedisBackplane implements Backplane {
 
   async #start(): Promise<void> {
     try {
-      await within(
+      await withDeadline(
         (async () => {
           await Promise.all([whenReady(this.#redis, this.#connectTimeout, this.#clock), whenReady(this.#subscriber, this.#connectTimeout, this.#clock)]);
           await this.#subscriber.subscribe(this.#channel);
@@ -558,7 +559,7 @@ export class RedisBackplane implements Backplane {
    */
   async #beat(): Promise<void> {
     const sentAt = this.#clock.now();
-    const found = await within(
+    const found = await withDeadline(
       this.#scripts.beat(
         this.#leaseKey,
         this.#pendingKey,
@@ -1062,7 +1063,7 @@ export class RedisBackplane implements Backplane {
 
   async #quietly(call: () => Promise<unknown>): Promise<void> {
     try {
-      await within(call(), this.#commandTimeout, 'timed out', this.#clock);
+      await withDeadline(call(), this.#commandTimeout, 'timed out', this.#clock);
     } catch {
       // Closing: the connection may already be gone, and the keys expire anyway.
     }

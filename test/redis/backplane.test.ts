@@ -1,7 +1,8 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Controller, type ResponseOutcome } from '../../src/index.js';
-import { BackplaneError, REDIS_CHANNELS, RedisBackplane } from '../../src/redis/index.js';
+import { BackplaneError, REDIS_CHANNELS, RedisBackplane, RedisTagStore } from '../../src/redis/index.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { keysUnder } from '../helpers/redis-keys.js';
 import { freePort, useRedis, type TestRedis } from '../helpers/redis-server.js';
 import { Cluster, sleep } from './_instances.js';
@@ -356,6 +357,18 @@ describe('RedisBackplane when Redis is unreachable', () => {
     expect(Date.now() - started).toBeLessThan(1_500);
     await sleep(20);
     expect(process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'Timeout').length).toBeLessThanOrEqual(before);
+  });
+
+  it('times connect() with an injected clock written as a class', async () => {
+    const port = await freePort();
+    const clock = new ManualClock();
+    const connecting = RedisTagStore.connect({ url: `redis://127.0.0.1:${port}`, connectTimeout: 300, clock }).catch((e: unknown) => e);
+    await sleep(20);
+    clock.advance(300);
+    const error = await connecting;
+    // The connect timeout fired on the injected clock — not a TypeError from calling its methods unbound.
+    expect((error as Error).message).toMatch(/not connected within 300 ms/);
+    expect(clock.pending).toBe(0);
   });
 
   it('rejects the settings it now takes from its controller', () => {
