@@ -86,9 +86,10 @@ const codes: number[] = new Array<number>(ID_LENGTH);
  * pooled `crypto` random bytes (126 bits), assembled into one flat string.
  * `nanoid()` itself builds the string by 21 concatenations, which costs
  * twice the time and leaves a rope of garbage behind every ID, on the path
- * of every registered request.
+ * of every registered request. Internal: also the random part of the Redis
+ * backplane's instance-named IDs.
  */
-function secureId(): string {
+export function secureId(): string {
   const bytes = random(ID_LENGTH);
   for (let i = 0; i < ID_LENGTH; i++) codes[i] = ALPHABET[bytes[i]! & 63]!;
   return String.fromCharCode(...codes);

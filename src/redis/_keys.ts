@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from '../errors.js';
+import { describe } from '../options.js';
 
 /** Default key prefix of every key and channel rrxc/redis writes. */
 export const DEFAULT_PREFIX = 'rrxc:';
@@ -45,7 +46,7 @@ export class Keys {
 /** Checks a key prefix: a string without braces (they would break the Cluster hash tags). */
 export function checkPrefix(prefix: unknown): string {
   if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
-    throw new InvalidArgumentError(`prefix must be a string without \`{\` or \`}\`, got ${JSON.stringify(prefix) ?? String(prefix)}`);
+    throw new InvalidArgumentError(`prefix must be a string without \`{\` or \`}\`, got ${describe(prefix)}`);
   }
   return prefix;
 }
@@ -53,7 +54,7 @@ export function checkPrefix(prefix: unknown): string {
 /** Checks a duration option: a positive finite number of milliseconds (or 0 when `zero` allows it). */
 export function checkMs(name: string, value: unknown, zero = false): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!zero && value === 0)) {
-    throw new InvalidArgumentError(`${name} must be a ${zero ? 'non-negative' : 'positive'} finite number of milliseconds, got ${String(value)} (${typeof value})`);
+    throw new InvalidArgumentError(`${name} must be a ${zero ? 'non-negative' : 'positive'} finite number of milliseconds, got ${describe(value)}`);
   }
   return Math.ceil(value);
 }

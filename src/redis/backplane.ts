@@ -3,6 +3,8 @@ import type { RedisOptions } from 'ioredis';
 import type { Backplane, BackplaneRouter } from '../backplane.js';
 import { systemClock, type Clock } from '../clock.js';
 import { BackplaneError, InvalidArgumentError } from '../errors.js';
+import { describe } from '../options.js';
+import { secureId } from '../correlation-index.js';
 import type { ResponseOutcome } from '../types.js';
 import { conflictChannel, errorChannel, leaseLostChannel, type RedisConflictMessage, type RedisErrorMessage, type RedisLeaseLostMessage } from './channels.js';
 import { withDeadline } from '../_with-deadline.js';
@@ -339,7 +341,7 @@ export class RedisBackplane implements Backplane {
     }
     const instanceId = options.instanceId ?? randomInstanceId();
     if (typeof instanceId !== 'string' || !INSTANCE_ID.test(instanceId)) {
-      throw new InvalidArgumentError(`instanceId must be 1 to 64 letters, digits, \`_\` or \`-\`, got ${JSON.stringify(instanceId) ?? String(instanceId)}`);
+      throw new InvalidArgumentError(`instanceId must be 1 to 64 letters, digits, \`_\` or \`-\`, got ${describe(instanceId)}`);
     }
     this.instanceId = instanceId;
     this.#idHead = `${instanceId}~`;
@@ -424,7 +426,7 @@ export class RedisBackplane implements Backplane {
    * controller uses it for every ID the application does not choose.
    */
   newCorrelationId(): string {
-    return `${this.#idHead}${nanoid()}`;
+    return this.#idHead + secureId();
   }
 
   /**
