@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../errors.js';
-import { checkFunction, checkInteger, checkOptionsObject, describe } from '../options.js';
+import { describe } from '../options.js';
 import type { ReplyTarget } from './reply-target.js';
 
 /**
@@ -54,4 +54,3 @@ export function checkTarget(target: unknown): void {
   }
 }
 
-export { checkFunction, checkInteger, checkOptionsObject, describe };

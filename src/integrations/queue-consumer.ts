@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { ResponseOutcome } from '../types.js';
-import { checkFunction, checkInteger, checkOptionsObject, checkString, checkTarget, CompensateOnce, describe } from './_shared.js';
+import { checkFunction, checkInteger, checkOptionsObject, describe } from '../options.js';
+import { checkString, checkTarget, CompensateOnce } from './_shared.js';
 import { DEFAULT_COMPENSATED_TAG, type ReplyTarget } from './reply-target.js';
 
 /** Default {@link ReplyHandlerOptions.maxRequeues}. */
