@@ -158,6 +158,26 @@ describe('wait()', () => {
     expect(result.durationMs).toBe(12);
   });
 
+  it('reports every time as clock time: created, requested, responded, ended', async () => {
+    setup();
+    const t0 = clock.now();
+    const xc = controller.createExchange();
+    clock.advance(5);
+    xc.registerRequest({ correlationId: 'timed' });
+    clock.advance(7);
+    await controller.registerResponse({ correlationId: 'timed', message: 'ok' });
+    clock.advance(3);
+    const seen = [];
+    for await (const entry of xc.responses()) {
+      seen.push(entry);
+      break;
+    }
+    const result = await xc.wait();
+    expect(result).toMatchObject({ createdAt: t0, endedAt: t0 + 15, durationMs: 15 });
+    expect(result.entries[0]).toMatchObject({ requestedAt: t0 + 5, respondedAt: t0 + 12, latencyMs: 7 });
+    expect(seen[0]).toEqual(result.entries[0]);
+  });
+
   it('returns the same promise when called twice', () => {
     const xc = setup().createExchange();
     xc.registerRequest();
