@@ -246,7 +246,7 @@ export function checkTtl(what: string, value: unknown): number {
 }
 
 /** Throws unless `value` is a timeout Node can schedule, or `Infinity` for none. */
-export function checkTimeout(what: string, value: unknown): number {
+function checkTimeout(what: string, value: unknown): number {
   if (typeof value !== 'number' || Number.isNaN(value) || value < 0 || (value > MAX_TIMEOUT && value !== Infinity)) {
     throw new InvalidArgumentError(`${what} must be a number of milliseconds from 0 to ${MAX_TIMEOUT}, or Infinity for none, got ${describe(value)}`);
   }

@@ -16,7 +16,7 @@ import type { RedisConnection } from './_scripts.js';
  *   one write (the registration path issues one command per request);
  * - reconnecting keeps going, at most one attempt a second.
  */
-export const OWNED_CONNECTION_OPTIONS: RedisOptions = {
+const OWNED_CONNECTION_OPTIONS: RedisOptions = {
   enableOfflineQueue: false,
   maxRetriesPerRequest: 1,
   enableAutoPipelining: true,
