@@ -1,4 +1,6 @@
+import { getRandomValues } from 'node:crypto';
 import type { Clock } from './clock.js';
+import { FingerprintTable } from './fingerprint-table.js';
 
 /**
  * Answered IDs of ended exchanges, remembered for `duplicateWindow` ms so
@@ -10,21 +12,27 @@ import type { Clock } from './clock.js';
  * when it holds half the bound, or is older than the window, it becomes the
  * previous one and the previous one is dropped whole. `has()` checks the
  * answer time, so it is exact for every ID still held; under the bound the
- * oldest half goes first. Why not one `Map` (or lru-cache, which keys one):
- * a `Map` that takes one insert and one delete per answered request fills
- * with tombstones and rehashes its whole table every few ten thousand
- * answers, a multi-megabyte allocation that measured as a quarter of the
- * time of a one-request exchange, plus the GC it drives. Dropping a
- * generation whole leaves no tombstones.
+ * oldest half goes first.
+ *
+ * Each generation is a {@link FingerprintTable}, not a `Map` of the ID
+ * strings. Every answered ID lives here for up to a minute: long enough to
+ * outlive the young generation of V8's heap, short enough to die soon after
+ * in the old one — the costliest lifetime an object can have. Held as
+ * strings, they made the garbage collector the largest cost of a
+ * one-request exchange (the window doubled its time); as fingerprints in
+ * typed arrays the collector never sees them. Only the application's own
+ * answered IDs are added, so outside input can neither fill the tables nor
+ * crowd their probes.
  */
 export class DuplicateWindow {
   readonly #windowMs: number;
   readonly #generationSize: number;
   readonly #clock: Clock;
-  /** Answer times are kept relative to this, so they stay small integers rather than boxed doubles. */
+  /** Answer times are kept relative to this. */
   readonly #epoch: number;
-  #current = new Map<string, number>();
-  #previous = new Map<string, number>();
+  readonly #seeds: Int32Array;
+  #current: FingerprintTable;
+  #previous: FingerprintTable;
   /** When `#current` took its first answer. */
   #currentSince = 0;
 
@@ -38,6 +46,9 @@ export class DuplicateWindow {
     this.#generationSize = Math.max(1, Math.floor(maxIds / 2));
     this.#clock = clock;
     this.#epoch = clock.now();
+    this.#seeds = getRandomValues(new Int32Array(2));
+    this.#current = this.#table(MIN_CAPACITY);
+    this.#previous = this.#table(MIN_CAPACITY);
   }
 
   /**
@@ -47,10 +58,7 @@ export class DuplicateWindow {
   add(id: string, at: number): void {
     if (this.#windowMs === 0) return;
     const now = at - this.#epoch;
-    if (this.#current.size >= this.#generationSize || now - this.#currentSince > this.#windowMs) {
-      this.#previous = this.#current;
-      this.#current = new Map();
-    }
+    if (this.#current.size >= this.#generationSize || now - this.#currentSince > this.#windowMs) this.#rotate();
     if (this.#current.size === 0) this.#currentSince = now;
     this.#current.set(id, now);
   }
@@ -64,13 +72,44 @@ export class DuplicateWindow {
 
   /** Forgets `id`: it was registered again and ended unanswered. */
   delete(id: string): void {
-    this.#current.delete(id);
-    this.#previous.delete(id);
+    this.#current.remove(id);
+    this.#previous.remove(id);
   }
 
-  /** Forgets every ID. */
+  /** Forgets every ID, and the memory that held them. */
   clear(): void {
-    this.#current = new Map();
-    this.#previous = new Map();
+    this.#current = this.#table(MIN_CAPACITY);
+    this.#previous = this.#table(MIN_CAPACITY);
   }
+
+  /**
+   * The current generation becomes the previous one; the dropped one is
+   * emptied and reused, unless the traffic the closing generation saw calls
+   * for another size.
+   */
+  #rotate(): void {
+    const dropped = this.#previous;
+    this.#previous = this.#current;
+    const capacity = capacityFor(this.#previous.size);
+    if (dropped.capacity === capacity) {
+      dropped.clear();
+      this.#current = dropped;
+    } else {
+      this.#current = this.#table(capacity);
+    }
+  }
+
+  #table(capacity: number): FingerprintTable {
+    return new FingerprintTable(capacity, this.#seeds);
+  }
+}
+
+/** Slots of a table that has seen nothing yet. */
+const MIN_CAPACITY = 64;
+
+/** The slots that hold `size` fingerprints at most half full. */
+function capacityFor(size: number): number {
+  let capacity = MIN_CAPACITY;
+  while (capacity < 2 * size) capacity *= 2;
+  return capacity;
 }
