@@ -1,6 +1,6 @@
-import { random, urlAlphabet } from 'nanoid';
 import { CapacityError, CorrelationIdConflictError } from './errors.js';
 import { checkId } from './options.js';
+import { secureId } from './secure-id.js';
 
 /** How often a generator may hand out an already pending ID before we give up on it. */
 const MAX_ID_ATTEMPTS = 8;
@@ -13,7 +13,8 @@ const MAX_ID_ATTEMPTS = 8;
 export class CorrelationIndex<Entry> {
   readonly #entries = new Map<string, Entry>();
   readonly #limit: number;
-  readonly #generate: () => string;
+  /** The application's generator (`newId`, or the backplane's); `undefined`: {@link secureId}. */
+  readonly #generate: (() => string) | undefined;
   readonly #maxIdLength: number;
 
   /**
@@ -23,7 +24,7 @@ export class CorrelationIndex<Entry> {
    */
   constructor(limit: number, generate: (() => string) | undefined, maxIdLength: number) {
     this.#limit = limit;
-    this.#generate = generate ?? secureId;
+    this.#generate = generate;
     this.#maxIdLength = maxIdLength;
   }
 
@@ -63,9 +64,12 @@ export class CorrelationIndex<Entry> {
    * @throws {@link CorrelationIdConflictError} when the generator keeps returning pending IDs.
    */
   newId(): string {
+    const generate = this.#generate;
+    // 126 random bits: a clash is not worth a look-up (and `add` would still catch it).
+    if (generate === undefined) return secureId();
     let id = '';
     for (let attempt = 0; attempt < MAX_ID_ATTEMPTS; attempt++) {
-      id = this.#generate();
+      id = generate();
       checkId(id, 'the ID returned by newId()', this.#maxIdLength);
       // A string built by concatenation is a rope of cons-strings that V8
       // keeps as is (a 21-character one: 320 bytes instead of 40). Reading a
@@ -75,22 +79,4 @@ export class CorrelationIndex<Entry> {
     }
     throw new CorrelationIdConflictError(id);
   }
-}
-
-const ID_LENGTH = 21;
-const ALPHABET = Array.from(urlAlphabet, (c) => c.charCodeAt(0));
-const codes: number[] = new Array<number>(ID_LENGTH);
-
-/**
- * A nanoid: 21 characters of nanoid's URL-safe alphabet drawn from nanoid's
- * pooled `crypto` random bytes (126 bits), assembled into one flat string.
- * `nanoid()` itself builds the string by 21 concatenations, which costs
- * twice the time and leaves a rope of garbage behind every ID, on the path
- * of every registered request. Internal: also the random part of the Redis
- * backplane's instance-named IDs.
- */
-export function secureId(): string {
-  const bytes = random(ID_LENGTH);
-  for (let i = 0; i < ID_LENGTH; i++) codes[i] = ALPHABET[bytes[i]! & 63]!;
-  return String.fromCharCode(...codes);
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FingerprintTable } from '../src/fingerprint-table.js';
-import { secureId } from '../src/correlation-index.js';
+import { secureId } from '../src/secure-id.js';
 
 const seeds = (): Int32Array => new Int32Array([0x2545f491, -0x1b873593]);
 

@@ -4,7 +4,7 @@ import type { Backplane, BackplaneRouter } from '../backplane.js';
 import { systemClock, type Clock } from '../clock.js';
 import { BackplaneError, InvalidArgumentError } from '../errors.js';
 import { describe } from '../options.js';
-import { secureId } from '../correlation-index.js';
+import { secureId } from '../secure-id.js';
 import type { ResponseOutcome } from '../types.js';
 import { conflictChannel, errorChannel, leaseLostChannel, type RedisConflictMessage, type RedisErrorMessage, type RedisLeaseLostMessage } from './channels.js';
 import { withDeadline } from '../_with-deadline.js';
