@@ -37,6 +37,7 @@ import {
   type TagOptions,
 } from './options.js';
 import type { PendingRequest } from './pending-request.js';
+import { OpenSet } from './open-set.js';
 import { MemoryTagStore, type TagStore } from './tag-store.js';
 import type { ExchangeResult, ResponseOutcome } from './types.js';
 
@@ -70,7 +71,7 @@ import type { ExchangeResult, ResponseOutcome } from './types.js';
 export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable {
   readonly #options: ResolvedOptions<Req, Res>;
   readonly #index: CorrelationIndex<PendingRequest<Req, Res, Exchange<Req, Res>>>;
-  readonly #open = new Set<Exchange<Req, Res>>();
+  readonly #open = new OpenSet<Exchange<Req, Res>>();
   readonly #duplicates: DuplicateWindow;
   readonly #tagStore: TagStore;
   readonly #ownsTagStore: boolean;
@@ -123,7 +124,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       deliver: (correlationId, message, overwrite) =>
         this.#closed === undefined ? this.#route(correlationId, message as Res, overwrite, false) : SETTLED.unmatched,
       abandon: (reason) => {
-        for (const exchange of this.#open) exchange.onAbort(reason);
+        for (let exchange = this.#open.any(); exchange !== undefined; exchange = this.#open.any()) exchange.onAbort(reason);
       },
     };
     backplane?.start(router);
@@ -311,7 +312,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     // controller and a second close() gets this same promise.
     let release!: (done: Promise<void>) => void;
     this.#closed = new Promise<void>((resolve) => (release = resolve));
-    for (const exchange of this.#open) exchange.close(...reason);
+    for (let exchange = this.#open.any(); exchange !== undefined; exchange = this.#open.any()) exchange.close(...reason);
     release(this.#release());
     return this.#closed;
   }

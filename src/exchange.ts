@@ -8,6 +8,7 @@ import type { DeadlineQueue } from './deadline-queue.js';
 import { ExchangeEndedError, ExchangeSealedError, InvalidArgumentError } from './errors.js';
 import { requestRegisteredChannel, type RequestMessage } from './events.js';
 import { checkId, describe, type RegisterRequestOptions } from './options.js';
+import type { OpenSetMember } from './open-set.js';
 import { PendingRequest } from './pending-request.js';
 import { ResponseStream } from './response-stream.js';
 import type { ExchangeResult, ExchangeState, ExchangeStatus, RequestHandle, RequestResponse } from './types.js';
@@ -52,7 +53,7 @@ type Entry<Req, Res> = PendingRequest<Req, Res, Exchange<Req, Res>>;
  * (`closed`). Whatever ends it first wins; every unanswered ID is then tagged
  * for rollback and its `response` rejects with {@link ExchangeEndedError}.
  */
-export class Exchange<Req = unknown, Res = unknown> implements Disposable, AsyncDisposable {
+export class Exchange<Req = unknown, Res = unknown> implements Disposable, AsyncDisposable, OpenSetMember {
   /** The ID given to `createExchange`, or the creation number to make one from when first read. */
   #id: string | number;
   readonly #host: ExchangeHost<Req, Res>;
@@ -73,6 +74,8 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
   /** Set once, when the exchange ends; its status and reason are the exchange's. */
   #result: ExchangeResult<Req, Res> | undefined;
   #settled: Promise<ExchangeResult<Req, Res>> | undefined;
+  /** @internal Where the controller keeps it while it is open. */
+  openSlot = -1;
   /** Resolves `wait()`'s promise; {@link TAGS_WRITTEN} once the end's tags are written. */
   #settle: ((result: ExchangeResult<Req, Res>) => void) | typeof TAGS_WRITTEN | undefined;
 
