@@ -206,12 +206,14 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
       this.#state = 'sealed';
       if (this.#unanswered === 0) this.#end('completed', NO_REASON);
     }
-    return (this.#settled ??=
-      this.#settle === TAGS_WRITTEN
-        ? Promise.resolve(this.#result!)
-        : new Promise((resolve) => {
-            this.#settle = resolve;
-          }));
+    if (this.#settled === undefined) {
+      if (this.#settle === TAGS_WRITTEN) this.#settled = Promise.resolve(this.#result!);
+      else {
+        this.#settled = new Promise(captureResolve);
+        this.#settle = captured as (result: ExchangeResult<Req, Res>) => void;
+      }
+    }
+    return this.#settled;
   }
 
   /**
@@ -431,6 +433,14 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
 interface Extras<Req, Res> {
   ownSignal?: AbortController;
   streams?: Set<ResponseStream<Req, Res>> | undefined;
+}
+
+// `wait()`'s promise takes this shared executor, which leaves its resolve
+// function here to be picked up at once: an arrow function instead would be
+// a closure and a context allocated per exchange.
+let captured: ((value: never) => void) | undefined;
+function captureResolve(resolve: (value: never) => void): void {
+  captured = resolve;
 }
 
 /** The end's rollback tags are written: `wait()` can resolve at once. */

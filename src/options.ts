@@ -255,7 +255,7 @@ function checkTimeout(what: string, value: unknown): number {
 
 /** Throws unless `value` is an options object (or undefined) with only `known` keys; answers it, or `{}`. */
 export function checkOptionsObject<T extends object>(value: T | undefined, what: string, known: ReadonlySet<string>): Partial<T> {
-  if (value === undefined) return {};
+  if (value === undefined) return NO_OPTIONS as Partial<T>;
   if (typeof value !== 'object' || value === null) {
     throw new InvalidArgumentError(`${what} must be an object, got ${describe(value)}`);
   }
@@ -267,6 +267,9 @@ export function checkOptionsObject<T extends object>(value: T | undefined, what:
   }
   return value;
 }
+
+/** What omitted options read as: one shared object, not one allocated per `createExchange()`. */
+const NO_OPTIONS: Readonly<Record<string, never>> = Object.freeze({});
 
 /**
  * Describes a value for an error message: ``\`42\` (number)``. Never throws,
