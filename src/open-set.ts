@@ -12,7 +12,9 @@ export interface OpenSetMember {
  * kept.
  */
 export class OpenSet<T extends OpenSetMember> {
-  readonly #members: T[] = [];
+  #members: T[] = [];
+  /** Most members since the array was last copied: V8 does not give back an array's slots as it empties. */
+  #peak = 0;
 
   /** Number of members. */
   get size(): number {
@@ -21,6 +23,7 @@ export class OpenSet<T extends OpenSetMember> {
 
   add(member: T): void {
     member.openSlot = this.#members.push(member) - 1;
+    if (this.#members.length > this.#peak) this.#peak = this.#members.length;
   }
 
   delete(member: T): void {
@@ -31,6 +34,12 @@ export class OpenSet<T extends OpenSetMember> {
     if (last !== member) {
       this.#members[slot] = last;
       last.openSlot = slot;
+    }
+    // Down to a quarter of the peak: copy into an array of the right size
+    // (amortised O(1): the copy is paid for by the deletions before it).
+    if (this.#peak >= 1024 && this.#members.length * 4 <= this.#peak) {
+      this.#members = this.#members.slice();
+      this.#peak = this.#members.length;
     }
   }
 
