@@ -1,4 +1,5 @@
-import type { Cluster, Redis } from 'ioredis';
+import { createHash } from 'node:crypto';
+import { Command, type Cluster, type Redis } from 'ioredis';
 
 /** A connection rrxc/redis works with: a single node (or Sentinel) client, or a Cluster client. */
 export type RedisConnection = Redis | Cluster;
@@ -261,6 +262,31 @@ const DEFINITIONS = {
 } as const;
 
 type Defined = { [K in keyof typeof DEFINITIONS]: (...args: (string | number)[]) => Promise<never> };
+
+/** Name of one of rrxc's scripts. */
+export type ScriptName = keyof typeof DEFINITIONS;
+
+const SHAS = Object.fromEntries(Object.entries(DEFINITIONS).map(([name, { lua }]) => [name, createHash('sha1').update(lua).digest('hex')])) as Record<ScriptName, string>;
+
+const UTF8 = { replyEncoding: 'utf8' } as const;
+
+/**
+ * Sends one of rrxc's scripts as a plain command (EVALSHA, written at once,
+ * never auto-pipelined); a server that does not hold the script (NOSCRIPT: a
+ * restarted Redis, or SCRIPT FLUSH) gets it again in full (EVAL, which also
+ * caches it there). What `defineCommand`'s functions do, without going
+ * through an ioredis `Pipeline` (see `corked`).
+ */
+export function sendScript(redis: Redis, name: ScriptName, args: readonly (string | number)[]): Promise<unknown> {
+  const { numberOfKeys, lua } = DEFINITIONS[name];
+  const prefix = redis.options.keyPrefix;
+  const options = prefix === undefined || prefix === '' ? UTF8 : { replyEncoding: 'utf8' as const, keyPrefix: prefix };
+  const evalsha = new Command('evalsha', [SHAS[name], numberOfKeys, ...args], options);
+  return (redis.sendCommand(evalsha) as Promise<unknown>).catch((error: unknown) => {
+    if (!(error instanceof Error) || !error.message.includes('NOSCRIPT')) throw error;
+    return redis.sendCommand(new Command('eval', [lua, numberOfKeys, ...args], options)) as Promise<unknown>;
+  });
+}
 
 /**
  * Defines rrxc's scripts on `redis` with `defineCommand` (names carry a

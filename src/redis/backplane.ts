@@ -1,5 +1,5 @@
 import { customAlphabet, nanoid } from 'nanoid';
-import type { RedisOptions } from 'ioredis';
+import { Command, type Redis, type RedisOptions } from 'ioredis';
 import type { Backplane, BackplaneRouter } from '../backplane.js';
 import { systemClock, type Clock } from '../clock.js';
 import { BackplaneError, InvalidArgumentError } from '../errors.js';
@@ -8,10 +8,11 @@ import { secureId } from '../secure-id.js';
 import type { ResponseOutcome } from '../types.js';
 import { conflictChannel, errorChannel, leaseLostChannel, type RedisConflictMessage, type RedisErrorMessage, type RedisLeaseLostMessage } from './channels.js';
 import { withDeadline } from '../_with-deadline.js';
-import { checkConnectionOptions, connectUrl, release, whenReady } from './_connection.js';
+import { checkConnectionOptions, connectUrl, corked, release, whenReady } from './_connection.js';
 import { checkMs, checkPrefix, clampTtl, DEFAULT_PREFIX, Keys } from './_keys.js';
 import { TimerLane } from './_lane.js';
-import { defineScripts, type RedisConnection, type Scripts } from './_scripts.js';
+import { defineScripts, sendScript, type RedisConnection, type Scripts } from './_scripts.js';
+import { Waits } from './_waits.js';
 import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_TTL, RedisTagStore } from './tag-store.js';
 
 /** Default {@link RedisBackplaneOptions.forwardTimeout}. */
@@ -165,11 +166,7 @@ const ANSWERS = ['delivered', 'duplicate', 'overwritten', 'rolled-back', 'unmatc
 const ANSWER_CODES = new Map<string, number>(ANSWERS.map((answer, i) => [answer, i]));
 
 /** A forward waiting for its acknowledgement. */
-interface Waiter {
-  /** When it is sent again (clock ms). */
-  readonly at: number;
-  readonly resolve: (answer: Attempt) => void;
-}
+type Waiter = (answer: Attempt) => void;
 
 /** The messages for one channel in this event-loop turn. */
 interface Outgoing {
@@ -178,7 +175,7 @@ interface Outgoing {
   readonly forwards: number[];
 }
 
-/** A per-ID script waiting for the turn's pipeline. */
+/** A per-ID script waiting for the turn's write. */
 interface Queued {
   readonly name: 'rrxcRegister1' | 'rrxcEnd1';
   readonly args: (string | number)[];
@@ -273,15 +270,20 @@ export class RedisBackplane implements Backplane {
   #tagStore: RedisTagStore | undefined;
   /**
    * Forwards waiting for their acknowledgement, by sequence number. Every
-   * wait lasts `retryInterval`, so insertion order is expiry order and one
+   * wait lasts `retryInterval`, so arming order is expiry order and one
    * timer sweeps them all.
    */
-  readonly #waiting = new Map<number, Waiter>();
+  readonly #waiting = new Waits<Waiter>();
   #retryTimer: unknown;
-  /** Messages to publish at the end of this event-loop turn, by channel. */
-  readonly #outbox = new Map<string, Outgoing>();
+  /**
+   * Messages to publish at the end of this event-loop turn, by channel: a
+   * new map every turn, which dies young (a long-lived one, cleared every
+   * turn, would allocate its tables in old space, where they keep what they
+   * held alive until the next full collection).
+   */
+  #outbox = new Map<string, Outgoing>();
   #batch: OwnBatch | undefined;
-  /** Per-ID scripts of this turn (records of IDs the application chose), sent with the turn's pipeline. */
+  /** Per-ID scripts of this turn (records of IDs the application chose), sent in the turn's write. */
   #queued: Queued[] = [];
   /** Batches of this turn that reached {@link MAX_BATCH} IDs: a script call each. */
   #fullBatches: OwnBatch[] = [];
@@ -291,8 +293,9 @@ export class RedisBackplane implements Backplane {
   #answers = new Map<string, AnswerLog>();
   #oldAnswers = new Map<string, AnswerLog>();
   #answersSince: number;
-  /** Background writes in flight, awaited (bounded) by `close()`. */
-  readonly #writes = new Set<Promise<unknown>>();
+  /** Number of background writes in flight, awaited (bounded) by `close()`, which waits for `#written` to be called. */
+  #writes = 0;
+  #written: (() => void) | undefined;
   #heartbeat: unknown;
   #fenceTimer: unknown;
   #leaseHeld = false;
@@ -432,7 +435,7 @@ export class RedisBackplane implements Backplane {
   /**
    * Records that this instance owns `correlationId`: a generated ID joins
    * this turn's batch for the pending set; an ID the application chose gets
-   * an ownership record (pipelined). Failures go to `rrxc:redis:error`.
+   * an ownership record (sent with the turn's write). Failures go to `rrxc:redis:error`.
    * While fenced, the exchange is ended at once (see `leaseTtl`).
    */
   requestRegistered(correlationId: string, deadline: number | undefined): void {
@@ -513,15 +516,16 @@ export class RedisBackplane implements Backplane {
   async #close(): Promise<void> {
     this.#clock.clearTimeout(this.#heartbeat);
     this.#clock.clearTimeout(this.#fenceTimer);
-    const waiting = [...this.#waiting.values()];
-    this.#waiting.clear();
-    for (const waiter of waiting) waiter.resolve(GONE);
+    for (const waiter of this.#waiting.clear()) waiter(GONE);
     this.#clock.clearTimeout(this.#retryTimer);
     // Forwards pausing between sends go on now, and find the backplane closed.
     this.#retries.fireAll();
     // The controller ended every exchange before closing us: write the last batch now.
     this.#flush();
-    await withDeadline(Promise.allSettled(this.#writes), this.#commandTimeout, 'background writes', this.#clock).catch(() => undefined);
+    if (this.#writes > 0) {
+      const written = new Promise<void>((resolve) => (this.#written = resolve));
+      await withDeadline(written, this.#commandTimeout, 'background writes', this.#clock).catch(() => undefined);
+    }
     this.#subscriber.off('message', this.#onMessage);
     this.#redis.off('ready', this.#onReconnect);
     if (!this.#owned.includes(this.#subscriber)) await this.#quietly(() => this.#subscriber.unsubscribe(this.#channel));
@@ -692,14 +696,14 @@ export class RedisBackplane implements Backplane {
         throw new BackplaneError(got.startsWith(`${ERROR}codec`) ? 'codec' : 'owner-failed', `instance \`${owner}\` could not route the reply to \`${id}\`: ${got.slice(ERROR.length)}`);
       }
     } finally {
-      this.#waiting.delete(seq);
+      this.#waiting.take(seq);
     }
   }
 
   /** One send: settles with the owner's answer, {@link NOBODY}, {@link RETRY} after `retryInterval`, or the PUBLISH failure. */
   #attempt(seq: number, channel: string, message: string): Promise<Attempt> {
     return new Promise((resolve) => {
-      this.#waiting.set(seq, { at: this.#clock.now() + this.#retryInterval, resolve });
+      this.#waiting.add(seq, this.#clock.now() + this.#retryInterval, resolve);
       this.#retryTimer ??= this.#clock.setTimeout(this.#sweep, this.#retryInterval);
       this.#send(channel, message, seq);
     });
@@ -707,10 +711,7 @@ export class RedisBackplane implements Backplane {
 
   /** Settles the wait of forward `seq`, if it still waits. */
   #answer(seq: number, answer: Attempt): void {
-    const waiter = this.#waiting.get(seq);
-    if (waiter === undefined) return;
-    this.#waiting.delete(seq);
-    waiter.resolve(answer);
+    this.#waiting.take(seq)?.(answer);
   }
 
   /** Ends the waits that lasted `retryInterval` (they are sent again), and re-arms for the next. */
@@ -718,15 +719,9 @@ export class RedisBackplane implements Backplane {
     this.#retryTimer = undefined;
     const now = this.#clock.now();
     const expired: Waiter[] = [];
-    for (const [seq, waiter] of this.#waiting) {
-      if (waiter.at > now) {
-        this.#retryTimer = this.#clock.setTimeout(this.#sweep, Math.max(1, waiter.at - now));
-        break;
-      }
-      this.#waiting.delete(seq);
-      expired.push(waiter);
-    }
-    for (const waiter of expired) waiter.resolve(RETRY);
+    const next = this.#waiting.expire(now, expired);
+    if (next !== undefined) this.#retryTimer = this.#clock.setTimeout(this.#sweep, Math.max(1, next - now));
+    for (const waiter of expired) waiter(RETRY);
   };
 
   /**
@@ -870,8 +865,11 @@ export class RedisBackplane implements Backplane {
 
   /**
    * Writes this turn's messages and its batch for the generated IDs. On a
-   * single node they go out in one explicit pipeline — one write, sent now:
-   * through ioredis' auto-pipelining each would wait one more event-loop turn.
+   * single node they go out in one write, sent now (through ioredis'
+   * auto-pipelining each would wait one more event-loop turn), as plain
+   * commands on a corked socket rather than in an ioredis `Pipeline`: a
+   * pipeline per turn, with all it reaches, would outlive every scavenge
+   * (see {@link corked}).
    */
   readonly #flush = (): void => {
     this.#flushing = false;
@@ -881,15 +879,16 @@ export class RedisBackplane implements Backplane {
     this.#fullBatches = [];
     const queued = this.#queued;
     this.#queued = [];
-    if (batches.length === 0 && this.#outbox.size === 0 && queued.length === 0) return;
+    const outbox = this.#outbox;
+    if (batches.length === 0 && outbox.size === 0 && queued.length === 0) return;
+    this.#outbox = new Map();
     if ((this.#redis as { isCluster?: boolean }).isCluster === true) {
-      for (const [channel, outgoing] of this.#outbox) {
+      for (const [channel, outgoing] of outbox) {
         this.#bounded(this.#redis.publish(channel, outgoing.frames)).then(
           (receivers) => this.#published(outgoing, receivers),
           (error: unknown) => this.#published(outgoing, undefined, error),
         );
       }
-      this.#outbox.clear();
       for (const batch of batches) this.#writeOwn(batch, (args) => this.#scripts.own(this.#pendingKey, this.#answeredKey, args));
       // Their keys are in different slots: one command each (auto-pipelined, if the connection does).
       for (const { name, args, done } of queued) {
@@ -900,38 +899,24 @@ export class RedisBackplane implements Backplane {
       }
       return;
     }
-    const pipeline = this.#redis.pipeline();
-    const sends = [...this.#outbox.values()];
-    for (const [channel, outgoing] of this.#outbox) pipeline.publish(channel, outgoing.frames);
-    this.#outbox.clear();
-    const owns: ((result: [Error | null, unknown] | undefined) => void)[] = [];
-    for (const batch of batches) {
-      this.#writeOwn(batch, (args) => {
-        (pipeline as unknown as Record<string, (...a: (string | number)[]) => void>)['rrxcOwn1']!(this.#pendingKey, this.#answeredKey, ...args);
-        return new Promise<string[]>((resolve, reject) => {
-          owns.push((result) => (result === undefined ? reject(new Error('no answer')) : result[0] !== null ? reject(result[0]) : resolve(result[1] as string[])));
-        });
-      });
-    }
-    for (const { name, args, done } of queued) {
-      (pipeline as unknown as Record<string, (...a: (string | number)[]) => void>)[name]!(...args);
-      owns.push(done);
-    }
-    this.#bounded(pipeline.exec()).then(
-      (all) => {
-        for (const [i, outgoing] of sends.entries()) {
-          const result = all?.[i];
-          if (result === undefined) this.#published(outgoing, undefined, new Error('no answer'));
-          else if (result[0] !== null) this.#published(outgoing, undefined, result[0]);
-          else this.#published(outgoing, result[1] as number);
-        }
-        for (const [i, settle] of owns.entries()) settle(all?.[sends.length + i] as [Error | null, unknown] | undefined);
-      },
-      (error: unknown) => {
-        for (const outgoing of sends) this.#published(outgoing, undefined, error);
-        for (const settle of owns) settle([toError(error), undefined]);
-      },
-    );
+    const redis = this.#redis as Redis;
+    corked(redis, () => {
+      for (const [channel, outgoing] of outbox) {
+        this.#bounded(redis.sendCommand(new Command('publish', [channel, outgoing.frames])) as Promise<number>).then(
+          (receivers) => this.#published(outgoing, receivers),
+          (error: unknown) => this.#published(outgoing, undefined, error),
+        );
+      }
+      for (const batch of batches) {
+        this.#writeOwn(batch, (args) => this.#bounded(sendScript(redis, 'rrxcOwn1', [this.#pendingKey, this.#answeredKey, ...args]) as Promise<string[]>));
+      }
+      for (const { name, args, done } of queued) {
+        this.#bounded(sendScript(redis, name, args)).then(
+          (result) => done([null, result]),
+          (error: unknown) => done([toError(error), undefined]),
+        );
+      }
+    });
   };
 
   #deliver(id: string, payload: string, overwrite: boolean): Promise<string> {
@@ -982,7 +967,7 @@ export class RedisBackplane implements Backplane {
     return batch;
   }
 
-  /** Queues a per-ID script for this turn's pipeline; resolves with its result. */
+  /** Queues a per-ID script for this turn's write; resolves with its result. */
   #queue(name: 'rrxcRegister1' | 'rrxcEnd1', args: (string | number)[]): Promise<number> {
     return new Promise((resolve, reject) => {
       this.#queued.push({ name, args, done: (result) => (result === undefined ? reject(new Error('no answer')) : result[0] !== null ? reject(result[0]) : resolve(result[1] as number)) });
@@ -1030,8 +1015,10 @@ export class RedisBackplane implements Backplane {
       () => (this.#failing = false),
       (error: unknown) => this.#report(operation, typeof ids === 'function' ? ids() : ids, error),
     );
-    this.#writes.add(tracked);
-    void tracked.finally(() => this.#writes.delete(tracked));
+    this.#writes++;
+    void tracked.finally(() => {
+      if (--this.#writes === 0) this.#written?.();
+    });
   }
 
   /**

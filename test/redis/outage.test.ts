@@ -140,3 +140,37 @@ describe('RedisBackplane when Redis is lost mid-run and comes back', () => {
     await backplane.close();
   });
 });
+
+describe('RedisBackplane when Redis forgets its scripts', () => {
+  it('sends them again in full after SCRIPT FLUSH, for the pending set, ownership records and their end', async () => {
+    const a = await cluster.add(fast);
+    const b = await cluster.add(fast);
+    const pending = `${cluster.prefix}p:{${a.backplane.instanceId}}`;
+    // Loaded once, as in a running service.
+    const warm = a.controller.createExchange({ timeout: 5_000 });
+    expect(await b.controller.registerResponse({ correlationId: warm.registerRequest().correlationId, message: 0 })).toBe('delivered');
+    await warm.wait();
+
+    expect(await cluster.admin.script('FLUSH')).toBe('OK');
+    const xc = a.controller.createExchange({ timeout: 5_000 });
+    const generated = xc.registerRequest();
+    const chosen = xc.registerRequest({ correlationId: `chosen-${cluster.prefix}` });
+    await sleep(50);
+    expect(await cluster.admin.zscore(pending, generated.correlationId)).not.toBeNull();
+    expect(await cluster.admin.get(`${cluster.prefix}o:{${chosen.correlationId}}`)).toMatch(/^p\|/);
+
+    await cluster.admin.script('FLUSH');
+    expect(await b.controller.registerResponse({ correlationId: generated.correlationId, message: 1 })).toBe('delivered');
+    expect(await b.controller.registerResponse({ correlationId: chosen.correlationId, message: 2 })).toBe('delivered');
+    expect((await xc.wait()).status).toBe('completed');
+
+    await cluster.admin.script('FLUSH');
+    const next = a.controller.createExchange({ timeout: 5_000 });
+    expect(await b.controller.registerResponse({ correlationId: next.registerRequest().correlationId, message: 3 })).toBe('delivered');
+    await next.wait();
+    await sleep(50);
+    expect(await cluster.admin.zcard(pending)).toBe(0);
+    expect(await cluster.admin.get(`${cluster.prefix}o:{${chosen.correlationId}}`)).toMatch(/^a\|/);
+    expect(reported).toEqual([]);
+  });
+});
