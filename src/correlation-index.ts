@@ -1,5 +1,6 @@
 import { CapacityError, CorrelationIdConflictError } from './errors.js';
 import { checkId } from './options.js';
+import { RenewingMap } from './renewing-map.js';
 import { secureId } from './secure-id.js';
 
 /** How often a generator may hand out an already pending ID before we give up on it. */
@@ -11,7 +12,7 @@ const MAX_ID_ATTEMPTS = 8;
  * the number of open exchanges; nothing here scans.
  */
 export class CorrelationIndex<Entry> {
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries = new RenewingMap<string, Entry>();
   readonly #limit: number;
   /** The application's generator (`newId`, or the backplane's); `undefined`: {@link secureId}. */
   readonly #generate: (() => string) | undefined;
