@@ -4,13 +4,14 @@
 // window, in-memory rollback tag store) except `maxPendingRequests`, raised
 // so that a million background exchanges plus the measured ones fit.
 //
-// RRXC_SRC points the bench at another copy of the sources (a private
-// experiment); by default it is this repository's src/.
+// rrxc is measured as shipped: the compiled dist/ (`npm run bench` builds
+// it first), as the peers are their published JavaScript. RRXC_SRC points
+// the bench at another build or copy of the sources (a private experiment).
 import type * as Rrxc from '../../src/index.js';
 import { Remote, type Payload } from '../remote.js';
 import type { Implementation, Instance } from './types.js';
 
-const source = process.env['RRXC_SRC'] || '../../src/index.js';
+const source = process.env['RRXC_SRC'] || '../../dist/index.js';
 const { Controller } = (await import(source)) as typeof Rrxc;
 
 interface Wire {
