@@ -43,7 +43,10 @@ export class RenewingMap<K, V> {
   delete(key: K): boolean {
     if (!this.#map.delete(key)) return false;
     if (++this.#deletes >= MIN_DELETES && this.#deletes >= this.#map.size) {
-      this.#map = new Map(this.#map);
+      // forEach, not new Map(map): the iterator would allocate a [key, value] pair per entry.
+      const fresh = new Map<K, V>();
+      this.#map.forEach((value, key) => fresh.set(key, value));
+      this.#map = fresh;
       this.#deletes = 0;
     }
     return true;
