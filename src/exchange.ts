@@ -8,7 +8,6 @@ import type { DeadlineQueue } from './deadline-queue.js';
 import { ExchangeEndedError, ExchangeSealedError, InvalidArgumentError } from './errors.js';
 import { requestRegisteredChannel, type RequestMessage } from './events.js';
 import { checkId, describe, type RegisterRequestOptions } from './options.js';
-import type { OpenSetMember } from './open-set.js';
 import { PendingRequest } from './pending-request.js';
 import { ResponseStream } from './response-stream.js';
 import type { ExchangeResult, ExchangeState, ExchangeStatus, RequestHandle, RequestResponse } from './types.js';
@@ -53,7 +52,7 @@ type Entry<Req, Res> = PendingRequest<Req, Res, Exchange<Req, Res>>;
  * (`closed`). Whatever ends it first wins; every unanswered ID is then tagged
  * for rollback and its `response` rejects with {@link ExchangeEndedError}.
  */
-export class Exchange<Req = unknown, Res = unknown> implements Disposable, AsyncDisposable, OpenSetMember {
+export class Exchange<Req = unknown, Res = unknown> implements Disposable, AsyncDisposable {
   /** The ID given to `createExchange`, or the creation number to make one from when first read. */
   #id: string | number;
   readonly #host: ExchangeHost<Req, Res>;
