@@ -210,6 +210,9 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
       else {
         this.#settled = new Promise(captureResolve);
         this.#settle = captured as (result: ExchangeResult<Req, Res>) => void;
+        // Not left there: it would keep this exchange's result, and the
+        // caller's messages, alive after everyone else let go of them.
+        captured = undefined;
       }
     }
     return this.#settled;

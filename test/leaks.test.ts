@@ -75,6 +75,24 @@ describe('leaks', () => {
     expect(timers()).toBe(timersBefore);
   });
 
+  it('keeps nothing of the last exchange once its caller let go of it', async () => {
+    const controller = new Controller<object, object>();
+    let message: WeakRef<object>;
+    await (async () => {
+      const answer = { big: new Array(1_000).fill(0) };
+      message = new WeakRef(answer);
+      const xc = controller.createExchange();
+      const { correlationId } = xc.registerRequest({});
+      const waited = xc.wait();
+      await controller.registerResponse({ correlationId, message: answer });
+      await waited;
+    })();
+    await new Promise((resolve) => setImmediate(resolve));
+    collect();
+    expect(message!.deref()).toBeUndefined();
+    await controller.close();
+  });
+
   it('gives the memory of many exchanges open at once back when they end', async () => {
     // Bounded stores (the IDs end unanswered and are tagged): what they keep is not a leak.
     const controller = new Controller<number, number>({ maxTags: 1_000, maxDuplicates: 1_000, timeout: 60_000 });
