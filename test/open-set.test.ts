@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { OpenSet } from '../src/open-set.js';
 
 describe('OpenSet', () => {
-  it('holds exactly what was added and not deleted, each deletion O(1), repeated deletes harmless', () => {
+  it('holds exactly what was added and not deleted; deleting twice is harmless', () => {
     const op = fc.oneof(fc.record({ kind: fc.constant('add' as const) }), fc.record({ kind: fc.constant('delete' as const), pick: fc.nat() }));
     fc.assert(
       fc.property(fc.array(op, { maxLength: 1_000 }), (ops) => {
