@@ -50,8 +50,17 @@ export class CorrelationIndex<Entry> {
    * @throws {@link CorrelationIdConflictError} when `id` is already pending.
    */
   add(id: string, entry: Entry): void {
-    if (this.#entries.size >= this.#limit) throw new CapacityError(this.#limit);
     if (this.#entries.has(id)) throw new CorrelationIdConflictError(id);
+    this.addFresh(id, entry);
+  }
+
+  /**
+   * Adds an entry under an ID {@link newId} just made: it is known not to
+   * be pending, so the look-up `add` does is skipped.
+   * @throws {@link CapacityError} when the index is full.
+   */
+  addFresh(id: string, entry: Entry): void {
+    if (this.#entries.size >= this.#limit) throw new CapacityError(this.#limit);
     this.#entries.set(id, entry);
   }
 
@@ -66,7 +75,7 @@ export class CorrelationIndex<Entry> {
    */
   newId(): string {
     const generate = this.#generate;
-    // 126 random bits: a clash is not worth a look-up (and `add` would still catch it).
+    // 126 random bits: a clash is not worth a look-up.
     if (generate === undefined) return secureId();
     let id = '';
     for (let attempt = 0; attempt < MAX_ID_ATTEMPTS; attempt++) {

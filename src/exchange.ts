@@ -173,11 +173,12 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
       throw new InvalidArgumentError(`registerRequest options must be an object, got ${describe(options)}`);
     }
     const host = this.#host;
-    let id = options.correlationId;
-    if (id === undefined) id = host.index.newId();
-    else checkId(id, 'correlationId', host.maxIdLength);
+    const given = options.correlationId;
+    if (given !== undefined) checkId(given, 'correlationId', host.maxIdLength);
+    const id = given ?? host.index.newId();
     const entry: Entry<Req, Res> = new PendingRequest(id, options.message, this, host.clock.now() - host.epoch);
-    host.index.add(id, entry);
+    if (given === undefined) host.index.addFresh(id, entry);
+    else host.index.add(id, entry);
     const last = this.#last;
     if (last === undefined) entry.next = entry;
     else {
