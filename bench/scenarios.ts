@@ -37,7 +37,7 @@ export interface Config {
 export const FULL: Config = {
   quick: false,
   rounds: 5,
-  one: { total: 60_000, concurrency: 1_000 },
+  one: { total: 200_000, concurrency: 1_000 },
   scatter: { total: 8_000, concurrency: 100, requests: 10 },
   timeoutMix: { total: 30_000, concurrency: 2_000, timeout: 50 },
   routing: { open: [1, 10_000, 200_000], batch: 20_000 },
@@ -268,8 +268,9 @@ export async function endBackground(instance: Instance, promises: unknown[], key
  * One routing round: `batch` one-request exchanges are opened and their
  * requests sent (untimed), then all their replies are routed and the waiting
  * callers resumed (timed): the cost of a reply reaching its exchange.
+ * @param beforeTiming - Awaited just before the timed part (a profiler starting).
  */
-export async function routeRound(instance: Instance, batch: number): Promise<number> {
+export async function routeRound(instance: Instance, batch: number, beforeTiming?: () => Promise<unknown>): Promise<number> {
   let done = 0;
   let release!: () => void;
   const all = new Promise<void>((resolve) => (release = resolve));
@@ -280,6 +281,7 @@ export async function routeRound(instance: Instance, batch: number): Promise<num
   await turn();
   if (instance.remote.queued !== batch) throw new Error(`routing: ${instance.remote.queued} requests queued, expected ${batch}`);
   minorGc();
+  await beforeTiming?.();
   const t0 = now();
   instance.remote.flush();
   await all;
