@@ -70,6 +70,17 @@ describe('registering requests', () => {
     expect(other.hasRequest('same')).toBe(false);
   });
 
+  it('refuses a given ID that a generated one already holds, and leaves the pending request routed to its owner', async () => {
+    setup();
+    const owner = controller.createExchange();
+    const { correlationId } = owner.registerRequest({ message: 'first' });
+    const other = controller.createExchange();
+    expect(() => other.registerRequest({ correlationId, message: 'second' })).toThrow(CorrelationIdConflictError);
+    expect(controller.pendingRequests).toBe(1);
+    expect(await controller.registerResponse({ correlationId, message: 'answer' })).toBe('delivered');
+    expect(owner.getResponse(correlationId)).toBe('answer');
+  });
+
   it('accepts an ID again once the exchange that held it ended', async () => {
     setup();
     const first = controller.createExchange();
