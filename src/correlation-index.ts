@@ -50,17 +50,19 @@ export class CorrelationIndex<Entry> {
    * @throws {@link CorrelationIdConflictError} when `id` is already pending.
    */
   add(id: string, entry: Entry): void {
+    this.#checkCapacity();
     if (this.#entries.has(id)) throw new CorrelationIdConflictError(id);
-    this.addFresh(id, entry);
+    this.#entries.set(id, entry);
   }
 
   /**
-   * Adds an entry under an ID {@link newId} just made: it is known not to
-   * be pending, so the look-up `add` does is skipped.
+   * Adds an entry under an ID that is not pending — one {@link newId} just
+   * made — without the look-up `add` does: under an ID that is pending, it
+   * would replace that entry.
    * @throws {@link CapacityError} when the index is full.
    */
   addFresh(id: string, entry: Entry): void {
-    if (this.#entries.size >= this.#limit) throw new CapacityError(this.#limit);
+    this.#checkCapacity();
     this.#entries.set(id, entry);
   }
 
@@ -75,7 +77,8 @@ export class CorrelationIndex<Entry> {
    */
   newId(): string {
     const generate = this.#generate;
-    // 126 random bits: a clash is not worth a look-up.
+    // 126 random bits: a clash, which would replace a pending entry, is not
+    // worth a look-up per request.
     if (generate === undefined) return secureId();
     let id = '';
     for (let attempt = 0; attempt < MAX_ID_ATTEMPTS; attempt++) {
@@ -88,5 +91,9 @@ export class CorrelationIndex<Entry> {
       if (!this.#entries.has(id)) return id;
     }
     throw new CorrelationIdConflictError(id);
+  }
+
+  #checkCapacity(): void {
+    if (this.#entries.size >= this.#limit) throw new CapacityError(this.#limit);
   }
 }

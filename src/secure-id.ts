@@ -9,7 +9,6 @@ const POOL_IDS = 512;
 /** Random bytes, already turned into character codes. */
 const pool = new Uint8Array(ID_LENGTH * POOL_IDS);
 let poolOffset = pool.length;
-const fromCharCode = String.fromCharCode;
 
 /**
  * A nanoid: 21 characters of nanoid's URL-safe alphabet (126 random bits
@@ -27,10 +26,11 @@ export function secureId(): string {
     for (let i = 0; i < pool.length; i++) pool[i] = CODE_OF_BYTE[pool[i]!]!;
     poolOffset = 0;
   }
+  // Short names keep the 21 arguments readable.
   const p = pool;
   const o = poolOffset;
   poolOffset = o + ID_LENGTH;
-  return fromCharCode(
+  return String.fromCharCode(
     p[o]!, p[o + 1]!, p[o + 2]!, p[o + 3]!, p[o + 4]!, p[o + 5]!, p[o + 6]!, p[o + 7]!, p[o + 8]!, p[o + 9]!, p[o + 10]!,
     p[o + 11]!, p[o + 12]!, p[o + 13]!, p[o + 14]!, p[o + 15]!, p[o + 16]!, p[o + 17]!, p[o + 18]!, p[o + 19]!, p[o + 20]!,
   );

@@ -249,6 +249,12 @@ describe('capacity', () => {
     xc.close();
     expect(() => other.registerRequest()).not.toThrow();
   });
+
+  it('reports a full index before a conflicting ID: the capacity is what the caller must act on', () => {
+    const controller = make({ maxPendingRequests: 1 });
+    controller.createExchange().registerRequest({ correlationId: 'job-1' });
+    expect(() => controller.createExchange().registerRequest({ correlationId: 'job-1' })).toThrow(CapacityError);
+  });
 });
 
 describe('tags', () => {
