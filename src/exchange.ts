@@ -8,6 +8,7 @@ import type { DeadlineQueue } from './deadline-queue.js';
 import { ExchangeEndedError, ExchangeSealedError, InvalidArgumentError } from './errors.js';
 import { requestRegisteredChannel, type RequestMessage } from './events.js';
 import { checkId, describe, type RegisterRequestOptions } from './options.js';
+import { OPEN_SLOT } from './open-set.js';
 import { PendingRequest } from './pending-request.js';
 import { ResponseStream } from './response-stream.js';
 import type { ExchangeResult, ExchangeState, ExchangeStatus, RequestHandle, RequestResponse } from './types.js';
@@ -74,7 +75,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
   #result: ExchangeResult<Req, Res> | undefined;
   #settled: Promise<ExchangeResult<Req, Res>> | undefined;
   /** @internal Where the controller keeps it while it is open. */
-  openSlot = -1;
+  [OPEN_SLOT] = -1;
   /** Resolves `wait()`'s promise; {@link TAGS_WRITTEN} once the end's tags are written. */
   #settle: ((result: ExchangeResult<Req, Res>) => void) | typeof TAGS_WRITTEN | undefined;
 

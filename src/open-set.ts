@@ -1,7 +1,15 @@
+/**
+ * The key under which a member keeps its slot: a symbol the package does not
+ * export, so that no caller can reach — and corrupt — the slot of a public
+ * object such as an `Exchange` (a wrong slot would leave an ended exchange
+ * in the set, and `close()` ending "any" open one would never finish).
+ */
+export const OPEN_SLOT: unique symbol = Symbol('rrxc open slot');
+
 /** A member of an {@link OpenSet}: it carries its own slot, so it leaves in O(1). */
 export interface OpenSetMember {
   /** Index in the set's array; -1 when not in a set. */
-  openSlot: number;
+  [OPEN_SLOT]: number;
 }
 
 /**
@@ -22,18 +30,18 @@ export class OpenSet<T extends OpenSetMember> {
   }
 
   add(member: T): void {
-    member.openSlot = this.#members.push(member) - 1;
+    member[OPEN_SLOT] = this.#members.push(member) - 1;
     if (this.#members.length > this.#peak) this.#peak = this.#members.length;
   }
 
   delete(member: T): void {
-    const slot = member.openSlot;
+    const slot = member[OPEN_SLOT];
     if (slot < 0) return;
-    member.openSlot = -1;
+    member[OPEN_SLOT] = -1;
     const last = this.#members.pop()!;
     if (last !== member) {
       this.#members[slot] = last;
-      last.openSlot = slot;
+      last[OPEN_SLOT] = slot;
     }
     // Down to a quarter of the peak: copy into an array of the right size
     // (amortised O(1): the copy is paid for by the deletions before it).

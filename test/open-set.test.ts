@@ -1,18 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { OpenSet } from '../src/open-set.js';
+import { OPEN_SLOT, OpenSet } from '../src/open-set.js';
 
 describe('OpenSet', () => {
   it('holds exactly what was added and not deleted; deleting twice is harmless', () => {
     const op = fc.oneof(fc.record({ kind: fc.constant('add' as const) }), fc.record({ kind: fc.constant('delete' as const), pick: fc.nat() }));
     fc.assert(
       fc.property(fc.array(op, { maxLength: 1_000 }), (ops) => {
-        const set = new OpenSet<{ openSlot: number; n: number }>();
-        const made: { openSlot: number; n: number }[] = [];
-        const model = new Set<{ openSlot: number; n: number }>();
+        const set = new OpenSet<{ [OPEN_SLOT]: number; n: number }>();
+        const made: { [OPEN_SLOT]: number; n: number }[] = [];
+        const model = new Set<{ [OPEN_SLOT]: number; n: number }>();
         for (const o of ops) {
           if (o.kind === 'add') {
-            const member = { openSlot: -1, n: made.length };
+            const member = { [OPEN_SLOT]: -1, n: made.length };
             made.push(member);
             set.add(member);
             model.add(member);
@@ -23,7 +23,7 @@ describe('OpenSet', () => {
           }
           expect(set.size).toBe(model.size);
         }
-        const drained = new Set<{ openSlot: number; n: number }>();
+        const drained = new Set<{ [OPEN_SLOT]: number; n: number }>();
         for (let m = set.any(); m !== undefined; m = set.any()) {
           drained.add(m);
           set.delete(m);
