@@ -467,17 +467,25 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     if (pending === undefined) return undefined;
 
     for (const id of ids) this.#tagging.set(id, (this.#tagging.get(id) ?? 0) + 1);
-    // allSettled: one failed write must not end the guard while others are still in flight.
-    const write = Promise.allSettled(pending.map((p) => this.#bounded(p))).then((settled) => {
-      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-      if (failed !== undefined) this.#reportStoreFailure(new TagStoreError('tag', failed.reason), ids);
-      for (const id of ids) {
-        const left = this.#tagging.get(id)! - 1;
-        if (left === 0) this.#tagging.delete(id);
-        else this.#tagging.set(id, left);
-      }
-      this.#writes.delete(write);
-    });
+    // allSettled: one failed write must not end the guard while others are
+    // still in flight. One storeTimeout for the exchange's writes together,
+    // not one timer per ID.
+    const write = this.#bounded(Promise.allSettled(pending))
+      .then(
+        (settled) => {
+          const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+          if (failed !== undefined) this.#reportStoreFailure(new TagStoreError('tag', failed.reason), ids);
+        },
+        (timeout: unknown) => this.#reportStoreFailure(new TagStoreError('tag', timeout), ids),
+      )
+      .then(() => {
+        for (const id of ids) {
+          const left = this.#tagging.get(id)! - 1;
+          if (left === 0) this.#tagging.delete(id);
+          else this.#tagging.set(id, left);
+        }
+        this.#writes.delete(write);
+      });
     this.#writes.add(write);
     return write;
   }
