@@ -35,7 +35,7 @@ describe('rollback tag writes to an asynchronous store', () => {
     expect(reports).toHaveLength(1);
     expect(reports[0]!.correlationIds).toEqual(ids);
     expect(reports[0]!.error).toBeInstanceOf(TagStoreError);
-    expect(reports[0]!.error.message).toMatch(/storeTimeout \(50 ms\)/);
+    expect((reports[0]!.error as Error).message).toMatch(/storeTimeout \(50 ms\)/);
     expect(clock.pending).toBe(0);
     await controller.close();
   });
