@@ -25,6 +25,7 @@ import { Exchange, type ExchangeHost } from './exchange.js';
 import {
   checkExchangeOptions,
   checkId,
+  idError,
   checkOptionsObject,
   checkTtl,
   describe,
@@ -194,12 +195,8 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     if (typeof overwrite !== 'boolean') {
       return Promise.reject(new InvalidArgumentError(`overwrite must be a boolean, got ${describe(overwrite)}`));
     }
-    const { maxIdLength } = this.#options;
-    if (typeof correlationId !== 'string' || correlationId.length === 0 || correlationId.length > maxIdLength) {
-      return Promise.reject(
-        new InvalidArgumentError(`correlationId must be a non-empty string of at most ${maxIdLength} characters, got ${describe(correlationId)}`),
-      );
-    }
+    const invalid = idError(correlationId, 'correlationId', this.#options.maxIdLength);
+    if (invalid !== undefined) return Promise.reject(invalid);
     return this.#route(correlationId, message, overwrite, true);
   }
 

@@ -232,9 +232,17 @@ export function checkExchangeOptions(options: CreateExchangeOptions | undefined,
  * only ever index `Map`s.
  */
 export function checkId(value: unknown, what: string, maxLength: number): asserts value is string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) {
-    throw new InvalidArgumentError(`${what} must be a non-empty string of at most ${maxLength} characters, got ${describe(value)}`);
-  }
+  const invalid = idError(value, what, maxLength);
+  if (invalid !== undefined) throw invalid;
+}
+
+/**
+ * What {@link checkId} throws, returned instead: for callers that must
+ * reject rather than throw.
+ */
+export function idError(value: unknown, what: string, maxLength: number): InvalidArgumentError | undefined {
+  if (typeof value === 'string' && value.length > 0 && value.length <= maxLength) return undefined;
+  return new InvalidArgumentError(`${what} must be a non-empty string of at most ${maxLength} characters, got ${describe(value)}`);
 }
 
 /** Throws unless `value` is a TTL: a finite number of milliseconds ≥ 0. */
