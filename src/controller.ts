@@ -124,9 +124,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       duplicateWindow: resolved.duplicateWindow,
       deliver: (correlationId, message, overwrite) =>
         this.#closed === undefined ? this.#route(correlationId, message as Res, overwrite, false) : SETTLED.unmatched,
-      abandon: (reason) => {
-        for (let exchange = this.#open.any(); exchange !== undefined; exchange = this.#open.any()) exchange.onAbort(reason);
-      },
+      abandon: (reason) => this.#endAll((exchange) => exchange.onAbort(reason)),
     };
     backplane?.start(router);
   }
@@ -275,8 +273,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
 
   /** Milliseconds since the request under `correlationId` was registered; `undefined` if none is. */
   requestAge(correlationId: string): number | undefined {
-    const entry = this.#index.get(correlationId);
-    return entry === undefined ? undefined : this.#options.clock.now() - this.#host.epoch - entry.requestedAt;
+    return this.getExchange(correlationId)?.requestAge(correlationId);
   }
 
   /**
@@ -309,7 +306,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     // controller and a second close() gets this same promise.
     let release!: (done: Promise<void>) => void;
     this.#closed = new Promise<void>((resolve) => (release = resolve));
-    for (let exchange = this.#open.any(); exchange !== undefined; exchange = this.#open.any()) exchange.close(...reason);
+    this.#endAll((exchange) => exchange.close(...reason));
     release(this.#release());
     return this.#closed;
   }
@@ -317,6 +314,15 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   /** Same as `close()`: `await using controller = new Controller()`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /**
+   * Ends every open exchange with `end`, one at a time: ending one runs
+   * hooks and listeners that may end or open others, so the set is asked
+   * again after each.
+   */
+  #endAll(end: (exchange: Exchange<Req, Res>) => void): void {
+    for (let exchange = this.#open.any(); exchange !== undefined; exchange = this.#open.any()) end(exchange);
   }
 
   async #release(): Promise<void> {

@@ -54,7 +54,12 @@ type Entry<Req, Res> = PendingRequest<Req, Res, Exchange<Req, Res>>;
  * for rollback and its `response` rejects with {@link ExchangeEndedError}.
  */
 export class Exchange<Req = unknown, Res = unknown> implements Disposable, AsyncDisposable {
-  /** The ID given to `createExchange`, or the creation number to make one from when first read. */
+  /**
+   * The ID given to `createExchange`, or the creation number to make one
+   * from when first read: a string held by every open exchange would cost
+   * ≈ 56 bytes each (the 512-byte budget per open exchange), and most are
+   * only made as the exchange ends, for its result.
+   */
   #id: string | number;
   readonly #host: ExchangeHost<Req, Res>;
   /** Relative to the controller's epoch. */

@@ -7,8 +7,8 @@
  *
  * Two strings share a fingerprint with probability 2⁻⁶³ per pair: with
  * 100 000 strings held, a string that was never added is taken for one of
- * them about once in 10¹⁴ look-ups. The seeds are random (from `crypto`)
- * and per table.
+ * them about once in 10¹⁴ look-ups. The seeds are random (from `crypto`),
+ * drawn by the owner: the two tables of one duplicate window share theirs.
  */
 export class FingerprintTable {
   /** Two words per slot: the fingerprint's high and low halves (low half odd when used, 0 when free). */
