@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
+import { BackplaneError, ControllerClosedError, InvalidArgumentError, TagStoreError } from '../errors.js';
 import { describe } from '../options.js';
 import type { ReplyTarget } from './reply-target.js';
 
@@ -46,6 +46,74 @@ export function checkString(what: string, value: unknown): string {
   return value;
 }
 
+/**
+ * The correlation ID a reply carries: throws an {@link InvalidArgumentError}
+ * unless it is a non-empty string. Its length is the controller's to check,
+ * when it routes the reply.
+ *
+ * @param carrier - What carried it, for the error message: `message`, `callback`.
+ * @param value - What the integration's `getCorrelationId` returned.
+ */
+export function readCorrelationId(carrier: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new InvalidArgumentError(`the ${carrier} carries no correlation ID, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** The default reply parser of both integrations: the body as UTF-8 JSON. */
+export function parseJsonBody(body: Uint8Array): unknown {
+  return JSON.parse(DECODER.decode(body));
+}
+
+/**
+ * What an integration makes of an error of `registerResponse`, so that a
+ * queue and a webhook agree:
+ *
+ * - `invalid`: the reply itself is bad ({@link InvalidArgumentError}, an
+ *   over-long ID); the same reply fails again, so it is refused;
+ * - `retryable`: this call did not deliver the reply and nobody knows yet
+ *   what became of it — the controller closed ({@link ControllerClosedError}),
+ *   the tag store failed ({@link TagStoreError}), a backplane could not tell
+ *   ({@link BackplaneError}). A retry is safe: a copy that did arrive is then
+ *   `duplicate`;
+ * - `failed`: anything else, unexpected; still worth a bounded retry.
+ */
+export type RouteErrorKind = 'invalid' | 'retryable' | 'failed';
+
+/** Classifies an error of `registerResponse`: see {@link RouteErrorKind}. */
+export function classifyRouteError(error: unknown): RouteErrorKind {
+  if (error instanceof InvalidArgumentError) return 'invalid';
+  if (error instanceof ControllerClosedError || error instanceof TagStoreError || error instanceof BackplaneError) return 'retryable';
+  return 'failed';
+}
+
+/** The fields a webhook answer and a queue decision share. */
+export interface RouteDetails<Res> {
+  /** The correlation ID, when there was a valid one. */
+  readonly correlationId?: string;
+  /** The reply, when it parsed. */
+  readonly payload?: Res;
+  /** Whether the compensation ran (`rolled-back` only). */
+  readonly compensated: boolean;
+  /** What went wrong, for the error outcomes. */
+  readonly error?: unknown;
+}
+
+/**
+ * Builds the {@link RouteDetails} of an answer or a decision, leaving out
+ * what is not known. `error` is a rest tuple so that an error outcome keeps
+ * its `error` key even when what was thrown is `undefined`.
+ */
+export function routeDetails<Res>(correlationId: string | undefined, payload: Res | undefined, compensated: boolean, error: [error?: unknown]): RouteDetails<Res> {
+  return {
+    ...(correlationId === undefined ? undefined : { correlationId }),
+    ...(payload === undefined ? undefined : { payload }),
+    compensated,
+    ...(error.length > 0 ? { error: error[0] } : undefined),
+  };
+}
+
 /** Throws unless `target` looks like a controller. */
 export function checkTarget(target: unknown): void {
   const t = target as Partial<Record<string, unknown>> | null;
@@ -54,3 +122,5 @@ export function checkTarget(target: unknown): void {
   }
 }
 
+// fatal: a body that is not UTF-8 is refused rather than parsed with U+FFFD in it.
+const DECODER = new TextDecoder('utf-8', { fatal: true });

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ControllerClosedError, InvalidArgumentError, TagStoreError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { ResponseOutcome } from '../types.js';
 import { checkFunction, checkInteger, checkOptionsObject, describe } from '../options.js';
-import { checkString, checkTarget, CompensateOnce } from './_shared.js';
+import { checkString, checkTarget, classifyRouteError, CompensateOnce, parseJsonBody, readCorrelationId, routeDetails } from './_shared.js';
 import { DEFAULT_COMPENSATED_TAG, type ReplyTarget } from './reply-target.js';
 
 /** Default {@link CallbackListenerOptions.maxBodySize}: 1 MiB. */
@@ -17,7 +17,8 @@ export const CORRELATION_ID_HEADER = 'x-correlation-id';
  * - `invalid`: no or a bad correlation ID, or a body that does not parse;
  * - `too-large`: the body exceeds `maxBodySize`;
  * - `unauthorized`: `authorize` said no;
- * - `unavailable`: the controller is closed or its tag store failed — worth a retry;
+ * - `unavailable`: the controller is closed, its tag store failed, or its
+ *   backplane could not tell what became of the reply — worth a retry;
  * - `failed`: the compensation (or something unexpected) threw — worth a retry.
  */
 export type CallbackOutcome = ResponseOutcome | 'invalid' | 'too-large' | 'unauthorized' | 'unavailable' | 'failed';
@@ -183,7 +184,7 @@ export function createCallbackListener<Res, Req extends IncomingMessage = Incomi
   checkTarget(controller);
   const given = checkOptionsObject(options, 'callback listener options', CALLBACK_KEYS);
   const getCorrelationId = checkFunction('getCorrelationId', given.getCorrelationId) ?? (fromHeader(CORRELATION_ID_HEADER) as (request: Req) => unknown);
-  const parse = checkFunction('parse', given.parse) ?? (parseJson as (body: Buffer) => Res);
+  const parse = checkFunction('parse', given.parse) ?? (parseJsonBody as (body: Buffer) => Res);
   const maxBodySize = checkInteger('maxBodySize', given.maxBodySize ?? DEFAULT_MAX_CALLBACK_BODY, 0);
   const authorize = checkFunction('authorize', given.authorize);
   const onAnswer = checkFunction('onAnswer', given.onAnswer);
@@ -196,9 +197,9 @@ export function createCallbackListener<Res, Req extends IncomingMessage = Incomi
     try {
       outcome = await controller.registerResponse({ correlationId, message: payload, ...(overwrite ? { overwrite } : undefined) });
     } catch (error) {
-      if (error instanceof InvalidArgumentError) return answer('invalid', undefined, undefined, false, error);
-      const retryable = error instanceof ControllerClosedError || error instanceof TagStoreError;
-      return answer(retryable ? 'unavailable' : 'failed', correlationId, payload, false, error);
+      const kind = classifyRouteError(error);
+      if (kind === 'invalid') return answer('invalid', undefined, undefined, false, error);
+      return answer(kind === 'retryable' ? 'unavailable' : 'failed', correlationId, payload, false, error);
     }
     if (outcome !== 'rolled-back') return answer(outcome, correlationId, payload, false);
     try {
@@ -219,14 +220,11 @@ export function createCallbackListener<Res, Req extends IncomingMessage = Incomi
   };
 
   const decide = async (request: Req): Promise<CallbackAnswer<Res>> => {
-    let correlationId: unknown;
+    let correlationId: string;
     try {
-      correlationId = getCorrelationId(request);
+      correlationId = readCorrelationId('callback', getCorrelationId(request));
     } catch (error) {
       return answer('invalid', undefined, undefined, false, error);
-    }
-    if (typeof correlationId !== 'string' || correlationId.length === 0) {
-      return answer('invalid', undefined, undefined, false, new InvalidArgumentError(`the callback carries no correlation ID, got ${describe(correlationId)}`));
     }
     const body = await readBody(request, maxBodySize);
     if (body === undefined) {
@@ -261,10 +259,13 @@ export function createCallbackListener<Res, Req extends IncomingMessage = Incomi
 
   return Object.assign(listener, {
     async route(correlationId: unknown, payload: Res, request?: Req): Promise<CallbackAnswer<Res>> {
-      if (typeof correlationId !== 'string' || correlationId.length === 0) {
-        return told(answer('invalid', undefined, undefined, false, new InvalidArgumentError(`the callback carries no correlation ID, got ${describe(correlationId)}`)), request);
+      let id: string;
+      try {
+        id = readCorrelationId('callback', correlationId);
+      } catch (error) {
+        return told(answer('invalid', undefined, undefined, false, error), request);
       }
-      return told(await route(correlationId, payload, request), request);
+      return told(await route(id, payload, request), request);
     },
   });
 }
@@ -333,14 +334,7 @@ function answer<Res>(
   compensated: boolean,
   ...error: [error?: unknown]
 ): CallbackAnswer<Res> {
-  return {
-    statusCode: CALLBACK_STATUS[outcome],
-    outcome,
-    ...(correlationId === undefined ? undefined : { correlationId }),
-    ...(payload === undefined ? undefined : { payload }),
-    compensated,
-    ...(error.length > 0 ? { error: error[0] } : undefined),
-  };
+  return { statusCode: CALLBACK_STATUS[outcome], outcome, ...routeDetails(correlationId, payload, compensated, error) };
 }
 
 /**
@@ -408,9 +402,3 @@ function send(request: IncomingMessage, response: ServerResponse, result: Callba
   if (result.outcome === 'unavailable') response.setHeader('retry-after', '1');
   response.end(text);
 }
-
-function parseJson(body: Buffer): unknown {
-  return JSON.parse(DECODER.decode(body));
-}
-
-const DECODER = new TextDecoder('utf-8', { fatal: true });

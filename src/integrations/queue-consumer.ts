@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { ResponseOutcome } from '../types.js';
 import { checkFunction, checkInteger, checkOptionsObject, describe } from '../options.js';
-import { checkString, checkTarget, CompensateOnce } from './_shared.js';
+import { checkString, checkTarget, classifyRouteError, CompensateOnce, parseJsonBody, readCorrelationId, routeDetails } from './_shared.js';
 import { DEFAULT_COMPENSATED_TAG, type ReplyTarget } from './reply-target.js';
 
 /** Default {@link ReplyHandlerOptions.maxRequeues}. */
@@ -49,8 +49,8 @@ export type ReplyAction = 'ack' | 'requeue' | 'dead-letter' | 'drop' | 'reject';
 /**
  * What became of a reply: a {@link ResponseOutcome} of `registerResponse`,
  * `invalid` for a malformed message, or `failed` when routing or the
- * compensation threw (a closed controller, a failing tag store, a throwing
- * `compensate`).
+ * compensation threw (a closed controller, a failing tag store, a backplane
+ * that could not tell the outcome, a throwing `compensate`).
  */
 export type ReplyOutcome = ResponseOutcome | 'invalid' | 'failed';
 
@@ -236,11 +236,7 @@ export function createReplyHandler<Res, M>(controller: ReplyTarget<Res>, options
     let payload: Res;
     try {
       requeues = readRequeues(getRequeues(message));
-      const id = getCorrelationId(message);
-      if (typeof id !== 'string' || id.length === 0) {
-        throw new InvalidArgumentError(`the message carries no correlation ID, got ${describe(id)}`);
-      }
-      correlationId = id;
+      correlationId = readCorrelationId('message', getCorrelationId(message));
       payload = getPayload(message);
     } catch (error) {
       return decision('reject', 'invalid', correlationId, undefined, requeues, false, error);
@@ -250,9 +246,10 @@ export function createReplyHandler<Res, M>(controller: ReplyTarget<Res>, options
     try {
       outcome = await controller.registerResponse({ correlationId, message: payload, ...(overwrite ? { overwrite } : undefined) });
     } catch (error) {
-      // A bad ID is the message's fault; anything else (a closed controller,
-      // a failing tag store) may pass, so the message gets another chance.
-      if (error instanceof InvalidArgumentError) return decision('reject', 'invalid', correlationId, payload, requeues, false, error);
+      // A bad ID is the message's fault; anything else may pass (a retryable
+      // failure surely, an unexpected one perhaps), so the message gets
+      // another chance — a bounded one.
+      if (classifyRouteError(error) === 'invalid') return decision('reject', 'invalid', correlationId, payload, requeues, false, error);
       return decision(retry(requeues), 'failed', correlationId, payload, requeues, false, error);
     }
 
@@ -482,15 +479,7 @@ function decision<Res>(
   compensated: boolean,
   ...error: [error?: unknown]
 ): ReplyDecision<Res> {
-  return {
-    action,
-    outcome,
-    ...(correlationId === undefined ? undefined : { correlationId }),
-    ...(payload === undefined ? undefined : { payload }),
-    requeues,
-    compensated,
-    ...(error.length > 0 ? { error: error[0] } : undefined),
-  };
+  return { action, outcome, requeues, ...routeDetails(correlationId, payload, compensated, error) };
 }
 
 function readRequeues(value: unknown): number {
@@ -505,7 +494,7 @@ function amqpCorrelationId(message: AmqpLikeMessage): unknown {
 }
 
 function amqpJsonPayload(message: AmqpLikeMessage): unknown {
-  return JSON.parse(DECODER.decode(message.content));
+  return parseJsonBody(message.content);
 }
 
 function amqpRequeues(message: AmqpLikeMessage): number {
@@ -523,6 +512,4 @@ function requeueProperties(message: AmqpMessage, requeues: number): AmqpPublishO
 function defaultOnError(error: unknown): void {
   process.emitWarning(`rrxc reply consumer could not apply a decision: ${error instanceof Error ? error.message : String(error)}`, 'RrxcConsumerWarning');
 }
-
-const DECODER = new TextDecoder('utf-8', { fatal: true });
 

@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Controller, InvalidArgumentError } from '../../src/index.js';
+import { BackplaneError, Controller, InvalidArgumentError, type Backplane } from '../../src/index.js';
 import {
   createCallbackListener,
   fromHeader,
@@ -192,6 +192,25 @@ describe('createCallbackListener over real HTTP', () => {
     const response = await fetch(`${app.url}/callbacks/some-id`, { method: 'POST', body: '{}' });
     expect(response.status).toBe(503);
     expect(response.headers.get('retry-after')).toBe('1');
+  });
+
+  it('answers 503 with retry-after when a backplane cannot tell the outcome, since a retry is safe', async () => {
+    // A backplane whose owners never answer: every reply not pending here is forwarded and fails.
+    const unreachable: Backplane = {
+      start: () => undefined,
+      forward: () => Promise.reject(new BackplaneError('owner-unreachable', 'the owner did not answer in time')),
+      close: () => undefined,
+    };
+    const controller = new Controller({ backplane: unreachable });
+    cleanups.push(() => controller.close());
+    const answers: CallbackAnswer<unknown>[] = [];
+    const server = await listen(createCallbackListener(controller, { onAnswer: (answer) => answers.push(answer) }));
+    cleanups.push(() => server.close());
+    const response = await fetch(server.url, { method: 'POST', body: '{}', headers: { 'x-correlation-id': 'owned-elsewhere' } });
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('1');
+    expect(await response.json()).toEqual({ outcome: 'unavailable' });
+    expect(answers[0]).toMatchObject({ outcome: 'unavailable', correlationId: 'owned-elsewhere', error: expect.any(BackplaneError) });
   });
 
   it('reads the ID from a header with fromHeader', async () => {

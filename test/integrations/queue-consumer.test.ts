@@ -1,6 +1,6 @@
 import amqp, { type Channel, type ChannelModel, type GetMessage } from 'amqplib';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Controller, InvalidArgumentError } from '../../src/index.js';
+import { BackplaneError, Controller, InvalidArgumentError, type Backplane } from '../../src/index.js';
 import {
   consumeReplies,
   createReplyHandler,
@@ -239,6 +239,26 @@ describe('consumeReplies on RabbitMQ', () => {
       ['ack', 'rolled-back', true],
     ]);
     expect(compensate).toHaveBeenCalledTimes(2);
+  });
+
+  it('requeues a reply whose backplane cannot tell the outcome, like the webhook answers 503, then dead-letters it', async () => {
+    const unreachable: Backplane = {
+      start: () => undefined,
+      forward: () => Promise.reject(new BackplaneError('owner-unreachable', 'the owner did not answer in time')),
+      close: () => undefined,
+    };
+    const controller = new Controller<Job, Answer>({ backplane: unreachable });
+    cleanups.push(() => controller.close());
+    const { replies, dead } = await replyQueues();
+    const { decisions } = await consume(controller, replies, { maxRequeues: 1 });
+    channel.sendToQueue(replies, Buffer.from('{"double": 2}'), { correlationId: 'owned-elsewhere' });
+    await vi.waitFor(() => expect(decisions).toHaveLength(2));
+    expect(decisions.map((d) => [d.decision.action, d.decision.outcome])).toEqual([
+      ['requeue', 'failed'],
+      ['dead-letter', 'failed'],
+    ]);
+    expect(decisions[0]!.decision.error).toBeInstanceOf(BackplaneError);
+    await vi.waitFor(async () => expect(await messageCount(dead)).toBe(1));
   });
 
   it('turns a throwing onError into a warning, never an unhandled rejection', async () => {
