@@ -208,7 +208,7 @@ export function resolveControllerOptions<Req, Res>(options: ControllerOptions<Re
     storeTimeout: checkTimeout('storeTimeout', orDefault(given.storeTimeout, DEFAULT_STORE_TIMEOUT)),
     backplane: checkMethods('backplane', given.backplane, ['start', 'forward', 'close']),
     onRollback: checkFunction('onRollback', given.onRollback),
-    clock: checkMethods('clock', given.clock, ['now', 'setTimeout', 'clearTimeout']) ?? systemClock,
+    clock: checkClock(given.clock),
   };
   return resolved;
 }
@@ -317,7 +317,13 @@ export function checkFunction<F>(what: string, value: F | undefined): F | undefi
   return value;
 }
 
-function checkMethods<T>(what: string, value: T | undefined, methods: readonly string[]): T | undefined {
+/** The `clock` option: a {@link Clock}, or the system clock when none is given. */
+export function checkClock(value: Clock | undefined): Clock {
+  return checkMethods('clock', value, ['now', 'setTimeout', 'clearTimeout']) ?? systemClock;
+}
+
+/** `value` unless it lacks one of `methods`; `undefined` stays `undefined` (the caller's default applies). */
+export function checkMethods<T>(what: string, value: T | undefined, methods: readonly string[]): T | undefined {
   if (value === undefined) return undefined;
   const missing = methods.filter((m) => typeof (value as Record<string, unknown> | null)?.[m] !== 'function');
   if (missing.length > 0) {

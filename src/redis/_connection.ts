@@ -28,7 +28,7 @@ export function connectUrl(url: string, options: RedisOptions | undefined): Redi
   return new Redis(url, { ...OWNED_CONNECTION_OPTIONS, ...options });
 }
 
-/** Checks the mutually exclusive `redis` / `url` options and answers which one was given. */
+/** Throws unless exactly one of the mutually exclusive `redis` and `url` options was given, and it is of the right kind. */
 export function checkConnectionOptions(component: string, redis: unknown, url: unknown): void {
   if ((redis === undefined) === (url === undefined)) {
     throw new InvalidArgumentError(`${component} needs exactly one of \`redis\` (an ioredis connection) and \`url\`, got ${redis === undefined ? 'neither' : 'both'}`);
@@ -62,13 +62,18 @@ export async function whenReady(redis: RedisConnection, ms: number, clock: Clock
     if (redis.status === 'wait') redis.connect().catch(() => undefined);
     await withDeadline(ready, ms, `not connected within ${ms} ms`, clock).catch((error: unknown) => {
       if (lastError !== undefined && error instanceof Error && error.cause === undefined) {
-        throw new Error(`${error.message}: ${lastError instanceof Error ? lastError.message : String(lastError)}`, { cause: lastError });
+        throw new Error(`${error.message}: ${describeError(lastError)}`, { cause: lastError });
       }
       throw error;
     });
   } finally {
     redis.off('ready', onReady).off('error', onError).off('end', onEnd);
   }
+}
+
+/** The message of an error (or whatever was thrown), for the message of the error that wraps it. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** Closes a connection we own: QUIT, bounded, then a hard disconnect; resolves once its socket is closed. */

@@ -50,16 +50,3 @@ export function checkPrefix(prefix: unknown): string {
   }
   return prefix;
 }
-
-/** Checks a duration option: a positive finite number of milliseconds (or 0 when `zero` allows it). */
-export function checkMs(name: string, value: unknown, zero = false): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!zero && value === 0)) {
-    throw new InvalidArgumentError(`${name} must be a ${zero ? 'non-negative' : 'positive'} finite number of milliseconds, got ${describe(value)}`);
-  }
-  return Math.ceil(value);
-}
-
-/** The TTL written to Redis: `0` (no expiry) and anything longer become `maxTtl`. */
-export function clampTtl(ttl: number, maxTtl: number): number {
-  return ttl === 0 || ttl > maxTtl ? maxTtl : Math.max(1, Math.ceil(ttl));
-}

@@ -236,15 +236,16 @@ if redis.call('EXISTS', KEYS[1]) == 0 or now > s + tonumber(ARGV[2]) then
 end
 return 'pending'`;
 
-/** The scripts as typed calls on one connection (EVALSHA, loaded on first use by ioredis). */
+/**
+ * The scripts called one at a time, as typed calls on one connection
+ * (EVALSHA, loaded on first use by ioredis). The per-turn scripts go through
+ * a {@link ScriptRunner} instead.
+ */
 export interface Scripts {
   tag(key: string, tag: string, ttl: number): Promise<unknown>;
   untag(key: string, tag: string): Promise<number>;
   getTags(key: string): Promise<string[]>;
-  register(record: string, owner: string, remaining: number, keep: number, keepWithoutDeadline: number): Promise<unknown>;
-  end(record: string, tags: string, owner: string, answered: '1' | '0', duplicateTtl: number, rollbackTag: string, rollbackTtl: number): Promise<number>;
   settle(record: string, tags: string, owner: string, alive: '1' | '0', grace: number, rollbackTag: string, rollbackTtl: number): Promise<string>;
-  own(pending: string, answered: string, args: (string | number)[]): Promise<string[]>;
   beat(lease: string, pending: string, answered: string, token: string, leaseTtl: number, pendingTtl: number, duplicateWindow: number, keep: number, rollbackTtl: number): Promise<string | null>;
   settleOwned(lease: string, pending: string, answered: string, id: string, grace: number, duplicateWindow: number, self: '1' | '0'): Promise<string>;
 }
@@ -270,6 +271,23 @@ const SHAS = Object.fromEntries(Object.entries(DEFINITIONS).map(([name, { lua }]
 
 const UTF8 = { replyEncoding: 'utf8' } as const;
 
+/** Runs one of rrxc's scripts by name; `args` are its keys, then its arguments. */
+export type ScriptRunner = (name: ScriptName, args: readonly (string | number)[]) => Promise<unknown>;
+
+/**
+ * How to run scripts on `redis` in a write with other commands: on a single
+ * node, {@link sendScript}, so that they join a corked write; on a Cluster,
+ * which sends each command to the node of its keys' slot itself, the
+ * commands {@link defineScripts} defined (call it first).
+ */
+export function scriptRunner(redis: RedisConnection): ScriptRunner {
+  if (redis.isCluster) {
+    const defined = redis as unknown as Defined;
+    return (name, args) => defined[name](...args);
+  }
+  return (name, args) => sendScript(redis as Redis, name, args);
+}
+
 /**
  * Sends one of rrxc's scripts as a plain command (EVALSHA, written at once,
  * never auto-pipelined); a server that does not hold the script (NOSCRIPT: a
@@ -277,7 +295,7 @@ const UTF8 = { replyEncoding: 'utf8' } as const;
  * caches it there). What `defineCommand`'s functions do, without going
  * through an ioredis `Pipeline` (see `corked`).
  */
-export function sendScript(redis: Redis, name: ScriptName, args: readonly (string | number)[]): Promise<unknown> {
+function sendScript(redis: Redis, name: ScriptName, args: readonly (string | number)[]): Promise<unknown> {
   const { numberOfKeys, lua } = DEFINITIONS[name];
   const prefix = redis.options.keyPrefix;
   const options = prefix === undefined || prefix === '' ? UTF8 : { replyEncoding: 'utf8' as const, keyPrefix: prefix };
@@ -302,11 +320,7 @@ export function defineScripts(redis: RedisConnection): Scripts {
     tag: (key, tag, ttl) => defined.rrxcTag1(key, tag, ttl),
     untag: (key, tag) => defined.rrxcUntag1(key, tag),
     getTags: (key) => defined.rrxcGetTags1(key),
-    register: (record, owner, remaining, keep, keepWithoutDeadline) => defined.rrxcRegister1(record, owner, remaining, keep, keepWithoutDeadline),
-    end: (record, tags, owner, answered, duplicateTtl, rollbackTag, rollbackTtl) =>
-      defined.rrxcEnd1(record, tags, owner, answered, duplicateTtl, rollbackTag, rollbackTtl),
     settle: (record, tags, owner, alive, grace, rollbackTag, rollbackTtl) => defined.rrxcSettle1(record, tags, owner, alive, grace, rollbackTag, rollbackTtl),
-    own: (pending, answered, args) => defined.rrxcOwn1(pending, answered, ...args),
     beat: (lease, pending, answered, token, leaseTtl, pendingTtl, duplicateWindow, keep, rollbackTtl) =>
       defined.rrxcBeat1(lease, pending, answered, token, leaseTtl, pendingTtl, duplicateWindow, keep, rollbackTtl),
     settleOwned: (lease, pending, answered, id, grace, duplicateWindow, self) => defined.rrxcSettleOwned1(lease, pending, answered, id, grace, duplicateWindow, self),

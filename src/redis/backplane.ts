@@ -1,17 +1,18 @@
 import { customAlphabet, nanoid } from 'nanoid';
 import { Command, type Redis, type RedisOptions } from 'ioredis';
 import type { Backplane, BackplaneRouter } from '../backplane.js';
-import { systemClock, type Clock } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { BackplaneError, InvalidArgumentError } from '../errors.js';
-import { describe } from '../options.js';
+import { checkClock, checkMethods, checkOptionsObject, describe } from '../options.js';
 import { secureId } from '../secure-id.js';
 import type { ResponseOutcome } from '../types.js';
 import { conflictChannel, errorChannel, leaseLostChannel, type RedisConflictMessage, type RedisErrorMessage, type RedisLeaseLostMessage } from './channels.js';
 import { withDeadline } from '../_with-deadline.js';
-import { checkConnectionOptions, connectUrl, corked, release, whenReady } from './_connection.js';
-import { checkMs, checkPrefix, clampTtl, DEFAULT_PREFIX, Keys } from './_keys.js';
+import { checkConnectionOptions, connectUrl, corked, describeError, release, whenReady } from './_connection.js';
+import { checkPrefix, DEFAULT_PREFIX, Keys } from './_keys.js';
 import { TimerLane } from './_lane.js';
-import { defineScripts, sendScript, type RedisConnection, type Scripts } from './_scripts.js';
+import { checkDuration, checkRedisTtl, clampTtl } from './_options.js';
+import { defineScripts, scriptRunner, type RedisConnection, type ScriptRunner, type Scripts } from './_scripts.js';
 import { Waits } from './_waits.js';
 import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_TTL, RedisTagStore } from './tag-store.js';
 
@@ -44,10 +45,13 @@ export const JSON_CODEC: RedisCodec = {
 };
 
 /**
- * Options of {@link RedisBackplane}. Give exactly one of `redis` and `url`.
- * Every instance of a service must use the same `prefix`; the rollback tag,
- * its TTL and the duplicate window come from the controller the backplane
- * serves (and must be the same on every instance).
+ * Options of {@link RedisBackplane}. Give exactly one of `redis` and `url`;
+ * an unknown key is an error (it is usually a typo). Every instance of a
+ * service must use the same `prefix`; the rollback tag, its TTL and the
+ * duplicate window come from the controller the backplane serves (and must
+ * be the same on every instance). Durations in ms are at most `MAX_TIMEOUT`
+ * (from `rrxc`), the longest timer Node holds; `maxTtl`, which is no timer,
+ * at most `Number.MAX_SAFE_INTEGER`.
  */
 export interface RedisBackplaneOptions {
   /**
@@ -139,7 +143,7 @@ export interface RedisBackplaneOptions {
   /**
    * Source of time and timers (retries, heartbeats), for tests. Deadlines
    * and expiry are measured in Redis server time.
-   * @defaultValue {@link systemClock}
+   * @defaultValue `systemClock` (from `rrxc`)
    */
   clock?: Clock;
 }
@@ -154,6 +158,26 @@ const ERROR = 'error:';
 const RETRY = Symbol('retry');
 const NOBODY = Symbol('nobody listens');
 type Attempt = string | typeof RETRY | typeof NOBODY | { readonly error: unknown };
+
+const BACKPLANE_KEYS: ReadonlySet<string> = new Set<keyof RedisBackplaneOptions>([
+  'redis',
+  'subscriber',
+  'url',
+  'redisOptions',
+  'prefix',
+  'instanceId',
+  'forwardTimeout',
+  'retryInterval',
+  'leaseTtl',
+  'deadlineGrace',
+  'commandTimeout',
+  'connectTimeout',
+  'maxTtl',
+  'codec',
+  'clock',
+]);
+/** Former options, now the controller's: rejected with a message of their own rather than as unknown. */
+const MOVED_KEYS = ['rollbackTag', 'rollbackTtl', 'duplicateWindow'];
 
 const INSTANCE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const randomInstanceId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ', 12);
@@ -175,11 +199,12 @@ interface Outgoing {
   readonly forwards: number[];
 }
 
-/** A per-ID script waiting for the turn's write. */
+/** A per-ID script waiting for the turn's write, and the promise it settles. */
 interface Queued {
   readonly name: 'rrxcRegister1' | 'rrxcEnd1';
   readonly args: (string | number)[];
-  readonly done: (result: [Error | null, unknown] | undefined) => void;
+  readonly resolve: (result: number) => void;
+  readonly reject: (error: unknown) => void;
 }
 
 /** Most IDs in one call of the pending-set script: a longer call would hold Redis up (and overflow argument spreads). */
@@ -233,6 +258,8 @@ export class RedisBackplane implements Backplane {
   readonly #subscriber: RedisConnection;
   readonly #owned: readonly RedisConnection[];
   readonly #scripts: Scripts;
+  /** Runs the scripts of a turn's write (see `#flush`). */
+  readonly #runScript: ScriptRunner;
   readonly #keys: Keys;
   readonly #channel: string;
   /** `<instanceId>~`: the head of the IDs this instance generates. */
@@ -257,7 +284,7 @@ export class RedisBackplane implements Backplane {
   readonly #onMessage = (channel: string, raw: string): void => this.#receive(channel, raw);
   /** Back after an outage (a restarted Redis has lost the lease): renew at once, not at the next beat. */
   readonly #onReconnect = (): void => {
-    if (this.#leaseHeld && this.#closed === undefined) this.#renew();
+    if (this.#leaseHeld && this.#closed === undefined) void this.#renew();
   };
   #router: BackplaneRouter | undefined;
   /** From the router, once started: rollback TTL as written to Redis, duplicate window, and derived TTLs. */
@@ -335,52 +362,53 @@ export class RedisBackplane implements Backplane {
    * @throws `InvalidArgumentError` (from `rrxc`) for bad options, and for `rollbackTag`, `rollbackTtl` or `duplicateWindow`, which now come from the controller.
    */
   constructor(options: RedisBackplaneOptions) {
-    checkConnectionOptions('RedisBackplane', options?.redis, options?.url);
-    if (options.subscriber !== undefined && options.redis === undefined) {
+    if (typeof options === 'object' && options !== null) {
+      for (const moved of MOVED_KEYS) {
+        if (moved in options) throw new InvalidArgumentError(`${moved} is no longer a RedisBackplane option: the backplane uses the controller's`);
+      }
+    }
+    const given = checkOptionsObject(options, 'RedisBackplane options', BACKPLANE_KEYS);
+    checkConnectionOptions('RedisBackplane', given.redis, given.url);
+    if (given.subscriber !== undefined && given.redis === undefined) {
       throw new InvalidArgumentError('subscriber is only accepted together with redis');
     }
-    for (const moved of ['rollbackTag', 'rollbackTtl', 'duplicateWindow']) {
-      if (moved in options) throw new InvalidArgumentError(`${moved} is no longer a RedisBackplane option: the backplane uses the controller's`);
-    }
-    const instanceId = options.instanceId ?? randomInstanceId();
+    const instanceId = given.instanceId ?? randomInstanceId();
     if (typeof instanceId !== 'string' || !INSTANCE_ID.test(instanceId)) {
       throw new InvalidArgumentError(`instanceId must be 1 to 64 letters, digits, \`_\` or \`-\`, got ${describe(instanceId)}`);
     }
     this.instanceId = instanceId;
     this.#idHead = `${instanceId}~`;
-    this.#keys = new Keys(checkPrefix(options.prefix ?? DEFAULT_PREFIX));
+    this.#keys = new Keys(checkPrefix(given.prefix ?? DEFAULT_PREFIX));
     this.#channel = this.#keys.channel(instanceId);
     this.#leaseKey = this.#keys.lease(instanceId);
     this.#pendingKey = this.#keys.pending(instanceId);
     this.#answeredKey = this.#keys.answered(instanceId);
-    this.#clock = options.clock ?? systemClock;
-    this.#codec = options.codec ?? JSON_CODEC;
-    this.#forwardTimeout = checkMs('forwardTimeout', options.forwardTimeout ?? DEFAULT_FORWARD_TIMEOUT);
-    this.#retryInterval = checkMs('retryInterval', options.retryInterval ?? DEFAULT_RETRY_INTERVAL);
-    this.#leaseTtl = checkMs('leaseTtl', options.leaseTtl ?? DEFAULT_LEASE_TTL);
-    this.#grace = checkMs('deadlineGrace', options.deadlineGrace ?? DEFAULT_DEADLINE_GRACE, true);
-    this.#commandTimeout = checkMs('commandTimeout', options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT);
-    this.#connectTimeout = checkMs('connectTimeout', options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT);
-    this.#maxTtl = checkMs('maxTtl', options.maxTtl ?? DEFAULT_MAX_TTL);
-    if (typeof this.#codec?.encode !== 'function' || typeof this.#codec.decode !== 'function') {
-      throw new InvalidArgumentError('codec must have encode() and decode() methods');
-    }
+    this.#clock = checkClock(given.clock);
+    this.#codec = checkMethods('codec', given.codec, ['encode', 'decode']) ?? JSON_CODEC;
+    this.#forwardTimeout = checkDuration('forwardTimeout', given.forwardTimeout ?? DEFAULT_FORWARD_TIMEOUT);
+    this.#retryInterval = checkDuration('retryInterval', given.retryInterval ?? DEFAULT_RETRY_INTERVAL);
+    this.#leaseTtl = checkDuration('leaseTtl', given.leaseTtl ?? DEFAULT_LEASE_TTL);
+    this.#grace = checkDuration('deadlineGrace', given.deadlineGrace ?? DEFAULT_DEADLINE_GRACE, true);
+    this.#commandTimeout = checkDuration('commandTimeout', given.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT);
+    this.#connectTimeout = checkDuration('connectTimeout', given.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT);
+    this.#maxTtl = checkRedisTtl('maxTtl', given.maxTtl ?? DEFAULT_MAX_TTL);
     this.#retries = new TimerLane(this.#retryInterval, this.#clock);
     this.#deadlines = new TimerLane(this.#commandTimeout, this.#clock);
 
     const owned: RedisConnection[] = [];
-    if (options.url !== undefined) {
-      this.#redis = connectUrl(options.url, options.redisOptions);
-      this.#subscriber = connectUrl(options.url, options.redisOptions);
+    if (given.url !== undefined) {
+      this.#redis = connectUrl(given.url, given.redisOptions);
+      this.#subscriber = connectUrl(given.url, given.redisOptions);
       owned.push(this.#redis, this.#subscriber);
     } else {
-      this.#redis = options.redis!;
-      this.#subscriber = options.subscriber ?? this.#redis.duplicate();
-      if (options.subscriber === undefined) owned.push(this.#subscriber);
+      this.#redis = given.redis!;
+      this.#subscriber = given.subscriber ?? this.#redis.duplicate();
+      if (given.subscriber === undefined) owned.push(this.#subscriber);
     }
     this.#owned = owned;
     for (const connection of owned) connection.on('error', this.#onConnectionError);
     this.#scripts = defineScripts(this.#redis);
+    this.#runScript = scriptRunner(this.#redis);
     this.#answersSince = this.#clock.now();
     this.#subscriber.on('message', this.#onMessage);
     this.#redis.on('ready', this.#onReconnect);
@@ -550,7 +578,7 @@ export class RedisBackplane implements Backplane {
       );
     } catch (error) {
       if (this.#closed === undefined) this.#scheduleBeat();
-      throw new BackplaneError('transport', `cannot start the Redis backplane: ${error instanceof Error ? error.message : String(error)}`, error);
+      throw new BackplaneError('transport', `cannot start the Redis backplane: ${describeError(error)}`, error);
     }
     if (this.#closed !== undefined) throw closedError();
     this.#scheduleBeat();
@@ -609,7 +637,6 @@ export class RedisBackplane implements Backplane {
     this.#fence(`instance \`${this.instanceId}\` could not renew its lease within leaseTtl (${this.#leaseTtl} ms)`);
   };
 
-  /** Our lease may have lapsed: end every open exchange (tagging its IDs), and deliver nothing until renewed. */
   /**
    * Whether this instance may deliver a reply: not while fenced, nor once
    * its lease may have lapsed in Redis (other instances may then roll its
@@ -637,19 +664,19 @@ export class RedisBackplane implements Backplane {
     });
   }
 
-  #renew(): void {
-    this.#beat().then(
-      () => (this.#failing = false),
+  /** One heartbeat whose failure is reported, not thrown: the promise never rejects. */
+  #renew(): Promise<void> {
+    return this.#beat().then(
+      () => {
+        this.#failing = false;
+      },
       (error: unknown) => this.#report('heartbeat', [], error),
     );
   }
 
   #scheduleBeat(): void {
     const timer = this.#clock.setTimeout(() => {
-      this.#beat().then(
-        () => (this.#failing = false),
-        (error: unknown) => this.#report('heartbeat', [], error),
-      ).finally(() => {
+      void this.#renew().finally(() => {
         if (this.#closed === undefined) this.#scheduleBeat();
       });
     }, Math.max(1, Math.floor(this.#leaseTtl / 3)));
@@ -687,7 +714,7 @@ export class RedisBackplane implements Backplane {
           await new Promise<void>((resolve) => this.#retries.add(resolve));
           continue;
         }
-        if (typeof got !== 'string') throw new BackplaneError('transport', `Redis PUBLISH failed: ${describeError(got.error)}`, got.error);
+        if (typeof got !== 'string') throw transportError('PUBLISH', got.error);
         if (OUTCOMES.has(got)) return got as ResponseOutcome;
         if (got === GONE) {
           if (this.#closed !== undefined) throw closedError();
@@ -805,9 +832,9 @@ export class RedisBackplane implements Backplane {
 
     // A lost acknowledgement is repeated when the sender resends: a repeat gets the first answer.
     const n = Number(seq);
-    const known = this.#answers.get(from)?.get(n) ?? this.#oldAnswers.get(from)?.get(n);
+    const log = this.#log(from);
+    const known = log.get(n) ?? this.#oldAnswers.get(from)?.get(n);
     if (known === undefined) {
-      const log = this.#log(from);
       const answer = this.#deliver(id, payload, overwrite);
       log.set(n, answer);
       answer.then(
@@ -864,12 +891,13 @@ export class RedisBackplane implements Backplane {
   }
 
   /**
-   * Writes this turn's messages and its batch for the generated IDs. On a
-   * single node they go out in one write, sent now (through ioredis'
-   * auto-pipelining each would wait one more event-loop turn), as plain
-   * commands on a corked socket rather than in an ioredis `Pipeline`: a
-   * pipeline per turn, with all it reaches, would outlive every scavenge
-   * (see {@link corked}).
+   * Writes this turn's messages and its batch for the generated IDs, each
+   * command bounded by `commandTimeout`. On a single node they go out in one
+   * write, sent now (through ioredis' auto-pipelining each would wait one
+   * more event-loop turn), as plain commands on a corked socket rather than
+   * in an ioredis `Pipeline`: a pipeline per turn, with all it reaches,
+   * would outlive every scavenge (see {@link corked}). On a Cluster their
+   * keys are in different slots: one command each, which the Cluster routes.
    */
   readonly #flush = (): void => {
     this.#flushing = false;
@@ -882,42 +910,23 @@ export class RedisBackplane implements Backplane {
     const outbox = this.#outbox;
     if (batches.length === 0 && outbox.size === 0 && queued.length === 0) return;
     this.#outbox = new Map();
-    if ((this.#redis as { isCluster?: boolean }).isCluster === true) {
+    corked(this.#redis, () => {
       for (const [channel, outgoing] of outbox) {
-        this.#bounded(this.#redis.publish(channel, outgoing.frames)).then(
+        this.#bounded(this.#publish(channel, outgoing.frames)).then(
           (receivers) => this.#published(outgoing, receivers),
           (error: unknown) => this.#published(outgoing, undefined, error),
         );
       }
-      for (const batch of batches) this.#writeOwn(batch, (args) => this.#scripts.own(this.#pendingKey, this.#answeredKey, args));
-      // Their keys are in different slots: one command each (auto-pipelined, if the connection does).
-      for (const { name, args, done } of queued) {
-        (this.#redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[name]!(...args).then(
-          (result) => done([null, result]),
-          (error: unknown) => done([toError(error), undefined]),
-        );
-      }
-      return;
-    }
-    const redis = this.#redis as Redis;
-    corked(redis, () => {
-      for (const [channel, outgoing] of outbox) {
-        this.#bounded(redis.sendCommand(new Command('publish', [channel, outgoing.frames])) as Promise<number>).then(
-          (receivers) => this.#published(outgoing, receivers),
-          (error: unknown) => this.#published(outgoing, undefined, error),
-        );
-      }
-      for (const batch of batches) {
-        this.#writeOwn(batch, (args) => this.#bounded(sendScript(redis, 'rrxcOwn1', [this.#pendingKey, this.#answeredKey, ...args]) as Promise<string[]>));
-      }
-      for (const { name, args, done } of queued) {
-        this.#bounded(sendScript(redis, name, args)).then(
-          (result) => done([null, result]),
-          (error: unknown) => done([toError(error), undefined]),
-        );
-      }
+      for (const batch of batches) this.#writeOwn(batch);
+      for (const { name, args, resolve, reject } of queued) this.#bounded(this.#runScript(name, args) as Promise<number>).then(resolve, reject);
     });
   };
+
+  /** PUBLISH: a plain command on a single node, so that it joins the corked write; on a Cluster, through the Cluster. */
+  #publish(channel: string, message: string): Promise<number> {
+    if (this.#redis.isCluster) return this.#redis.publish(channel, message);
+    return (this.#redis as Redis).sendCommand(new Command('publish', [channel, message])) as Promise<number>;
+  }
 
   #deliver(id: string, payload: string, overwrite: boolean): Promise<string> {
     // Errors (the owner's own routing failed) become `error:` acknowledgements in #receiveOne.
@@ -931,7 +940,7 @@ export class RedisBackplane implements Backplane {
       message = this.#codec.decode(payload);
     } catch (error) {
       this.#report('decode', [id], error);
-      return Promise.resolve(`${ERROR}codec: ${error instanceof Error ? error.message : String(error)}`);
+      return Promise.resolve(`${ERROR}codec: ${describeError(error)}`);
     }
     return router.deliver(id, message, overwrite);
   }
@@ -970,15 +979,15 @@ export class RedisBackplane implements Backplane {
   /** Queues a per-ID script for this turn's write; resolves with its result. */
   #queue(name: 'rrxcRegister1' | 'rrxcEnd1', args: (string | number)[]): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.#queued.push({ name, args, done: (result) => (result === undefined ? reject(new Error('no answer')) : result[0] !== null ? reject(result[0]) : resolve(result[1] as number)) });
+      this.#queued.push({ name, args, resolve, reject });
       this.#scheduleFlush();
     });
   }
 
-  /** Writes a batch for the generated IDs with `write`; conflicts go to `rrxc:redis:conflict`, failures to `rrxc:redis:error`. */
-  #writeOwn(batch: OwnBatch, write: (args: (string | number)[]) => Promise<string[]>): void {
+  /** Writes a batch for the generated IDs; conflicts go to `rrxc:redis:conflict`, failures to `rrxc:redis:error`. */
+  #writeOwn(batch: OwnBatch): void {
     const { registered, answered, unanswered } = batch;
-    const args: (string | number)[] = [this.#pendingTtl, this.#duplicateWindow, this.#maxTtl, registered.length / 2];
+    const args: (string | number)[] = [this.#pendingKey, this.#answeredKey, this.#pendingTtl, this.#duplicateWindow, this.#maxTtl, registered.length / 2];
     for (const item of registered) args.push(item);
     args.push(answered.length);
     for (const id of answered) args.push(id);
@@ -986,7 +995,7 @@ export class RedisBackplane implements Backplane {
     for (const id of unanswered) args.push(id);
     const ids = (): string[] => [...registered.filter((_, i) => i % 2 === 1).map(String), ...answered, ...unanswered];
     this.#background('own', ids, async () => {
-      const conflicts = await write(args);
+      const conflicts = (await this.#bounded(this.#runScript('rrxcOwn1', args))) as string[];
       if (conflictChannel.hasSubscribers) {
         for (const correlationId of conflicts) conflictChannel.publish({ instanceId: this.instanceId, correlationId } satisfies RedisConflictMessage);
       }
@@ -1046,7 +1055,7 @@ export class RedisBackplane implements Backplane {
     try {
       return await this.#bounded(call());
     } catch (error) {
-      throw new BackplaneError('transport', `Redis ${name} failed: ${error instanceof Error ? error.message : String(error)}`, error);
+      throw transportError(name, error);
     }
   }
 
@@ -1061,8 +1070,7 @@ export class RedisBackplane implements Backplane {
   readonly #onConnectionError = (error: unknown): void => this.#report('connection', [], error);
 
   #report(operation: string, correlationIds: readonly string[], error: unknown): void {
-    const wrapped =
-      error instanceof BackplaneError ? error : new BackplaneError('transport', `Redis ${operation} failed: ${error instanceof Error ? error.message : String(error)}`, error);
+    const wrapped = error instanceof BackplaneError ? error : transportError(operation, error);
     if (errorChannel.hasSubscribers) {
       errorChannel.publish({ instanceId: this.instanceId, operation, correlationIds, error: wrapped } satisfies RedisErrorMessage);
     } else if (!this.#failing && operation !== 'connection') {
@@ -1096,8 +1104,9 @@ function ownerOf(id: string): string | undefined {
   return INSTANCE_ID.test(owner) ? owner : undefined;
 }
 
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+/** A Redis command (or `operation`, a step of several) that failed or timed out. */
+function transportError(operation: string, error: unknown): BackplaneError {
+  return new BackplaneError('transport', `Redis ${operation} failed: ${describeError(error)}`, error);
 }
 
 function unreachable(owner: string, id: string, forwardTimeout: number): BackplaneError {
@@ -1105,10 +1114,6 @@ function unreachable(owner: string, id: string, forwardTimeout: number): Backpla
     'owner-unreachable',
     `instance \`${owner}\` owns \`${id}\` but did not answer within forwardTimeout (${forwardTimeout} ms); it is alive and the request's deadline has not passed, so the reply may still be delivered there`,
   );
-}
-
-function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }
 
 function closedError(): BackplaneError {

@@ -1,9 +1,11 @@
 import type { RedisOptions } from 'ioredis';
-import { systemClock, type Clock } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { TagStoreError } from '../errors.js';
+import { checkClock, checkOptionsObject } from '../options.js';
 import type { TagStore } from '../tag-store.js';
 import { checkConnectionOptions, connectUrl, release, whenReady } from './_connection.js';
-import { checkMs, checkPrefix, clampTtl, DEFAULT_PREFIX, Keys } from './_keys.js';
+import { checkPrefix, DEFAULT_PREFIX, Keys } from './_keys.js';
+import { checkDuration, checkRedisTtl, clampTtl } from './_options.js';
 import { defineScripts, type RedisConnection, type Scripts } from './_scripts.js';
 
 /** Default {@link RedisTagStoreOptions.maxTtl}: 30 days. */
@@ -11,7 +13,12 @@ export const DEFAULT_MAX_TTL = 30 * 24 * 60 * 60 * 1000;
 /** Default {@link RedisTagStoreOptions.connectTimeout} (and the backplane's). */
 export const DEFAULT_CONNECT_TIMEOUT = 5_000;
 
-/** Options of {@link RedisTagStore}. Give exactly one of `redis` and `url`. */
+/**
+ * Options of {@link RedisTagStore}. Give exactly one of `redis` and `url`; an
+ * unknown key is an error (it is usually a typo). `connectTimeout` is at most
+ * `MAX_TIMEOUT` (from `rrxc`), the longest timer Node holds; `maxTtl`, which
+ * is no timer, at most `Number.MAX_SAFE_INTEGER`.
+ */
 export interface RedisTagStoreOptions {
   /**
    * An ioredis connection (`Redis` or `Cluster`) the store issues its commands
@@ -48,7 +55,7 @@ export interface RedisTagStoreOptions {
   connectTimeout?: number;
   /**
    * Time source for the connection timeout, for tests.
-   * @defaultValue {@link systemClock}
+   * @defaultValue `systemClock` (from `rrxc`)
    */
   clock?: Clock;
 }
@@ -114,13 +121,14 @@ export class RedisTagStore implements TagStore {
    * @throws `InvalidArgumentError` (from `rrxc`) for bad options.
    */
   constructor(options: RedisTagStoreOptions) {
-    checkConnectionOptions('RedisTagStore', options?.redis, options?.url);
-    this.#keys = new Keys(checkPrefix(options.prefix ?? DEFAULT_PREFIX));
-    this.#maxTtl = checkMs('maxTtl', options.maxTtl ?? DEFAULT_MAX_TTL);
-    this.#connectTimeout = checkMs('connectTimeout', options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT);
-    this.#clock = options.clock ?? systemClock;
-    this.#owned = options.redis === undefined;
-    this.#redis = options.redis ?? connectUrl(options.url!, options.redisOptions);
+    const given = checkOptionsObject(options, 'RedisTagStore options', TAG_STORE_KEYS);
+    checkConnectionOptions('RedisTagStore', given.redis, given.url);
+    this.#keys = new Keys(checkPrefix(given.prefix ?? DEFAULT_PREFIX));
+    this.#maxTtl = checkRedisTtl('maxTtl', given.maxTtl ?? DEFAULT_MAX_TTL);
+    this.#connectTimeout = checkDuration('connectTimeout', given.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT);
+    this.#clock = checkClock(given.clock);
+    this.#owned = given.redis === undefined;
+    this.#redis = given.redis ?? connectUrl(given.url!, given.redisOptions);
     if (this.#owned) this.#redis.on('error', ignore);
     this.#scripts = defineScripts(this.#redis);
   }
@@ -164,6 +172,8 @@ export class RedisTagStore implements TagStore {
     return (this.#closed ??= this.#owned ? release(this.#redis, this.#connectTimeout, this.#clock) : Promise.resolve());
   }
 }
+
+const TAG_STORE_KEYS: ReadonlySet<string> = new Set<keyof RedisTagStoreOptions>(['redis', 'url', 'redisOptions', 'prefix', 'maxTtl', 'connectTimeout', 'clock']);
 
 function ignore(): void {
   // Connection errors surface as failed commands; ioredis would otherwise print them.
