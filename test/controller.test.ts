@@ -1,5 +1,6 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { getEventListeners } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   CapacityError,
@@ -7,7 +8,6 @@ import {
   Controller,
   ControllerClosedError,
   CorrelationIdConflictError,
-  DEFAULT_ROLLBACK_TTL,
   InvalidArgumentError,
   MemoryTagStore,
   TagStoreError,
@@ -17,7 +17,12 @@ import {
   type ResponseOutcome,
   type TagStore,
 } from '../src/index.js';
+import { flush, GatedTagStore } from './support/gated-tag-store.js';
 import { ManualClock } from './support/manual-clock.js';
+
+/** The contract's defaults (API.md), written out rather than read from the source. */
+const THREE_HOURS = 3 * 60 * 60 * 1_000;
+const ONE_MINUTE = 60_000;
 
 const controllers: Controller<any, any>[] = [];
 let clock = new ManualClock();
@@ -60,7 +65,9 @@ describe('options', () => {
     }
   });
 
-  it('rejects options that are not an object', () => {
+  it('rejects options that are not an object with InvalidArgumentError', () => {
+    expect(() => new Controller(42 as never)).toThrow(InvalidArgumentError);
+    expect(() => new Controller(42 as never)).toThrow(expect.objectContaining({ code: 'ERR_RRXC_INVALID_ARGUMENT' }));
     expect(() => new Controller(42 as never)).toThrow(/Controller options must be an object, got `42` \(number\)/);
   });
 
@@ -85,6 +92,21 @@ describe('options', () => {
     const xc = controller.createExchange({ id: 'x' });
     expect(xc.registerRequest().correlationId).toBe('one');
     expect(xc.registerRequest().correlationId).toBe('two');
+  });
+
+  it('hands out a different ID on each controller.newCorrelationId() call', () => {
+    const controller = make();
+    const ids = Array.from({ length: 100 }, () => controller.newCorrelationId());
+    expect(new Set(ids).size).toBe(100);
+    for (const id of ids) expect(id).toMatch(/^[\w-]{21}$/);
+  });
+
+  it('retries a custom newId in controller.newCorrelationId() while it returns a pending ID', () => {
+    const ids = ['taken', 'taken', 'fresh'];
+    const controller = make({ newId: () => ids.shift() ?? 'spare' });
+    controller.createExchange().registerRequest({ correlationId: 'taken' });
+    expect(controller.newCorrelationId()).toBe('fresh');
+    expect(ids).toEqual([]);
   });
 
   it('gives up with CorrelationIdConflictError on a newId that only returns pending IDs', () => {
@@ -164,6 +186,29 @@ describe('registerResponse()', () => {
     expect(await controller.registerResponse({ correlationId, message: 'again' })).toBe('unmatched');
   });
 
+  it('keeps answered IDs for 60 s by default: duplicate at 60 000 ms, unmatched after', async () => {
+    const controller = make();
+    const xc = controller.createExchange();
+    const { correlationId } = xc.registerRequest();
+    await controller.registerResponse({ correlationId, message: 'once' });
+    await xc.wait();
+    clock.advance(ONE_MINUTE);
+    expect(await controller.registerResponse({ correlationId, message: 'again' })).toBe('duplicate');
+    clock.advance(1);
+    expect(await controller.registerResponse({ correlationId, message: 'again' })).toBe('unmatched');
+  });
+
+  it('keeps rollback tags for 3 h by default: rolled-back at 3 h - 1 ms, unmatched at 3 h', async () => {
+    const controller = make();
+    const xc = controller.createExchange();
+    const { correlationId } = xc.registerRequest();
+    xc.close();
+    clock.advance(THREE_HOURS - 1);
+    expect(await controller.registerResponse({ correlationId, message: 'late' })).toBe('rolled-back');
+    clock.advance(1);
+    expect(await controller.registerResponse({ correlationId, message: 'late' })).toBe('unmatched');
+  });
+
   it('forgets answered IDs at once with duplicateWindow 0', async () => {
     const controller = make({ duplicateWindow: 0 });
     const xc = controller.createExchange();
@@ -238,6 +283,18 @@ describe('registerResponse()', () => {
 });
 
 describe('capacity', () => {
+  it('accepts 1 000 000 pending requests by default and throws CapacityError on one more', () => {
+    // About 2 s and 300 MB; a no-op tag store keeps close() from tagging a million IDs.
+    const controller = make({ tagStore: { tag: () => undefined, untag: () => false, getTags: () => [] } });
+    const xc = controller.createExchange();
+    for (let i = 0; i < 1_000_000; i++) xc.registerRequest({ correlationId: i.toString(36) });
+    expect(controller.pendingRequests).toBe(1_000_000);
+    expect(() => controller.createExchange().registerRequest({ correlationId: 'one-more' })).toThrow(
+      expect.objectContaining({ code: 'ERR_RRXC_CAPACITY', limit: 1_000_000 }),
+    );
+    xc.close();
+  });
+
   it('throws CapacityError past maxPendingRequests and accepts again once requests end', () => {
     const controller = make({ maxPendingRequests: 2 });
     const xc = controller.createExchange();
@@ -281,7 +338,7 @@ describe('tags', () => {
   it('tags with rollbackTtl by default', async () => {
     const controller = make();
     await controller.tag('a', 'rollback');
-    clock.advance(DEFAULT_ROLLBACK_TTL - 1);
+    clock.advance(THREE_HOURS - 1);
     expect(await controller.isRolledBack('a')).toBe(true);
     clock.advance(1);
     expect(await controller.isRolledBack('a')).toBe(false);
@@ -322,19 +379,39 @@ describe('tags', () => {
   });
 });
 
+describe('maxTags', () => {
+  it('evicts the least recently used ID: a look-up counts as a use', async () => {
+    const controller = make({ maxTags: 2 });
+    await controller.tag('a', 'x');
+    await controller.tag('b', 'x');
+    expect(await controller.hasTag('a', 'x')).toBe(true); // a is now used more recently than b
+    await controller.tag('c', 'x');
+    expect(await controller.hasTag('b')).toBe(true); // b has no tag at all any more
+    expect(await controller.hasTag('a', 'x')).toBe(true);
+    expect(await controller.hasTag('c', 'x')).toBe(true);
+  });
+});
+
 describe('close()', () => {
   it('ends every open exchange with status closed and tags their unanswered IDs', async () => {
-    const controller = make();
+    // A store of our own: close() clears the one it made, and its tag methods reject once closed.
+    const store = new MemoryTagStore();
+    const controller = make({ tagStore: store });
     const a = controller.createExchange({ timeout: 1_000 });
     const b = controller.createExchange();
     a.registerRequest({ correlationId: 'a1' });
+    const answered = a.registerRequest({ correlationId: 'a2' });
     b.registerRequest({ correlationId: 'b1' });
+    await controller.registerResponse({ correlationId: answered.correlationId, message: 'ok' });
     const results = Promise.all([a.wait(), b.wait()]);
     await controller.close('deploy');
-    expect((await results).map((r) => [r.status, r.reason])).toEqual([
-      ['closed', 'deploy'],
-      ['closed', 'deploy'],
+    expect((await results).map((r) => [r.status, r.reason, r.unanswered])).toEqual([
+      ['closed', 'deploy', ['a1']],
+      ['closed', 'deploy', ['b1']],
     ]);
+    expect(store.getTags('a1')).toEqual(['rollback']);
+    expect(store.getTags('b1')).toEqual(['rollback']);
+    expect(store.getTags('a2')).toEqual([]);
     expect(clock.pending).toBe(0);
   });
 
@@ -350,6 +427,15 @@ describe('close()', () => {
     await expect(controller.isRolledBack('x')).rejects.toBeInstanceOf(ControllerClosedError);
     await expect(controller.synchronize({}, () => undefined)).rejects.toBeInstanceOf(ControllerClosedError);
     expect(controller.getExchange('x')).toBeUndefined();
+  });
+
+  it('rejects untag() and hasTag() with ControllerClosedError after close()', async () => {
+    const controller = make();
+    await controller.tag('x', 'y');
+    await controller.close();
+    await expect(controller.untag('x', 'y')).rejects.toBeInstanceOf(ControllerClosedError);
+    await expect(controller.hasTag('x', 'y')).rejects.toBeInstanceOf(ControllerClosedError);
+    await expect(controller.hasTag('x')).rejects.toBeInstanceOf(ControllerClosedError);
   });
 
   it('removes its listeners from a shared signal', async () => {
@@ -474,40 +560,71 @@ describe('onRollback', () => {
 });
 
 describe('diagnostics channels', () => {
-  it('publishes the life of an exchange on the rrxc:* channels', async () => {
-    const seen: string[] = [];
+  it('publishes the life of an exchange on the rrxc:* channels, with what each message carries', async () => {
+    const seen: [string, Record<string, unknown>][] = [];
     const listeners = Object.values(CHANNELS).map((name) => {
-      const listener = (message: unknown): void => {
-        const m = message as Record<string, unknown>;
-        seen.push(name + (m['outcome'] ? `:${String(m['outcome'])}` : ''));
-      };
+      const listener = (message: unknown): void => void seen.push([name, message as Record<string, unknown>]);
       subscribe(name, listener);
       return [name, listener] as const;
     });
     try {
       const controller = make();
+      clock.advance(5); // the exchange starts after the controller: its duration is not the controller's age
       const xc = controller.createExchange();
       const { correlationId } = xc.registerRequest();
       xc.registerRequest({ correlationId: 'never' });
+      clock.advance(30);
       await controller.registerResponse({ correlationId, message: 'ok' });
       await controller.registerResponse({ correlationId, message: 'ok' });
+      await controller.registerResponse({ correlationId, message: 'better', overwrite: true });
+      clock.advance(12);
       xc.close();
       await controller.registerResponse({ correlationId: 'never', message: 'late' });
       await controller.registerResponse({ correlationId: 'nobody', message: '?' });
+      const response = (id: string, outcome: ResponseOutcome): Record<string, unknown> => ({ controller, correlationId: id, outcome });
       expect(seen).toEqual([
-        'rrxc:exchange:created',
-        'rrxc:request:registered',
-        'rrxc:request:registered',
-        'rrxc:response:delivered:delivered',
-        'rrxc:response:duplicate:duplicate',
-        'rrxc:rollback:tagged',
-        'rrxc:exchange:ended',
-        'rrxc:response:rolled-back:rolled-back',
-        'rrxc:response:unmatched:unmatched',
+        ['rrxc:exchange:created', { controller, exchange: xc }],
+        ['rrxc:request:registered', { controller, exchange: xc, correlationId }],
+        ['rrxc:request:registered', { controller, exchange: xc, correlationId: 'never' }],
+        ['rrxc:response:delivered', response(correlationId, 'delivered')],
+        ['rrxc:response:duplicate', response(correlationId, 'duplicate')],
+        ['rrxc:response:overwritten', response(correlationId, 'overwritten')],
+        ['rrxc:rollback:tagged', { controller, exchange: xc, correlationIds: ['never'], tag: 'rollback', ttl: THREE_HOURS }],
+        [
+          'rrxc:exchange:ended',
+          {
+            controller,
+            exchange: xc,
+            result: expect.objectContaining({ exchangeId: xc.id, status: 'closed', durationMs: 42, unanswered: ['never'] }),
+          },
+        ],
+        ['rrxc:response:rolled-back', response('never', 'rolled-back')],
+        ['rrxc:response:unmatched', response('nobody', 'unmatched')],
       ]);
     } finally {
       for (const [name, listener] of listeners) unsubscribe(name, listener);
     }
+  });
+
+  it('publishes an overwrite on rrxc:response:overwritten', async () => {
+    const seen: unknown[] = [];
+    const listener = (message: unknown): void => void seen.push(message);
+    subscribe(CHANNELS.responseOverwritten, listener);
+    try {
+      const controller = make();
+      const { correlationId } = controller.createExchange().registerRequest();
+      await controller.registerResponse({ correlationId, message: 'first' });
+      expect(seen).toEqual([]);
+      expect(await controller.registerResponse({ correlationId, message: 'second', overwrite: true })).toBe('overwritten');
+      expect(seen).toEqual([{ controller, correlationId, outcome: 'overwritten' }]);
+    } finally {
+      unsubscribe(CHANNELS.responseOverwritten, listener);
+    }
+  });
+
+  it('documents every channel in docs/guide.md', () => {
+    const guide = readFileSync(new URL('../docs/guide.md', import.meta.url), 'utf8');
+    for (const [key, name] of Object.entries(CHANNELS)) expect(guide, key).toContain(`| \`${name}\` (\`${key}\`) |`);
   });
 });
 
@@ -598,15 +715,28 @@ describe('an asynchronous tag store', () => {
   });
 
   it('resolves wait() only once the tags are written', async () => {
-    const store = new SlowStore();
-    const controller = new Controller<string, string>({ tagStore: store });
-    controllers.push(controller);
-    clock = new ManualClock();
+    const store = new GatedTagStore();
+    const controller = make({ tagStore: store });
     const xc = controller.createExchange();
     xc.registerRequest({ correlationId: 'w' });
     xc.close();
-    await xc.wait();
-    expect(await store.getTags('w')).toEqual(['rollback']);
+    let settled = false;
+    const waiting = xc.wait().then((result) => {
+      settled = true;
+      return result;
+    });
+    try {
+      await flush();
+      expect(xc.status).toBe('closed');
+      expect(store.pendingWrites).toBe(1);
+      expect(settled).toBe(false);
+      // Meanwhile a late reply is already rolled back.
+      expect(await controller.registerResponse({ correlationId: 'w', message: 'late' })).toBe('rolled-back');
+    } finally {
+      store.release();
+    }
+    expect((await waiting).unanswered).toEqual(['w']);
+    expect(store.inner.getTags('w')).toEqual(['rollback']);
   });
 
   it('rejects with TagStoreError when the store fails a look-up', async () => {

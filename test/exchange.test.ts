@@ -6,8 +6,10 @@ import {
   ExchangeEndedError,
   ExchangeSealedError,
   InvalidArgumentError,
+  type Exchange,
   type ExchangeResult,
 } from '../src/index.js';
+import { flush, GatedTagStore } from './support/gated-tag-store.js';
 import { ManualClock } from './support/manual-clock.js';
 
 let clock: ManualClock;
@@ -189,6 +191,18 @@ describe('wait()', () => {
     expect(seen[0]).toEqual(result.entries[0]);
   });
 
+  it('reports the exchange ID as result.exchangeId, for a generated and a given ID', async () => {
+    setup();
+    // id is not read before the end: a generated one is made on first read, and the result must still carry it.
+    const generated = controller.createExchange();
+    const given = controller.createExchange({ id: 'order-7' });
+    const [a, b] = await Promise.all([generated.wait(), given.wait()]);
+    expect(a.exchangeId).toBe(generated.id);
+    expect(a.exchangeId).toMatch(/^[\w-]+-\w+$/);
+    expect(b.exchangeId).toBe('order-7');
+    expect(b.exchangeId).toBe(given.id);
+  });
+
   it('returns the same promise when called twice', () => {
     const xc = setup().createExchange();
     xc.registerRequest();
@@ -227,6 +241,27 @@ describe('ending', () => {
     const error = await handle.response.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ExchangeEndedError);
     expect(error).toMatchObject({ status: 'closed', cause: reason });
+  });
+
+  it('rejects the response of an unanswered request with ExchangeEndedError status timed-out when the timeout fires', async () => {
+    const xc = setup().createExchange({ timeout: 100 });
+    const handle = xc.registerRequest();
+    clock.advance(100);
+    const error = await handle.response.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ExchangeEndedError);
+    expect(error).toMatchObject({ code: 'ERR_RRXC_EXCHANGE_ENDED', status: 'timed-out' });
+    expect('cause' in (error as object)).toBe(false);
+  });
+
+  it('rejects the response of an unanswered request with ExchangeEndedError status aborted when the signal aborts', async () => {
+    const ac = new AbortController();
+    const xc = setup().createExchange({ signal: ac.signal });
+    const handle = xc.registerRequest();
+    const reason = new Error('client left');
+    ac.abort(reason);
+    const error = await handle.response.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ExchangeEndedError);
+    expect(error).toMatchObject({ code: 'ERR_RRXC_EXCHANGE_ENDED', status: 'aborted', cause: reason });
   });
 
   it('removes every entry of the ended exchange from the controller', async () => {
@@ -361,11 +396,26 @@ describe('ending', () => {
   });
 
   it('closes and waits for the tags on async dispose (await using)', async () => {
-    setup();
-    {
+    const store = new GatedTagStore();
+    setup({ tagStore: store });
+    let xc: Exchange<string, string> | undefined;
+    let disposed = false;
+    const disposing = (async () => {
       await using scoped = controller.createExchange();
       scoped.registerRequest({ correlationId: 'scoped' });
+      xc = scoped;
+    })().then(() => (disposed = true));
+    try {
+      await flush();
+      // Closed at once, but the rollback write is still pending: disposal must not be over.
+      expect(xc?.status).toBe('closed');
+      expect(store.pendingWrites).toBe(1);
+      expect(disposed).toBe(false);
+    } finally {
+      store.release();
     }
+    await disposing;
+    expect(store.inner.getTags('scoped')).toEqual(['rollback']);
     expect(await controller.isRolledBack('scoped')).toBe(true);
   });
 });
@@ -430,6 +480,30 @@ describe('responses()', () => {
     expect((await first).value?.correlationId).toBe('a');
     expect((await second).value?.correlationId).toBe('b');
     expect(await third).toEqual({ value: undefined, done: true });
+  });
+
+  it('keeps delivering, and completes wait(), after a consumer loop threw', async () => {
+    const xc = setup().createExchange();
+    const handles = ['a', 'b', 'c'].map((correlationId) => xc.registerRequest({ correlationId }));
+    const bug = new Error('consumer bug');
+    const failing = (async () => {
+      for await (const _entry of xc.responses()) throw bug;
+    })();
+    const seen: string[] = [];
+    const healthy = (async () => {
+      for await (const entry of xc.responses()) seen.push(entry.correlationId);
+    })();
+    expect(await controller.registerResponse({ correlationId: 'a', message: 'A' })).toBe('delivered');
+    await expect(failing).rejects.toBe(bug);
+    expect(await controller.registerResponse({ correlationId: 'b', message: 'B' })).toBe('delivered');
+    const waiting = xc.wait();
+    expect(await controller.registerResponse({ correlationId: 'c', message: 'C' })).toBe('delivered');
+    const result = await waiting;
+    expect(result).toMatchObject({ status: 'completed', complete: true, unanswered: [] });
+    expect(result.entries.map((e) => e.response)).toEqual(['A', 'B', 'C']);
+    await expect(handles[2]!.response).resolves.toBe('C');
+    await healthy;
+    expect(seen).toEqual(['a', 'b', 'c']);
   });
 
   it('is empty and done for an ended exchange without replies', async () => {
@@ -525,6 +599,32 @@ describe('synchronize()', () => {
     expect(error).toBe(failure);
     expect(controller.openExchanges).toBe(0);
     expect(await controller.isRolledBack(id)).toBe(true);
+  });
+
+  it('ends the exchange closed, rolls back its ID and rejects with the error when the operation throws after an await', async () => {
+    setup();
+    const failure = new Error('publish failed on the broker');
+    let xc: Exchange<string, string> | undefined;
+    let id = '';
+    const settled = controller
+      .synchronize({}, async (exchange) => {
+        xc = exchange;
+        id = exchange.registerRequest().correlationId;
+        await flush();
+        throw failure;
+      })
+      .then(
+        (result) => ({ result }),
+        (error: unknown) => ({ error }),
+      );
+    await flush();
+    await flush();
+    expect(xc?.status).toBe('closed');
+    expect(await settled).toEqual({ error: failure });
+    expect(await xc!.wait()).toMatchObject({ status: 'closed', reason: failure, complete: false, unanswered: [id] });
+    expect(controller.openExchanges).toBe(0);
+    expect(await controller.isRolledBack(id)).toBe(true);
+    expect(await controller.registerResponse({ correlationId: id, message: 'late' })).toBe('rolled-back');
   });
 
   it('resolves timed-out when the replies do not come in time', async () => {

@@ -1,9 +1,11 @@
 /**
  * Races a user meets in production, each pinned by name: a reply in the same
- * tick as the end of its exchange, on the real event loop.
+ * tick as the end of its exchange, on the real event loop or, where the order
+ * must be chosen, on a ManualClock.
  */
 import { describe, expect, it } from 'vitest';
 import { Controller, ExchangeEndedError, type ResponseOutcome } from '../src/index.js';
+import { ManualClock } from './support/manual-clock.js';
 
 describe('races', () => {
   it('a reply in the same tick as an abort: whichever runs first wins, and the other agrees', async () => {
@@ -40,24 +42,44 @@ describe('races', () => {
     }
   });
 
-  it('a reply in the same tick as the timeout: delivered or rolled back, never both', async () => {
-    const controller = new Controller<string, string>({ timeout: 5 });
-    await Promise.all(
-      Array.from({ length: 200 }, async () => {
-        const xc = controller.createExchange();
-        const { correlationId } = xc.registerRequest();
-        // Scheduled for the same timer tick as the exchange's own deadline.
-        const outcome = await new Promise<ResponseOutcome>((resolve) =>
-          setTimeout(() => resolve(controller.registerResponse({ correlationId, message: 'x' })), 5),
-        );
-        const result = await xc.wait();
-        const delivered = result.entries[0]!.answered;
-        expect(outcome).toBe(delivered ? 'delivered' : 'rolled-back');
-        expect(result.unanswered.length).toBe(delivered ? 0 : 1);
-
-      }),
-    );
-    await controller.close();
+  it('a reply in the same tick as the timeout: delivered or rolled back, never both, in either order', async () => {
+    for (const replyFirst of [true, false]) {
+      // Both timers fall due at the same instant; the ManualClock fires them in the order they were set.
+      const clock = new ManualClock();
+      const controller = new Controller<string, string>({ clock, timeout: 5 });
+      let outcome: Promise<ResponseOutcome> | undefined;
+      let correlationId = '';
+      const reply = (): void => void (outcome = controller.registerResponse({ correlationId, message: 'x' }));
+      if (replyFirst) clock.setTimeout(reply, 5);
+      const xc = controller.createExchange();
+      const handle = xc.registerRequest();
+      correlationId = handle.correlationId;
+      if (!replyFirst) clock.setTimeout(reply, 5);
+      const settled = handle.response.then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      );
+      clock.advance(5);
+      const result = await xc.wait();
+      expect(result.status).toBe('timed-out');
+      if (replyFirst) {
+        expect(await outcome).toBe('delivered');
+        expect(await settled).toEqual({ value: 'x' });
+        expect(result.entries[0]!.answered).toBe(true);
+        expect(result.unanswered).toEqual([]);
+        expect(await controller.isRolledBack(correlationId)).toBe(false);
+      } else {
+        expect(await outcome).toBe('rolled-back');
+        const { error } = (await settled) as { error: unknown };
+        expect(error).toBeInstanceOf(ExchangeEndedError);
+        expect(error).toMatchObject({ status: 'timed-out' });
+        expect(result.entries[0]!.answered).toBe(false);
+        expect(result.unanswered).toEqual([correlationId]);
+        expect(await controller.isRolledBack(correlationId)).toBe(true);
+      }
+      await controller.close();
+      expect(clock.pending).toBe(0);
+    }
   });
 
   it('a reply during close(): delivered before it, rolled back after it, the controller closed for the rest', async () => {
