@@ -1,29 +1,15 @@
 import type { Clock } from './clock.js';
-import { Fifo } from './fifo.js';
-
-/** Something that ends when its deadline passes. */
-export interface DeadlineTarget {
-  /** When it is due, in clock time. */
-  readonly deadline: number | undefined;
-  /** Called once, when the deadline has passed. */
-  onDeadline(): void;
-}
-
-interface Lane<T> {
-  /** Queue order is deadline order: every member was added with the same timeout. */
-  readonly members: Fifo<T>;
-  timer: unknown;
-}
+import { TimerLane, type DeadlineTarget } from './timer-lane.js';
 
 /**
  * Exchange deadlines, with one armed timer per distinct timeout value
- * instead of one per exchange. Exchanges that share a timeout expire in the
- * order they were created, so each lane is a FIFO whose head alone needs a
- * timer. A Node `Timeout` costs about 200 bytes; a queue slot 8.
+ * instead of one per exchange: exchanges that share a timeout expire in
+ * the order they were created, so each timeout value gets a
+ * {@link TimerLane}. A lane leaves with its last exchange.
  */
 export class DeadlineQueue<T extends DeadlineTarget> {
   readonly #clock: Clock;
-  readonly #lanes = new Map<number, Lane<T>>();
+  readonly #lanes = new Map<number, TimerLane<T>>();
 
   /**
    * @param clock - Where time is read and the timers are scheduled.
@@ -36,40 +22,17 @@ export class DeadlineQueue<T extends DeadlineTarget> {
   add(target: T, timeout: number): number {
     let lane = this.#lanes.get(timeout);
     if (lane === undefined) {
-      lane = { members: new Fifo(), timer: undefined };
-      this.#lanes.set(timeout, lane);
-      this.#arm(timeout, lane, timeout);
+      const made = new TimerLane<T>(timeout, this.#clock, () => {
+        if (made.size === 0 && this.#lanes.get(timeout) === made) this.#lanes.delete(timeout);
+      });
+      this.#lanes.set(timeout, made);
+      lane = made;
     }
-    return lane.members.push(target);
+    return lane.add(target);
   }
 
-  /** Unschedules the target `add` gave `ticket`; the lane's timer goes with its last member. */
+  /** Unschedules the target `add` gave `ticket`. */
   delete(timeout: number, ticket: number): void {
-    const lane = this.#lanes.get(timeout);
-    if (lane !== undefined && lane.members.remove(ticket) && lane.members.size === 0) this.#retire(timeout, lane);
-  }
-
-  #arm(timeout: number, lane: Lane<T>, ms: number): void {
-    lane.timer = this.#clock.setTimeout(() => this.#fire(timeout, lane), ms);
-  }
-
-  #fire(timeout: number, lane: Lane<T>): void {
-    lane.timer = undefined;
-    for (let target = lane.members.peek(); target !== undefined; target = lane.members.peek()) {
-      const due = target.deadline! - this.#clock.now();
-      if (due > 0) {
-        this.#arm(timeout, lane, due);
-        return;
-      }
-      lane.members.shift();
-      target.onDeadline();
-    }
-    this.#retire(timeout, lane);
-  }
-
-  #retire(timeout: number, lane: Lane<T>): void {
-    if (lane.timer !== undefined) this.#clock.clearTimeout(lane.timer);
-    lane.timer = undefined;
-    if (this.#lanes.get(timeout) === lane) this.#lanes.delete(timeout);
+    this.#lanes.get(timeout)?.cancel(ticket);
   }
 }

@@ -10,7 +10,7 @@ import { conflictChannel, errorChannel, leaseLostChannel, type RedisConflictMess
 import { withDeadline } from '../_with-deadline.js';
 import { checkConnectionOptions, connectUrl, corked, describeError, release, whenReady } from './_connection.js';
 import { checkPrefix, DEFAULT_PREFIX, Keys } from './_keys.js';
-import { TimerLane } from './_lane.js';
+import { after, TimerLane, type DeadlineTarget } from '../timer-lane.js';
 import { checkDuration, checkRedisTtl, clampTtl } from './_options.js';
 import { defineScripts, scriptRunner, type RedisConnection, type ScriptRunner, type Scripts } from './_scripts.js';
 import { Waits } from './_waits.js';
@@ -278,8 +278,8 @@ export class RedisBackplane implements Backplane {
   readonly #connectTimeout: number;
   readonly #maxTtl: number;
   /** One timer for every acknowledgement wait, one for every command on the forwarding path. */
-  readonly #retries: TimerLane;
-  readonly #deadlines: TimerLane;
+  readonly #retries: TimerLane<DeadlineTarget>;
+  readonly #deadlines: TimerLane<DeadlineTarget>;
   readonly #ready: Promise<void>;
   readonly #onMessage = (channel: string, raw: string): void => this.#receive(channel, raw);
   /** Back after an outage (a restarted Redis has lost the lease): renew at once, not at the next beat. */
@@ -711,7 +711,7 @@ export class RedisBackplane implements Backplane {
           // Nobody listens: dead, closed, or reconnecting. Only the last is worth waiting for.
           if ((await this.#command('EXISTS', () => this.#redis.exists(this.#keys.lease(owner)))) === 0) return undefined;
           if (this.#clock.now() >= giveUpAt) return undefined;
-          await new Promise<void>((resolve) => this.#retries.add(resolve));
+          await new Promise<void>((resolve) => after(this.#retries, resolve));
           continue;
         }
         if (typeof got !== 'string') throw transportError('PUBLISH', got.error);
@@ -1036,7 +1036,7 @@ export class RedisBackplane implements Backplane {
    */
   #bounded<T>(command: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const handle = this.#deadlines.add(() => reject(new Error(`no answer within commandTimeout (${this.#commandTimeout} ms)`)));
+      const handle = after(this.#deadlines, () => reject(new Error(`no answer within commandTimeout (${this.#commandTimeout} ms)`)));
       command.then(
         (value) => {
           this.#deadlines.cancel(handle);
