@@ -6,7 +6,8 @@
 // closure per call). Its own default deadline is 60 s; like every other
 // implementation it gets the scenario's deadline instead.
 import { createBirpc } from 'birpc';
-import { Remote, type Payload } from '../remote.js';
+import { ANSWERED, Remote, type Payload } from '../remote.js';
+import { eachRequest } from './each-request.js';
 import type { Implementation, Instance } from './types.js';
 
 interface EchoFunctions {
@@ -47,14 +48,9 @@ export const birpc: Implementation = {
     return {
       remote,
       rolledBack: 0,
-      exchange(requests, payload) {
-        if (requests === 1) return rpc.$call('echo', payload);
-        const all: Promise<Payload>[] = [];
-        for (let i = 0; i < requests; i++) all.push(rpc.$call('echo', payload));
-        return Promise.all(all);
-      },
+      exchange: eachRequest((payload) => rpc.$call('echo', payload)),
       keyOf: (m: Call) => m.i,
-      reply: (key) => reply(key as string, ANSWER),
+      reply: (key) => reply(key as string, ANSWERED),
       close() {
         rpc.$close();
       },
@@ -62,4 +58,3 @@ export const birpc: Implementation = {
   },
 };
 
-const ANSWER: Payload = { drop: false };

@@ -1,7 +1,8 @@
 // The physical limit: a Map of pending entries and one promise per request,
 // resolved when its reply comes. No deadline, no validation, integer IDs.
 // No correlation layer can do less.
-import { Remote, type Payload } from '../remote.js';
+import { ANSWERED, Remote, type Payload } from '../remote.js';
+import { eachRequest } from './each-request.js';
 import type { Implementation, Instance } from './types.js';
 
 interface Wire {
@@ -34,14 +35,9 @@ export const floor: Implementation = {
     return {
       remote,
       rolledBack: 0,
-      exchange(requests, payload) {
-        if (requests === 1) return one(payload);
-        const all: Promise<Payload>[] = [];
-        for (let i = 0; i < requests; i++) all.push(one(payload));
-        return Promise.all(all);
-      },
+      exchange: eachRequest(one),
       keyOf: (m: Wire) => m.id,
-      reply: (key) => reply(key as number, ANSWER),
+      reply: (key) => reply(key as number, ANSWERED),
       close() {
         pending.clear();
       },
@@ -49,4 +45,3 @@ export const floor: Implementation = {
   },
 };
 
-const ANSWER: Payload = { drop: false };

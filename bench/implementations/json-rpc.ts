@@ -5,7 +5,8 @@
 // in another process in a real deployment, and rrxc has no server side to
 // compare it with), and no JSON encoding happens anywhere, for anyone.
 import { JSONRPCClient, type JSONRPCRequest } from 'json-rpc-2.0';
-import { Remote, type Payload } from '../remote.js';
+import { ANSWERED, Remote, type Payload } from '../remote.js';
+import { eachRequest } from './each-request.js';
 import type { Implementation, Instance } from './types.js';
 
 export const jsonRpc: Implementation = {
@@ -23,17 +24,11 @@ export const jsonRpc: Implementation = {
     return {
       remote,
       rolledBack: 0,
-      exchange(requests, payload) {
-        if (requests === 1) return requester.request('echo', payload) as Promise<Payload>;
-        const all: PromiseLike<Payload>[] = [];
-        for (let i = 0; i < requests; i++) all.push(requester.request('echo', payload));
-        return Promise.all(all);
-      },
+      exchange: eachRequest((payload) => requester.request('echo', payload)),
       keyOf: (m: JSONRPCRequest) => m.id as number,
-      reply: (key) => reply(key as number, ANSWER),
+      reply: (key) => reply(key as number, ANSWERED),
       close() {},
     };
   },
 };
 
-const ANSWER: Payload = { drop: false };

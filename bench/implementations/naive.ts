@@ -3,7 +3,8 @@
 // timer. On timeout it remembers the ID (a plain Map, unbounded: cheaper than
 // rrxc's bounded store, so it favours naive) so that a late reply could be
 // acknowledged, then rejects.
-import { Remote, type Payload } from '../remote.js';
+import { ANSWERED, Remote, type Payload } from '../remote.js';
+import { eachRequest } from './each-request.js';
 import type { Implementation, Instance } from './types.js';
 
 interface Wire {
@@ -49,14 +50,9 @@ export const naive: Implementation = {
     return {
       remote,
       rolledBack: 0,
-      exchange(requests, payload) {
-        if (requests === 1) return one(payload);
-        const all: Promise<Payload>[] = [];
-        for (let i = 0; i < requests; i++) all.push(one(payload));
-        return Promise.all(all);
-      },
+      exchange: eachRequest(one),
       keyOf: (m: Wire) => m.id,
-      reply: (key) => reply(key as number, ANSWER),
+      reply: (key) => reply(key as number, ANSWERED),
       close() {
         for (const entry of pending.values()) clearTimeout(entry.timer);
         pending.clear();
@@ -66,4 +62,3 @@ export const naive: Implementation = {
   },
 };
 
-const ANSWER: Payload = { drop: false };

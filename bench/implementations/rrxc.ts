@@ -8,7 +8,7 @@
 // it first), as the peers are their published JavaScript. RRXC_SRC points
 // the bench at another build or copy of the sources (a private experiment).
 import type * as Rrxc from '../../src/index.js';
-import { Remote, type Payload } from '../remote.js';
+import { ANSWERED, Remote, type Payload } from '../remote.js';
 import type { Implementation, Instance } from './types.js';
 
 const source = process.env['RRXC_SRC'] || '../../dist/index.js';
@@ -54,7 +54,7 @@ function make(name: string, withTimeout: boolean, wiring: string): Implementatio
           return xc.wait();
         },
         keyOf: (m: Wire) => m.correlationId,
-        reply: (key) => reply(key as string, ANSWER),
+        reply: (key) => reply(key as string, ANSWERED),
         close: () => controller.close(),
       };
     },
@@ -64,4 +64,3 @@ function make(name: string, withTimeout: boolean, wiring: string): Implementatio
 export const rrxc = make('rrxc', true, '`createExchange()` (controller `timeout` = the scenario deadline), `registerRequest()`, `wait()`; replies via `registerResponse()`');
 export const rrxcNoTimeout = make('rrxc (no timeout)', false, 'same, without a deadline: like for like with the floor');
 
-const ANSWER: Payload = { drop: false };
