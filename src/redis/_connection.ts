@@ -71,6 +71,21 @@ export async function whenReady(redis: RedisConnection, ms: number, clock: Clock
   }
 }
 
+/**
+ * `made` once it is ready, for the components' `connect()`: closed again,
+ * and the error rethrown, when it does not get there — so that a failed
+ * `connect()` leaves no connection or timer behind.
+ */
+export async function readyOrClosed<T extends { ready(): Promise<void>; close(): Promise<void> }>(made: T): Promise<T> {
+  try {
+    await made.ready();
+  } catch (error) {
+    await made.close();
+    throw error;
+  }
+  return made;
+}
+
 /** The message of an error (or whatever was thrown), for the message of the error that wraps it. */
 export function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

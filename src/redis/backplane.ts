@@ -8,7 +8,7 @@ import { secureId } from '../secure-id.js';
 import type { ResponseOutcome } from '../types.js';
 import { conflictChannel, errorChannel, leaseLostChannel, type RedisConflictMessage, type RedisErrorMessage, type RedisLeaseLostMessage } from './channels.js';
 import { withDeadline } from '../_with-deadline.js';
-import { checkConnectionOptions, connectUrl, corked, describeError, release, whenReady } from './_connection.js';
+import { checkConnectionOptions, connectUrl, corked, describeError, readyOrClosed, release, whenReady } from './_connection.js';
 import { checkPrefix, DEFAULT_PREFIX, Keys } from './_keys.js';
 import { after, TimerLane, type DeadlineTarget } from '../timer-lane.js';
 import { checkDuration, checkRedisTtl, clampTtl } from './_options.js';
@@ -344,14 +344,7 @@ export class RedisBackplane implements Backplane {
    * @throws `InvalidArgumentError` (from `rrxc`) for bad options.
    */
   static async connect(options: RedisBackplaneOptions): Promise<RedisBackplane> {
-    const backplane = new RedisBackplane(options);
-    try {
-      await backplane.ready();
-    } catch (error) {
-      await backplane.close();
-      throw error;
-    }
-    return backplane;
+    return readyOrClosed(new RedisBackplane(options));
   }
 
   /**

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import { TagStoreError } from '../errors.js';
 import { checkClock, checkOptionsObject } from '../options.js';
 import type { TagStore } from '../tag-store.js';
-import { checkConnectionOptions, connectUrl, release, whenReady } from './_connection.js';
+import { checkConnectionOptions, connectUrl, readyOrClosed, release, whenReady } from './_connection.js';
 import { checkPrefix, DEFAULT_PREFIX, Keys } from './_keys.js';
 import { checkDuration, checkRedisTtl, clampTtl } from './_options.js';
 import { defineScripts, type RedisConnection, type Scripts } from './_scripts.js';
@@ -103,14 +103,7 @@ export class RedisTagStore implements TagStore {
    * @throws `InvalidArgumentError` (from `rrxc`) for bad options.
    */
   static async connect(options: RedisTagStoreOptions): Promise<RedisTagStore> {
-    const store = new RedisTagStore(options);
-    try {
-      await store.ready();
-    } catch (error) {
-      await store.close();
-      throw error;
-    }
-    return store;
+    return readyOrClosed(new RedisTagStore(options));
   }
 
   /**
