@@ -73,7 +73,6 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   readonly #options: ResolvedOptions<Req, Res>;
   readonly #index: CorrelationIndex<PendingRequest<Req, Res, Exchange<Req, Res>>>;
   readonly #open = new OpenSet<Exchange<Req, Res>>();
-  readonly #duplicates: DuplicateWindow;
   readonly #tagStore: TagStore;
   readonly #ownsTagStore: boolean;
   readonly #storage = new AsyncLocalStorage<Exchange<Req, Res>>();
@@ -100,14 +99,15 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     this.#options = resolved;
     const { backplane } = resolved;
     const newId = resolved.newId ?? (backplane?.newCorrelationId === undefined ? undefined : () => backplane.newCorrelationId!());
-    this.#index = new CorrelationIndex(resolved.maxPendingRequests, newId, resolved.maxIdLength);
-    this.#duplicates = new DuplicateWindow(resolved.duplicateWindow, resolved.maxDuplicates, resolved.clock);
+    const epoch = resolved.clock.now();
+    const answered = new DuplicateWindow(resolved.duplicateWindow, resolved.maxDuplicates, resolved.clock, epoch);
+    this.#index = new CorrelationIndex(resolved.maxPendingRequests, newId, resolved.maxIdLength, answered);
     this.#ownsTagStore = resolved.tagStore === undefined;
     this.#tagStore = resolved.tagStore ?? new MemoryTagStore({ maxTags: resolved.maxTags, clock: resolved.clock });
     this.#host = {
       index: this.#index,
       clock: resolved.clock,
-      epoch: resolved.clock.now(),
+      epoch,
       maxIdLength: resolved.maxIdLength,
       storage: this.#storage,
       fanout: new AbortFanout(),
@@ -328,7 +328,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   async #release(): Promise<void> {
     // A hook or listener that ran during the ends may have started more.
     while (this.#writes.size > 0) await Promise.allSettled([...this.#writes]);
-    this.#duplicates.clear();
+    this.#index.forgetAnswered();
     await this.#options.backplane?.close();
     if (this.#ownsTagStore) await this.#tagStore.close?.();
   }
@@ -364,7 +364,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       entry.owner.overwrite(entry, message);
       return 'overwritten';
     }
-    if (this.#duplicates.has(correlationId)) return 'duplicate';
+    if (this.#index.wasAnswered(correlationId)) return 'duplicate';
     if (this.#tagging.has(correlationId)) return 'rolled-back';
     return undefined;
   }
@@ -423,7 +423,6 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
 
   #exchangeEnded(exchange: Exchange<Req, Res>, result: ExchangeResult<Req, Res>): PromiseLike<void> | undefined {
     this.#open.delete(exchange);
-    for (const entry of result.entries) if (entry.answered) this.#duplicates.add(entry.correlationId, result.endedAt);
     const { backplane } = this.#options;
     if (backplane?.requestsEnded !== undefined) {
       const answered = result.entries.flatMap((e) => (e.answered ? [e.correlationId] : []));
@@ -453,9 +452,6 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     let pending: PromiseLike<void>[] | undefined;
     let failure: unknown;
     for (const id of ids) {
-      // The ID is no longer "answered": a stale duplicate-window record from
-      // an earlier use of the same ID must not hide its rollback tag.
-      this.#duplicates.delete(id);
       try {
         const written = this.#tagStore.tag(id, tag, ttl);
         if (isThenable(written)) (pending ??= []).push(written);

@@ -1,29 +1,47 @@
+import type { DuplicateWindow } from './duplicate-window.js';
 import { CapacityError, CorrelationIdConflictError } from './errors.js';
 import { checkId } from './options.js';
 import { RenewingMap } from './renewing-map.js';
-import { secureId } from './secure-id.js';
+import { SlotTable } from './slot-table.js';
+import { SLOTS, secureId, slotOf, slottedId } from './secure-id.js';
 
 /** How often a generator may hand out an already pending ID before we give up on it. */
 const MAX_ID_ATTEMPTS = 8;
 
+/** What the index holds: anything that knows its own ID. */
+export interface Keyed {
+  readonly correlationId: string;
+}
+
 /**
- * Correlation ID → pending request: the one `Map` every reply is routed
- * through. Registering and routing are a single hash lookup each, whatever
- * the number of open exchanges; nothing here scans.
+ * Correlation ID → pending request: where every reply is routed, and what
+ * remembers, for the duplicate window, the IDs answered lately. A request
+ * registered without an ID gets one that names its slot in a
+ * {@link SlotTable} — routing its reply is two array reads and a string
+ * comparison; IDs given by the caller or the application's generator go in
+ * a `Map`. Either way one look-up, whatever the number of open exchanges;
+ * nothing here scans.
  */
-export class CorrelationIndex<Entry> {
-  readonly #entries = new RenewingMap<string, Entry>();
+export class CorrelationIndex<Entry extends Keyed> {
+  readonly #slotted = new SlotTable<Entry>(SLOTS);
+  /** Entries under IDs that name no slot of ours. */
+  readonly #named = new RenewingMap<string, Entry>();
+  readonly #answered: DuplicateWindow;
   readonly #limit: number;
   /** The application's generator (`newId`, or the backplane's); `undefined`: {@link secureId}. */
   readonly #generate: (() => string) | undefined;
   readonly #maxIdLength: number;
+  /** The slot {@link claimId} reserved for the next {@link addClaimed}; -1 for none. */
+  #claimed = -1;
 
   /**
    * @param limit - Most entries (`maxPendingRequests`).
-   * @param generate - ID generator (`newId`), nanoid when absent.
+   * @param generate - ID generator (`newId`), nanoid-like when absent.
    * @param maxIdLength - Longest ID a custom generator may return.
+   * @param answered - Where IDs of ended entries that were answered are remembered.
    */
-  constructor(limit: number, generate: (() => string) | undefined, maxIdLength: number) {
+  constructor(limit: number, generate: (() => string) | undefined, maxIdLength: number, answered: DuplicateWindow) {
+    this.#answered = answered;
     this.#limit = limit;
     this.#generate = generate;
     this.#maxIdLength = maxIdLength;
@@ -31,54 +49,101 @@ export class CorrelationIndex<Entry> {
 
   /** Number of pending entries. */
   get size(): number {
-    return this.#entries.size;
+    return this.#slotted.size + this.#named.size;
   }
 
   /** The entry pending under `id`. */
   get(id: string): Entry | undefined {
-    return this.#entries.get(id);
+    const slot = slotOf(id);
+    if (slot >= 0) {
+      const entry = this.#slotted.get(slot);
+      if (entry !== undefined && entry.correlationId === id) return entry;
+    }
+    return this.#named.size === 0 ? undefined : this.#named.get(id);
   }
 
   /** Whether `id` is pending. */
   has(id: string): boolean {
-    return this.#entries.has(id);
+    return this.get(id) !== undefined;
   }
 
   /**
-   * Adds an entry under `id`.
+   * Adds an entry under an ID the caller chose.
    * @throws {@link CapacityError} when the index is full.
    * @throws {@link CorrelationIdConflictError} when `id` is already pending.
    */
   add(id: string, entry: Entry): void {
     this.#checkCapacity();
-    if (this.#entries.has(id)) throw new CorrelationIdConflictError(id);
-    this.#entries.set(id, entry);
+    if (this.has(id)) throw new CorrelationIdConflictError(id);
+    this.#named.set(id, entry);
   }
 
   /**
-   * Adds an entry under an ID that is not pending — one {@link newId} just
-   * made — without the look-up `add` does: under an ID that is pending, it
-   * would replace that entry.
+   * The ID for the entry about to be added with {@link addClaimed} — nothing
+   * may come between the two: an ID naming a slot reserved for it, or the
+   * application generator's.
    * @throws {@link CapacityError} when the index is full.
+   * @throws {@link CorrelationIdConflictError} when the generator keeps returning pending IDs.
    */
-  addFresh(id: string, entry: Entry): void {
+  claimId(): string {
     this.#checkCapacity();
-    this.#entries.set(id, entry);
+    if (this.#generate !== undefined) return this.newId();
+    const slot = this.#slotted.claim();
+    // 102 random bits: a clash with a pending ID in the Map, which would
+    // shadow it, is not worth a look-up per request.
+    if (slot < 0) return secureId();
+    this.#claimed = slot;
+    return slottedId(slot);
   }
 
-  /** Removes `id`. */
-  delete(id: string): void {
-    this.#entries.delete(id);
+  /** Adds `entry` under the ID {@link claimId} just answered. */
+  addClaimed(id: string, entry: Entry): void {
+    const slot = this.#claimed;
+    if (slot < 0) this.#named.set(id, entry);
+    else {
+      this.#slotted.set(slot, entry);
+      this.#claimed = -1;
+    }
   }
 
   /**
-   * A fresh ID, unique among the pending ones.
+   * Removes `entry`, whose exchange ended at `now` (relative to the epoch).
+   * An answered entry's ID is remembered for the duplicate window; an
+   * unanswered one's is forgotten as answered, should an earlier exchange
+   * have used it: that answer must not hide its rollback tag.
+   */
+  end(entry: Entry, answered: boolean, now: number): void {
+    const id = entry.correlationId;
+    const slot = slotOf(id);
+    if (slot >= 0 && this.#slotted.get(slot) === entry) {
+      this.#slotted.release(slot);
+      // Made fresh for this entry: no earlier exchange can have used it.
+      if (answered) this.#answered.addRandom(id, now);
+      return;
+    }
+    this.#named.delete(id);
+    if (answered) this.#answered.add(id, now);
+    else this.#answered.delete(id);
+  }
+
+  /** Whether `id` was answered within the duplicate window (asked once {@link get} found it not pending). */
+  wasAnswered(id: string): boolean {
+    return this.#answered.has(id);
+  }
+
+  /** Forgets every answered ID, and the memory that held them. */
+  forgetAnswered(): void {
+    this.#answered.clear();
+  }
+
+  /**
+   * A fresh ID, unique among the pending ones; it names no slot.
    * @throws {@link CorrelationIdConflictError} when the generator keeps returning pending IDs.
    */
   newId(): string {
     const generate = this.#generate;
-    // 126 random bits: a clash, which would replace a pending entry, is not
-    // worth a look-up per request.
+    // 126 random bits: a clash, which would shadow a pending entry, is not
+    // worth a look-up per ID.
     if (generate === undefined) return secureId();
     let id = '';
     for (let attempt = 0; attempt < MAX_ID_ATTEMPTS; attempt++) {
@@ -88,12 +153,12 @@ export class CorrelationIndex<Entry> {
       // keeps as is (a 21-character one: 320 bytes instead of 40). Reading a
       // character flattens it in place, and the GC then drops the rope.
       id.charCodeAt(0);
-      if (!this.#entries.has(id)) return id;
+      if (!this.has(id)) return id;
     }
     throw new CorrelationIdConflictError(id);
   }
 
   #checkCapacity(): void {
-    if (this.#entries.size >= this.#limit) throw new CapacityError(this.#limit);
+    if (this.size >= this.#limit) throw new CapacityError(this.#limit);
   }
 }

@@ -1,6 +1,7 @@
 import { getRandomValues } from 'node:crypto';
 import type { Clock } from './clock.js';
 import { FingerprintTable } from './fingerprint-table.js';
+import { bitsAt, slotOf } from './secure-id.js';
 
 /**
  * Answered IDs of ended exchanges, remembered for `duplicateWindow` ms so
@@ -14,8 +15,8 @@ import { FingerprintTable } from './fingerprint-table.js';
  * answer time, so it is exact for every ID still held; under the bound the
  * oldest half goes first.
  *
- * Each generation is a {@link FingerprintTable}, not a `Map` of the ID
- * strings. Every answered ID lives here for up to a minute: long enough to
+ * Each generation holds fingerprints in typed arrays, not a `Map` of the
+ * ID strings. Every answered ID lives here for up to a minute: long enough to
  * outlive the young generation of V8's heap, short enough to die soon after
  * in the old one — the costliest lifetime an object can have. Held as
  * strings, they made the garbage collector the largest cost of a
@@ -23,63 +24,107 @@ import { FingerprintTable } from './fingerprint-table.js';
  * typed arrays the collector never sees them. Only the application's own
  * answered IDs are added, so outside input can neither fill the tables nor
  * crowd their probes.
+ *
+ * A generation writes its answers down in order, and builds its table only
+ * when a look-up comes: most replies find their exchange, so most
+ * generations are dropped unread, and a table written at random costs a
+ * cache miss or two per answer where the log's appends cost none.
+ *
+ * An ID rrxc made is random: its characters, folded into 63 bits, are its
+ * fingerprint. Any other ID is hashed (seeded MurmurHash3, 63 bits). Two
+ * IDs share a fingerprint with probability about 2⁻⁶² per pair: with
+ * 100 000 IDs held, an ID that was never added is taken for one of them
+ * about once in 10¹³ look-ups. (Whoever sees a generated ID can make
+ * another string with its fingerprint — and could as well send the ID
+ * itself.)
  */
 export class DuplicateWindow {
   readonly #windowMs: number;
   readonly #generationSize: number;
   readonly #clock: Clock;
-  /** Answer times are kept relative to this. */
   readonly #epoch: number;
-  readonly #seeds: Int32Array;
-  #current: FingerprintTable;
-  #previous: FingerprintTable;
-  /** When `#current` took its first answer. */
-  #currentSince = 0;
+  readonly #seedHigh: number;
+  readonly #seedLow: number;
+  #current = new Generation(MIN_CAPACITY);
+  #previous = new Generation(MIN_CAPACITY);
 
   /**
    * @param windowMs - How long an answered ID is remembered; `0` turns the window off.
    * @param maxIds - Most IDs remembered; the oldest go first.
    * @param clock - Time source for expiry.
+   * @param epoch - Clock time that answer times are given relative to.
    */
-  constructor(windowMs: number, maxIds: number, clock: Clock) {
+  constructor(windowMs: number, maxIds: number, clock: Clock, epoch: number) {
     this.#windowMs = windowMs;
     this.#generationSize = Math.max(1, Math.floor(maxIds / 2));
     this.#clock = clock;
-    this.#epoch = clock.now();
-    this.#seeds = getRandomValues(new Int32Array(2));
-    this.#current = this.#table(MIN_CAPACITY);
-    this.#previous = this.#table(MIN_CAPACITY);
+    this.#epoch = epoch;
+    const [seedHigh, seedLow] = getRandomValues(new Int32Array(2));
+    this.#seedHigh = seedHigh!;
+    this.#seedLow = seedLow!;
   }
 
   /**
    * Remembers that `id` was answered.
-   * @param at - When (clock time): its exchange's end.
+   * @param at - When, relative to the epoch: its exchange's end.
    */
   add(id: string, at: number): void {
     if (this.#windowMs === 0) return;
-    const now = at - this.#epoch;
-    if (this.#current.size >= this.#generationSize || now - this.#currentSince > this.#windowMs) this.#rotate();
-    if (this.#current.size === 0) this.#currentSince = now;
-    this.#current.set(id, now);
+    this.#hash(id);
+    this.#record(at);
+    this.#current.hashed = true;
+  }
+
+  /** Same as {@link add}, for an ID that rrxc made random (a slotted ID): its characters are its fingerprint. */
+  addRandom(id: string, at: number): void {
+    if (this.#windowMs === 0) return;
+    readRandom(id, slotOf(id));
+    this.#record(at);
   }
 
   /** Whether `id` was answered within the window. */
   has(id: string): boolean {
-    const at = this.#current.get(id) ?? this.#previous.get(id);
-    // Kept while its age is at most the window, as lru-cache's TTLs are.
-    return at !== undefined && this.#clock.now() - this.#epoch - at <= this.#windowMs;
+    const slot = slotOf(id);
+    if (slot >= 0 && readRandom(id, slot) && this.#held()) return true;
+    if (!this.#current.hashed && !this.#previous.hashed) return false;
+    this.#hash(id);
+    return this.#held();
   }
 
   /** Forgets `id`: it was registered again and ended unanswered. */
   delete(id: string): void {
-    this.#current.remove(id);
-    this.#previous.remove(id);
+    // Either way it may have been added: a generated ID can come back as one the caller gives.
+    const slot = slotOf(id);
+    if (slot >= 0 && readRandom(id, slot)) this.#remove();
+    if (!this.#current.hashed && !this.#previous.hashed) return;
+    this.#hash(id);
+    this.#remove();
   }
 
   /** Forgets every ID, and the memory that held them. */
   clear(): void {
-    this.#current = this.#table(MIN_CAPACITY);
-    this.#previous = this.#table(MIN_CAPACITY);
+    this.#current = new Generation(MIN_CAPACITY);
+    this.#previous = new Generation(MIN_CAPACITY);
+  }
+
+  /** Records the last fingerprint, answered `at`. */
+  #record(at: number): void {
+    const current = this.#current;
+    if (current.size >= this.#generationSize || (current.size > 0 && at - current.since > this.#windowMs)) this.#rotate();
+    this.#current.append(fingerprintHigh, fingerprintLow, at);
+  }
+
+  /** Removes the last fingerprint. */
+  #remove(): void {
+    this.#current.remove(fingerprintHigh, fingerprintLow);
+    this.#previous.remove(fingerprintHigh, fingerprintLow);
+  }
+
+  /** Whether the last fingerprint was answered within the window. */
+  #held(): boolean {
+    const at = this.#current.get(fingerprintHigh, fingerprintLow) ?? this.#previous.get(fingerprintHigh, fingerprintLow);
+    // Kept while its age is at most the window, as lru-cache's TTLs are.
+    return at !== undefined && this.#clock.now() - this.#epoch - at <= this.#windowMs;
   }
 
   /**
@@ -95,21 +140,152 @@ export class DuplicateWindow {
       dropped.clear();
       this.#current = dropped;
     } else {
-      this.#current = this.#table(capacity);
+      this.#current = new Generation(capacity);
     }
   }
 
-  #table(capacity: number): FingerprintTable {
-    return new FingerprintTable(capacity, this.#seeds);
+  /**
+   * Two 32-bit MurmurHash3 hashes of `id` (two UTF-16 code units per
+   * block), with different seeds and block constants, as the fingerprint.
+   */
+  #hash(id: string): void {
+    let high = this.#seedHigh;
+    let low = this.#seedLow;
+    const length = id.length;
+    for (let i = 0; i < length; i += 2) {
+      const block = id.charCodeAt(i) | (i + 1 < length ? id.charCodeAt(i + 1) << 16 : 0);
+      high = mix(high, block, 0xcc9e2d51, 0x1b873593);
+      low = mix(low, block, 0x85ebca6b, 0xc2b2ae35);
+    }
+    fingerprintHigh = finalise(high ^ length);
+    fingerprintLow = finalise(low ^ length) | 1;
   }
 }
 
-/** Slots of a table that has seen nothing yet. */
-const MIN_CAPACITY = 64;
+/**
+ * One generation's answers: fingerprints and times appended in the order
+ * they came, and a {@link FingerprintTable} of them brought up to date by
+ * the first look-up after appends.
+ */
+class Generation {
+  /** Two words per answer: the fingerprint's high and low halves. */
+  #fingerprints: Int32Array;
+  #times: Float64Array;
+  #size = 0;
+  /** Answers already in `#table`. */
+  #indexed = 0;
+  /** Made by the first look-up. */
+  #table: FingerprintTable | undefined;
+  /** When the first answer came. */
+  since = 0;
+  /** Whether an answer's fingerprint is a hash: until one is, look-ups skip hashing. */
+  hashed = false;
 
-/** The slots that hold `size` fingerprints at most half full. */
+  /** @param capacity - Answers the log holds before it grows; a power of two. */
+  constructor(capacity: number) {
+    this.#fingerprints = new Int32Array(2 * capacity);
+    this.#times = new Float64Array(capacity);
+  }
+
+  /** Answers appended (repeated fingerprints included). */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Answers the log holds before it grows. */
+  get capacity(): number {
+    return this.#times.length;
+  }
+
+  append(high: number, low: number, time: number): void {
+    const at = this.#size++;
+    if (at === 0) this.since = time;
+    if (at === this.#times.length) this.#grow();
+    this.#fingerprints[2 * at] = high;
+    this.#fingerprints[2 * at + 1] = low;
+    this.#times[at] = time;
+  }
+
+  /** The latest time of the fingerprint, `-Infinity` if it was removed since, `undefined` if never appended. */
+  get(high: number, low: number): number | undefined {
+    return this.#index().get(high, low);
+  }
+
+  remove(high: number, low: number): void {
+    this.#index().remove(high, low);
+  }
+
+  /** Empties the generation, keeping its memory. */
+  clear(): void {
+    this.#size = this.#indexed = 0;
+    this.#table?.clear();
+    this.hashed = false;
+  }
+
+  /** The table, with every answer appended so far. */
+  #index(): FingerprintTable {
+    const table = (this.#table ??= new FingerprintTable(2 * this.capacity));
+    for (; this.#indexed < this.#size; this.#indexed++) {
+      const at = this.#indexed;
+      table.set(this.#fingerprints[2 * at]!, this.#fingerprints[2 * at + 1]!, this.#times[at]!);
+    }
+    return table;
+  }
+
+  #grow(): void {
+    const fingerprints = new Int32Array(2 * this.#fingerprints.length);
+    fingerprints.set(this.#fingerprints);
+    this.#fingerprints = fingerprints;
+    const times = new Float64Array(2 * this.#times.length);
+    times.set(this.#times);
+    this.#times = times;
+  }
+}
+
+/** Answers a generation that has seen nothing yet holds before its log grows. */
+const MIN_CAPACITY = 32;
+
+/** The capacity that holds `size` answers. */
 function capacityFor(size: number): number {
   let capacity = MIN_CAPACITY;
-  while (capacity < 2 * size) capacity *= 2;
+  while (capacity < size) capacity *= 2;
   return capacity;
+}
+
+// The last fingerprint, as two module-level numbers rather than a returned
+// pair: the hot path allocates nothing.
+let fingerprintHigh = 0;
+let fingerprintLow = 0;
+
+/**
+ * Reads the fingerprint of an ID shaped as rrxc makes them — 21 characters
+ * of the alphabet, `slot` the one its last four name — and answers whether
+ * it has that shape. Every character counts: the random ones keep the
+ * halves' low bits random (`high` picks the table slot), and an ID with
+ * any one character changed reads differently.
+ */
+function readRandom(id: string, slot: number): boolean {
+  const a = bitsAt(id, 0);
+  const b = bitsAt(id, 5);
+  const c = bitsAt(id, 10);
+  const d = bitsAt(id, 15);
+  if ((a | b | c | d) < 0) return false;
+  fingerprintHigh = a ^ (c << 2);
+  // The last character is the slot's low six bits.
+  fingerprintLow = ((b ^ (d << 1) ^ ((slot & 63) << 25)) << 1) | 1;
+  return true;
+}
+
+function mix(h: number, block: number, c1: number, c2: number): number {
+  let k = Math.imul(block, c1);
+  k = Math.imul((k << 15) | (k >>> 17), c2);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+function finalise(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }

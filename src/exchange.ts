@@ -181,9 +181,11 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     const host = this.#host;
     const given = options.correlationId;
     if (given !== undefined) checkId(given, 'correlationId', host.maxIdLength);
-    const id = given ?? host.index.newId();
-    const entry: Entry<Req, Res> = new PendingRequest(id, options.message, this, host.clock.now() - host.epoch);
-    if (given === undefined) host.index.addFresh(id, entry);
+    // The clock is read first: nothing that can throw may come between claiming an ID and adding it.
+    const now = host.clock.now() - host.epoch;
+    const id = given ?? host.index.claimId();
+    const entry: Entry<Req, Res> = new PendingRequest(id, options.message, this, now);
+    if (given === undefined) host.index.addClaimed(id, entry);
     else host.index.add(id, entry);
     const last = this.#last;
     if (last === undefined) entry.next = entry;
@@ -374,17 +376,18 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     }
     // Sized up front: an array grown by push() reserves 17 slots for one entry.
     const entries = new Array<RequestResponse<Req, Res>>(count);
+    const endedAt = now ?? host.clock.now() - host.epoch;
     let unanswered: string[] | undefined;
     if (last !== undefined) {
       let i = 0;
       for (let e = last.next!; ; e = e.next!) {
-        host.index.delete(e.correlationId);
-        if (!e.answered) (unanswered ??= []).push(e.correlationId);
+        const answered = e.answered;
+        host.index.end(e, answered, endedAt);
+        if (!answered) (unanswered ??= []).push(e.correlationId);
         entries[i++] = e.snapshot(host.epoch);
         if (e === last) break;
       }
     }
-    const endedAt = now ?? host.clock.now() - host.epoch;
     const result: ExchangeResult<Req, Res> = {
       exchangeId: this.id,
       status,

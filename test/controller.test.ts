@@ -280,6 +280,18 @@ describe('registerResponse()', () => {
     second.close();
     expect(await controller.registerResponse({ correlationId: 'reused', message: 'late' })).toBe('rolled-back');
   });
+
+  it('reports rolled-back, not duplicate, for a generated ID answered once and then given again and left unanswered', async () => {
+    const controller = make();
+    const first = controller.createExchange();
+    const { correlationId } = first.registerRequest();
+    await controller.registerResponse({ correlationId, message: 'ok' });
+    await first.wait();
+    const second = controller.createExchange();
+    second.registerRequest({ correlationId });
+    second.close();
+    expect(await controller.registerResponse({ correlationId, message: 'late' })).toBe('rolled-back');
+  });
 });
 
 describe('capacity', () => {
