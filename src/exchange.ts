@@ -10,6 +10,7 @@ import { requestRegisteredChannel, type RequestMessage } from './events.js';
 import { checkId, describe, type RegisterRequestOptions } from './options.js';
 import { OPEN_SLOT } from './open-set.js';
 import { PendingRequest } from './pending-request.js';
+import { Result } from './records.js';
 import { ResponseStream } from './response-stream.js';
 import type { ExchangeResult, ExchangeState, ExchangeStatus, RequestHandle, RequestResponse } from './types.js';
 
@@ -388,16 +389,16 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
         if (e === last) break;
       }
     }
-    const result: ExchangeResult<Req, Res> = {
-      exchangeId: this.id,
+    const result = new Result<Req, Res>(
+      this.id,
       status,
-      complete: unanswered === undefined,
-      createdAt: host.epoch + this.#createdAt,
-      endedAt: host.epoch + endedAt,
-      durationMs: endedAt - this.#createdAt,
+      unanswered === undefined,
+      host.epoch + this.#createdAt,
+      host.epoch + endedAt,
+      endedAt - this.#createdAt,
       entries,
-      unanswered: unanswered ?? NONE,
-    };
+      unanswered ?? NONE,
+    );
     if (reason !== NO_REASON) (result as { reason?: unknown }).reason = reason;
     this.#result = result;
     // Only now, with status and reason known: the rejections carry them.

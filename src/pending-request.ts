@@ -1,3 +1,4 @@
+import { Answered, Unanswered } from './records.js';
 import type { RequestHandle, RequestResponse } from './types.js';
 
 const enum State {
@@ -99,16 +100,8 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
   snapshot(epoch: number): RequestResponse<Req, Res> {
     const { correlationId, message: request } = this;
     const requestedAt = epoch + this.requestedAt;
-    if (this.#state !== State.Answered) return { correlationId, request, answered: false, requestedAt };
-    return {
-      correlationId,
-      request,
-      response: this.#response as Res,
-      answered: true,
-      requestedAt,
-      respondedAt: epoch + this.#respondedAt,
-      latencyMs: this.#respondedAt - this.requestedAt,
-    };
+    if (this.#state !== State.Answered) return new Unanswered(correlationId, request, requestedAt);
+    return new Answered(correlationId, request, this.#response as Res, requestedAt, epoch + this.#respondedAt, this.#respondedAt - this.requestedAt);
   }
 
   #createPromise(): Deferred<Res> | Promise<Res> {

@@ -191,6 +191,36 @@ describe('wait()', () => {
     expect(seen[0]).toEqual(result.entries[0]);
   });
 
+
+  it('gives results and entries as plain objects, equal to literals even strictly, with reason only when there is one', async () => {
+    setup();
+    const t0 = clock.now();
+    const xc = controller.createExchange({ id: 'plain' });
+    xc.registerRequest({ correlationId: 'answered', message: 'q1' });
+    xc.registerRequest({ correlationId: 'missed', message: 'q2' });
+    await controller.registerResponse({ correlationId: 'answered', message: 'a1' });
+    xc.close('stop');
+    const result = await xc.wait();
+    expect(result).toStrictEqual({
+      exchangeId: 'plain',
+      status: 'closed',
+      complete: false,
+      reason: 'stop',
+      createdAt: t0,
+      endedAt: t0,
+      durationMs: 0,
+      entries: [
+        { correlationId: 'answered', request: 'q1', response: 'a1', answered: true, requestedAt: t0, respondedAt: t0, latencyMs: 0 },
+        { correlationId: 'missed', request: 'q2', answered: false, requestedAt: t0 },
+      ],
+      unanswered: ['missed'],
+    });
+    for (const value of [result, ...result.entries]) expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+    expect(JSON.parse(JSON.stringify(result))).toEqual(result);
+    const completed = controller.createExchange();
+    const done = await completed.wait();
+    expect(Object.keys(done)).toEqual(['exchangeId', 'status', 'complete', 'createdAt', 'endedAt', 'durationMs', 'entries', 'unanswered']);
+  });
   it('reports the exchange ID as result.exchangeId, for a generated and a given ID', async () => {
     setup();
     // id is not read before the end: a generated one is made on first read, and the result must still carry it.
