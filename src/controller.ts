@@ -317,12 +317,12 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   }
 
   /**
-   * Ends every open exchange with `end`, one at a time: ending one runs
-   * hooks and listeners that may end or open others, so the set is asked
-   * again after each.
+   * Ends every open exchange with `end`. Ending one runs hooks and listeners
+   * that may end others (ending twice does nothing) or open new ones, which
+   * the next pass ends.
    */
   #endAll(end: (exchange: Exchange<Req, Res>) => void): void {
-    for (let exchange = this.#open.any(); exchange !== undefined; exchange = this.#open.any()) end(exchange);
+    while (this.#open.size > 0) for (const exchange of this.#open.members()) end(exchange);
   }
 
   async #release(): Promise<void> {

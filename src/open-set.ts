@@ -2,7 +2,7 @@
  * The key under which a member keeps its slot: a symbol the package does not
  * export, so that no caller can reach — and corrupt — the slot of a public
  * object such as an `Exchange` (a wrong slot would leave an ended exchange
- * in the set, and `close()` ending "any" open one would never finish).
+ * in the set, and `close()` would try to end it again and again).
  */
 export const OPEN_SLOT: unique symbol = Symbol('rrxc open slot');
 
@@ -14,45 +14,51 @@ export interface OpenSetMember {
 
 /**
  * The open exchanges of a controller: an array whose members know their
- * index, removed by moving the last member into the gap. Add and delete
- * are a store each, where a `Set` hashes and, with one insert and one
- * delete per exchange, keeps rehashing its tombstones away. No order is
- * kept.
+ * index. Leaving empties the member's slot for the next one to take, and
+ * touches no other member — moving the last member into the gap would
+ * write to an exchange that is likely out of the cache; a `Set` hashes
+ * and, with one insert and one delete per exchange, keeps rehashing its
+ * tombstones away. No order is kept.
  */
 export class OpenSet<T extends OpenSetMember> {
-  #members: T[] = [];
-  /** Most members since the array was last copied: V8 does not give back an array's slots as it empties. */
-  #peak = 0;
+  #members: (T | undefined)[] = [];
+  /** Empty slots below `#members.length`. */
+  #free: number[] = [];
+  #size = 0;
 
   /** Number of members. */
   get size(): number {
-    return this.#members.length;
+    return this.#size;
   }
 
   add(member: T): void {
-    member[OPEN_SLOT] = this.#members.push(member) - 1;
-    if (this.#members.length > this.#peak) this.#peak = this.#members.length;
+    const slot = this.#free.pop() ?? this.#members.length;
+    this.#members[slot] = member;
+    member[OPEN_SLOT] = slot;
+    this.#size++;
   }
 
   delete(member: T): void {
     const slot = member[OPEN_SLOT];
     if (slot < 0) return;
     member[OPEN_SLOT] = -1;
-    const last = this.#members.pop()!;
-    if (last !== member) {
-      this.#members[slot] = last;
-      last[OPEN_SLOT] = slot;
-    }
-    // Down to a quarter of the peak: copy into an array of the right size
-    // (amortised O(1): the copy is paid for by the deletions before it).
-    if (this.#peak >= 1024 && this.#members.length * 4 <= this.#peak) {
-      this.#members = this.#members.slice();
-      this.#peak = this.#members.length;
-    }
+    this.#members[slot] = undefined;
+    this.#size--;
+    // Down to a quarter of the slots: move the members into an array of the
+    // right size (amortised O(1): the deletions since the last move pay for it).
+    if (this.#members.length >= 1024 && this.#size * 4 <= this.#members.length) this.#compact();
+    else this.#free.push(slot);
   }
 
-  /** Any member; `undefined` when empty. Take one at a time to end them all: ending one may end or add others. */
-  any(): T | undefined {
-    return this.#members[this.#members.length - 1];
+  /** The members now, as an array of their own: ending one may end or add others. */
+  members(): T[] {
+    return this.#members.filter((member) => member !== undefined);
+  }
+
+  #compact(): void {
+    const members = this.members();
+    members.forEach((member, slot) => (member[OPEN_SLOT] = slot));
+    this.#members = members;
+    this.#free = [];
   }
 }
