@@ -16,15 +16,15 @@ const POOL_IDS = 512;
 const pool = new Uint8Array(ID_LENGTH * POOL_IDS);
 let poolOffset = pool.length;
 
-/** The offset in {@link pool} of 21 fresh random character codes. */
-function take(): number {
-  if (poolOffset === pool.length) {
+/** The offset in {@link pool} of `count` (at most 21) fresh random character codes. */
+function take(count: number): number {
+  if (poolOffset + count > pool.length) {
     getRandomValues(pool);
     for (let i = 0; i < pool.length; i++) pool[i] = CODE_OF_BYTE[pool[i]!]!;
     poolOffset = 0;
   }
   const offset = poolOffset;
-  poolOffset = offset + ID_LENGTH;
+  poolOffset = offset + count;
   return offset;
 }
 
@@ -41,7 +41,7 @@ function take(): number {
 export function secureId(): string {
   // Short names keep the 21 arguments readable.
   const p = pool;
-  const o = take();
+  const o = take(ID_LENGTH);
   return String.fromCharCode(
     p[o]!, p[o + 1]!, p[o + 2]!, p[o + 3]!, p[o + 4]!, p[o + 5]!, p[o + 6]!, p[o + 7]!, p[o + 8]!, p[o + 9]!, p[o + 10]!,
     p[o + 11]!, p[o + 12]!, p[o + 13]!, p[o + 14]!, p[o + 15]!, p[o + 16]!, p[o + 17]!, p[o + 18]!, p[o + 19]!, p[o + 20]!,
@@ -56,12 +56,12 @@ export function secureId(): string {
  */
 export function slottedId(slot: number): string {
   const p = pool;
-  const o = take();
-  const a = urlAlphabet;
+  const o = take(ID_LENGTH - SLOT_CHARS);
+  const c = CODE_OF_BYTE;
   return String.fromCharCode(
     p[o]!, p[o + 1]!, p[o + 2]!, p[o + 3]!, p[o + 4]!, p[o + 5]!, p[o + 6]!, p[o + 7]!, p[o + 8]!, p[o + 9]!, p[o + 10]!,
     p[o + 11]!, p[o + 12]!, p[o + 13]!, p[o + 14]!, p[o + 15]!, p[o + 16]!,
-    a.charCodeAt(slot >>> 18), a.charCodeAt((slot >>> 12) & 63), a.charCodeAt((slot >>> 6) & 63), a.charCodeAt(slot & 63),
+    c[slot >>> 18]!, c[(slot >>> 12) & 63]!, c[(slot >>> 6) & 63]!, c[slot & 63]!,
   );
 }
 
