@@ -2,11 +2,17 @@
 // through one scenario long enough for `node --cpu-prof` / `--trace-gc`.
 //   node --expose-gc --cpu-prof --import tsx bench/profile.ts rrxc one|routing [open]
 //   node --expose-gc --import tsx bench/profile.ts rrxc replies [open]
+//   node --expose-gc --import tsx bench/profile.ts rrxc alloc [open]
 // `replies` profiles only what routing times — replies routed, exchanges
 // ended, callers resumed — through the inspector, and prints the self time
 // per reply of each function (the untimed opening of exchanges left out).
+// `alloc` prints the heap bytes a burst of replies allocates per reply
+// while it is routed — before the callers resume — in bursts small enough
+// to fit the young generation.
 import { Session } from 'node:inspector/promises';
 import { IMPLEMENTATIONS } from './implementations/index.js';
+import { median, minorGc } from './harness.js';
+import { ANSWERED } from './remote.js';
 import { closedLoop, openBackground, routeRound } from './scenarios.js';
 import { DEFAULT_DEADLINE } from './implementations/types.js';
 
@@ -27,6 +33,7 @@ if (scenario === 'one') {
   const instance = impl.create({ timeout: 600_000, autoReply: false });
   await openBackground(instance, open, new Array(open), new Array(open));
   if (scenario === 'replies') await profileReplies(instance);
+  else if (scenario === 'alloc') await allocationPerReply(instance);
   else {
     for (let round = 0; round < 20; round++) {
       const rate = await routeRound(instance, BATCH);
@@ -67,4 +74,20 @@ async function profileReplies(instance: Parameters<typeof routeRound>[0]): Promi
   for (const [key, micros] of [...selfMicros].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
     console.log(`${((micros * 1000) / replies).toFixed(0).padStart(6)} ns  ${((100 * micros) / total).toFixed(1).padStart(5)} %  ${key}`);
   }
+}
+
+async function allocationPerReply(instance: Parameters<typeof routeRound>[0]): Promise<void> {
+  const BURST = 2_000;
+  const perReply: number[] = [];
+  for (let round = 0; round < 30; round++) {
+    const settled = [];
+    for (let i = 0; i < BURST; i++) settled.push(instance.exchange(1, ANSWERED));
+    await new Promise(setImmediate);
+    minorGc();
+    const before = process.memoryUsage().heapUsed;
+    instance.remote.flush();
+    perReply.push((process.memoryUsage().heapUsed - before) / BURST);
+    await Promise.allSettled(settled);
+  }
+  console.log(`${name}: ${Math.round(median(perReply))} bytes allocated per routed reply (median of 30 bursts of ${BURST})`);
 }
