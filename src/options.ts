@@ -74,8 +74,9 @@ export interface ControllerOptions<Req = unknown, Res = unknown> {
   timeout?: number;
   /**
    * Correlation-ID generator. It is called again if it returns an ID that is
-   * already pending.
-   * @defaultValue nanoid (21 URL-safe characters)
+   * already pending. Its IDs are routed through a `Map`; the default's name
+   * the slot of their request, which routing reads instead of hashing.
+   * @defaultValue 21 characters of nanoid's URL-safe alphabet: 17 random (102 bits), 4 locating the request
    */
   newId?: () => string;
   /**
