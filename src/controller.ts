@@ -306,7 +306,14 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     // controller and a second close() gets this same promise.
     let release!: (done: Promise<void>) => void;
     this.#closed = new Promise<void>((resolve) => (release = resolve));
-    this.#endAll((exchange) => exchange.close(...reason));
+    try {
+      this.#endAll((exchange) => exchange.close(...reason));
+    } catch (error) {
+      // Only an injected clock that throws gets here: close()
+      // must settle, and say why, rather than hang.
+      release(Promise.reject(error));
+      return this.#closed;
+    }
     release(this.#release());
     return this.#closed;
   }

@@ -365,6 +365,9 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
   #end(status: ExchangeStatus, reason: unknown, now?: number): void {
     if (this.#state === 'ended') return;
     const host = this.#host;
+    // Read before anything changes: a clock that throws leaves the exchange
+    // as it was, open, rather than half ended.
+    const endedAt = now ?? host.clock.now() - host.epoch;
     this.#state = 'ended';
     if (this.#timeout !== Infinity) host.deadlines.delete(this.#timeout, this.#deadlineTicket);
     if (this.#signal !== undefined) host.fanout.delete(this.#signal, this);
@@ -377,7 +380,6 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     }
     // Sized up front: an array grown by push() reserves 17 slots for one entry.
     const entries = new Array<RequestResponse<Req, Res>>(count);
-    const endedAt = now ?? host.clock.now() - host.epoch;
     let unanswered: string[] | undefined;
     if (last !== undefined) {
       let i = 0;

@@ -405,6 +405,30 @@ describe('maxTags', () => {
 });
 
 describe('close()', () => {
+  it('settles, rejecting, when the clock throws as an exchange ends, and leaves that exchange open rather than half ended', async () => {
+    const time = new ManualClock();
+    let broken = false;
+    const flaky = {
+      now: (): number => {
+        if (broken) throw new Error('clock hiccup');
+        return time.now();
+      },
+      setTimeout: (callback: () => void, ms: number): unknown => time.setTimeout(callback, ms),
+      clearTimeout: (handle: unknown): void => time.clearTimeout(handle),
+    };
+    // Not through make(): afterEach would await this close() again.
+    const controller = new Controller<string, string>({ clock: flaky });
+    const xc = controller.createExchange({ timeout: 1_000 });
+    xc.registerRequest();
+    broken = true;
+    expect(() => xc.registerRequest()).toThrow('clock hiccup');
+    await expect(controller.close()).rejects.toThrow('clock hiccup');
+    expect([xc.state, controller.openExchanges, controller.pendingRequests]).toEqual(['open', 1, 1]);
+    broken = false;
+    xc.close();
+    expect([xc.state, controller.openExchanges, controller.pendingRequests, time.pending]).toEqual(['ended', 0, 0, 0]);
+  });
+
   it('ends every open exchange with status closed and tags their unanswered IDs', async () => {
     // A store of our own: close() clears the one it made, and its tag methods reject once closed.
     const store = new MemoryTagStore();
