@@ -2,13 +2,19 @@
 const PAGE_BITS = 6;
 const PAGE_SIZE = 1 << PAGE_BITS;
 const OFFSET_MASK = PAGE_SIZE - 1;
+/** Emptied pages kept for reuse rather than given back: steady traffic allocates no pages. */
+const SPARE_PAGES = 4;
 
 class Page<T> {
   readonly values = new Array<T | undefined>(PAGE_SIZE);
-  /** Slots claimed so far; a page hands each out once. */
-  claimed = 0;
-  /** Slots claimed and not released. */
+  /** Free slots as bits: `freeLow` for offsets 0–31, `freeHigh` for 32–63. */
+  freeLow = -1;
+  freeHigh = -1;
   live = 0;
+  /** Index in the table's pages with room; -1 while full. */
+  roomIndex = -1;
+
+  constructor(readonly number: number) {}
 }
 
 /**
@@ -16,21 +22,22 @@ class Page<T> {
  * look-up is two array reads, with no hashing, and nothing is rehashed or
  * copied as values come and go.
  *
- * Slots are handed out in order, a page of them at a time, and never again
- * until their page is given back: a page goes once every slot on it was
- * claimed and released, and its number is reused for a fresh page. So a
- * stale key naming a slot finds either nothing or a newer value (its owner
- * tells the two apart), memory follows the values held — an empty table
- * keeps nothing — and a long-lived value pins at most one page.
+ * Slots live on pages of 64. A claim takes the lowest free slot of a page
+ * that has room; a released slot can be claimed again at once — a stale key
+ * naming it finds a newer value, which its owner tells apart by comparing
+ * keys. A page that empties is given back (a few are kept for reuse) and
+ * its number reused, so memory follows the values held, and a long-lived
+ * value holds on to one slot, not a page.
  */
 export class SlotTable<T> {
   readonly #limit: number;
   #pages: (Page<T> | undefined)[] = [];
   /** Numbers of pages given back, for reuse. */
   #spare: number[] = [];
-  /** The page slots are claimed from, and its number. */
-  #filling: Page<T> | undefined;
-  #fillingNumber = 0;
+  /** Pages with a free slot; claims come from the last. */
+  #roomy: Page<T>[] = [];
+  /** Pages on `#roomy` that hold nothing. */
+  #empty = 0;
   #size = 0;
 
   /** @param limit - Most slots; slot numbers stay below it. A multiple of the page size. */
@@ -45,16 +52,28 @@ export class SlotTable<T> {
 
   /** A slot nobody holds, for {@link SlotTable.set}; -1 when all `limit` are held. */
   claim(): number {
-    let page = this.#filling;
-    if (page === undefined || page.claimed === PAGE_SIZE) {
+    let page = this.#roomy[this.#roomy.length - 1];
+    if (page === undefined) {
       const number = this.#spare.pop() ?? this.#pages.length;
       if (number * PAGE_SIZE >= this.#limit) return -1;
-      page = this.#filling = this.#pages[number] = new Page<T>();
-      this.#fillingNumber = number;
+      page = this.#pages[number] = new Page<T>(number);
+      this.#addRoom(page);
+      this.#empty++;
     }
-    page.live++;
+    let offset: number;
+    if (page.freeLow !== 0) {
+      const bit = page.freeLow & -page.freeLow;
+      page.freeLow ^= bit;
+      offset = 31 - Math.clz32(bit);
+    } else {
+      const bit = page.freeHigh & -page.freeHigh;
+      page.freeHigh ^= bit;
+      offset = 63 - Math.clz32(bit);
+    }
+    if (page.live++ === 0) this.#empty--;
+    if (page.freeLow === 0 && page.freeHigh === 0) this.#removeRoom(page);
     this.#size++;
-    return (this.#fillingNumber << PAGE_BITS) | page.claimed++;
+    return (page.number << PAGE_BITS) | offset;
   }
 
   /** Puts `value` in a slot {@link SlotTable.claim} answered. */
@@ -69,17 +88,39 @@ export class SlotTable<T> {
 
   /** Gives back a claimed slot. */
   release(slot: number): void {
-    const number = slot >>> PAGE_BITS;
-    const page = this.#pages[number]!;
-    page.values[slot & OFFSET_MASK] = undefined;
-    if (--this.#size === 0) {
+    const page = this.#pages[slot >>> PAGE_BITS]!;
+    const offset = slot & OFFSET_MASK;
+    page.values[offset] = undefined;
+    if (offset < 32) page.freeLow |= 1 << offset;
+    else page.freeHigh |= 1 << (offset - 32);
+    this.#size--;
+    if (page.roomIndex < 0) this.#addRoom(page);
+    if (--page.live > 0) return;
+    if (this.#size === 0) {
       // Nothing held: start over, and let go of the page list a peak left behind.
       this.#pages = [];
       this.#spare = [];
-      this.#filling = undefined;
-    } else if (--page.live === 0 && page.claimed === PAGE_SIZE) {
-      this.#pages[number] = undefined;
-      this.#spare.push(number);
+      this.#roomy = [];
+      this.#empty = 0;
+    } else if (this.#empty < SPARE_PAGES) {
+      this.#empty++;
+    } else {
+      this.#removeRoom(page);
+      this.#pages[page.number] = undefined;
+      this.#spare.push(page.number);
     }
+  }
+
+  #addRoom(page: Page<T>): void {
+    page.roomIndex = this.#roomy.push(page) - 1;
+  }
+
+  #removeRoom(page: Page<T>): void {
+    const last = this.#roomy.pop()!;
+    if (last !== page) {
+      this.#roomy[page.roomIndex] = last;
+      last.roomIndex = page.roomIndex;
+    }
+    page.roomIndex = -1;
   }
 }
