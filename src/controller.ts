@@ -155,6 +155,9 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
 
   /**
    * A fresh correlation ID, unique among the pending requests of this controller.
+   * Made before any request holds it, it names no slot: registered later,
+   * its reply is routed through a `Map`. `registerRequest()` without an ID
+   * makes one that is routed faster.
    * @throws {@link ControllerClosedError} after `close()`.
    */
   newCorrelationId(): string {

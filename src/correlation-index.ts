@@ -23,7 +23,7 @@ export interface Keyed {
  * nothing here scans.
  */
 export class CorrelationIndex<Entry extends Keyed> {
-  readonly #slotted = new SlotTable<Entry>(SLOTS);
+  readonly #slotted: SlotTable<Entry>;
   /** Entries under IDs that name no slot of ours. */
   readonly #named = new RenewingMap<string, Entry>();
   readonly #answered: DuplicateWindow;
@@ -39,8 +39,10 @@ export class CorrelationIndex<Entry extends Keyed> {
    * @param generate - ID generator (`newId`), nanoid-like when absent.
    * @param maxIdLength - Longest ID a custom generator may return.
    * @param answered - Where IDs of ended entries that were answered are remembered.
+   * @param slots - Most entries under IDs that name their slot; those past it get plain random IDs, in the `Map`.
    */
-  constructor(limit: number, generate: (() => string) | undefined, maxIdLength: number, answered: DuplicateWindow) {
+  constructor(limit: number, generate: (() => string) | undefined, maxIdLength: number, answered: DuplicateWindow, slots = SLOTS) {
+    this.#slotted = new SlotTable(slots);
     this.#answered = answered;
     this.#limit = limit;
     this.#generate = generate;
@@ -89,8 +91,9 @@ export class CorrelationIndex<Entry extends Keyed> {
     this.#checkCapacity();
     if (this.#generate !== undefined) return this.newId();
     const slot = this.#slotted.claim();
-    // 102 random bits: a clash with a pending ID in the Map, which would
-    // shadow it, is not worth a look-up per request.
+    // Every slot held: a plain random ID, kept in the Map. 126 random bits:
+    // a clash, which would replace the pending entry, is not worth a
+    // look-up per request.
     if (slot < 0) return secureId();
     this.#claimed = slot;
     return slottedId(slot);
@@ -118,7 +121,7 @@ export class CorrelationIndex<Entry extends Keyed> {
     if (slot >= 0 && this.#slotted.get(slot) === entry) {
       this.#slotted.release(slot);
       // Made fresh for this entry: no earlier exchange can have used it.
-      if (answered) this.#answered.addRandom(id, now);
+      if (answered) this.#answered.addGenerated(id, now);
       return;
     }
     this.#named.delete(id);
@@ -142,8 +145,8 @@ export class CorrelationIndex<Entry extends Keyed> {
    */
   newId(): string {
     const generate = this.#generate;
-    // 126 random bits: a clash, which would shadow a pending entry, is not
-    // worth a look-up per ID.
+    // 126 random bits: a clash with a pending ID is not worth a look-up per
+    // ID (registering it would still find the conflict).
     if (generate === undefined) return secureId();
     let id = '';
     for (let attempt = 0; attempt < MAX_ID_ATTEMPTS; attempt++) {

@@ -75,17 +75,19 @@ export class DuplicateWindow {
     this.#current.hashed = true;
   }
 
-  /** Same as {@link add}, for an ID that rrxc made random (a slotted ID): its characters are its fingerprint. */
-  addRandom(id: string, at: number): void {
+  /** Same as {@link add}, for an ID that rrxc generated (a slotted ID): its characters are its fingerprint. */
+  addGenerated(id: string, at: number): void {
     if (this.#windowMs === 0) return;
-    readRandom(id, slotOf(id));
+    const slot = slotOf(id);
+    // Never false for an ID the index generated; hashed, it would still be found.
+    if (slot < 0 || !fingerprintGenerated(id, slot)) return this.add(id, at);
     this.#record(at);
   }
 
   /** Whether `id` was answered within the window. */
   has(id: string): boolean {
     const slot = slotOf(id);
-    if (slot >= 0 && readRandom(id, slot) && this.#held()) return true;
+    if (slot >= 0 && fingerprintGenerated(id, slot) && this.#held()) return true;
     if (!this.#current.hashed && !this.#previous.hashed) return false;
     this.#hash(id);
     return this.#held();
@@ -95,7 +97,7 @@ export class DuplicateWindow {
   delete(id: string): void {
     // Either way it may have been added: a generated ID can come back as one the caller gives.
     const slot = slotOf(id);
-    if (slot >= 0 && readRandom(id, slot)) this.#remove();
+    if (slot >= 0 && fingerprintGenerated(id, slot)) this.#remove();
     if (!this.#current.hashed && !this.#previous.hashed) return;
     this.#hash(id);
     this.#remove();
@@ -258,13 +260,13 @@ let fingerprintHigh = 0;
 let fingerprintLow = 0;
 
 /**
- * Reads the fingerprint of an ID shaped as rrxc makes them — 21 characters
+ * Sets the last fingerprint to that of an ID shaped as rrxc makes them — 21 characters
  * of the alphabet, `slot` the one its last four name — and answers whether
  * it has that shape. Every character counts: the random ones keep the
  * halves' low bits random (`high` picks the table slot), and an ID with
  * any one character changed reads differently.
  */
-function readRandom(id: string, slot: number): boolean {
+function fingerprintGenerated(id: string, slot: number): boolean {
   const a = bitsAt(id, 0);
   const b = bitsAt(id, 5);
   const c = bitsAt(id, 10);

@@ -14,6 +14,7 @@ import {
   type Backplane,
   type BackplaneRouter,
   type ControllerOptions,
+  type Exchange,
   type ResponseOutcome,
   type TagStore,
 } from '../src/index.js';
@@ -948,6 +949,25 @@ describe('with a backplane', () => {
     for (const xc of exchanges) expect(await xc.wait()).toMatchObject({ status: 'aborted', reason });
     for (const id of ids) expect(await controller.isRolledBack(id)).toBe(true);
     expect(() => controller.createExchange()).not.toThrow();
+  });
+
+  it('abandons exchanges that a listener opens while the others are being abandoned, too', async () => {
+    const plane = new InProcessBackplane();
+    const controller = make({ backplane: plane });
+    const first = controller.createExchange();
+    first.registerRequest();
+    let opened: Exchange<string, string> | undefined;
+    const listener = (): void => {
+      // Opened while abandon() is still ending the others: the next pass ends it.
+      opened ??= controller.createExchange();
+    };
+    subscribe(CHANNELS.exchangeEnded, listener);
+    try {
+      plane.router!.abandon(new Error('lease lost'));
+    } finally {
+      unsubscribe(CHANNELS.exchangeEnded, listener);
+    }
+    expect([first.state, opened?.state, controller.openExchanges]).toEqual(['ended', 'ended', 0]);
   });
 
   it('routes a reply as late, not delivered, when the backplane says this instance is fenced', async () => {

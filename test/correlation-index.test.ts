@@ -147,4 +147,23 @@ describe('CorrelationIndex', () => {
     expect(() => index.claimId()).toThrow(CorrelationIdConflictError);
     expect(index.size).toBe(2);
   });
+
+  it('gives plain random IDs, routed through the Map, once every slot is held', () => {
+    const clock = new ManualClock();
+    const index = new CorrelationIndex<Entry>(1_000, undefined, 256, new DuplicateWindow(60_000, 1_000, clock, clock.now()), PAGE);
+    const slotted = Array.from({ length: PAGE }, () => register(index));
+    const overflow = Array.from({ length: 10 }, () => register(index));
+    expect(new Set([...slotted, ...overflow].map((e) => e.correlationId)).size).toBe(PAGE + 10);
+    for (const entry of [...slotted, ...overflow]) expect(index.get(entry.correlationId)).toBe(entry);
+    expect(index.size).toBe(PAGE + 10);
+    // Ending one of each kind frees what it held: a slot is claimed again, the Map shrinks.
+    index.end(slotted[3]!, true, 0);
+    index.end(overflow[0]!, true, 0);
+    expect([index.get(slotted[3]!.correlationId), index.get(overflow[0]!.correlationId), index.size]).toEqual([undefined, undefined, PAGE + 8]);
+    expect([index.wasAnswered(slotted[3]!.correlationId), index.wasAnswered(overflow[0]!.correlationId)]).toEqual([true, true]);
+    const next = register(index);
+    expect(slotOf(next.correlationId)).toBe(slotOf(slotted[3]!.correlationId));
+    for (const entry of [...slotted.filter((_, i) => i !== 3), ...overflow.slice(1), next]) index.end(entry, false, 0);
+    expect(index.size).toBe(0);
+  });
 });

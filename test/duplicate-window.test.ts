@@ -11,14 +11,14 @@ function windowOn(windowMs: number, maxIds: number): { window: DuplicateWindow; 
   return { window: new DuplicateWindow(windowMs, maxIds, clock, epoch), clock, at: () => clock.now() - epoch };
 }
 
-/** The two ways in: `add` for any ID (hashed), `addRandom` for one that slottedId made. */
+/** The two ways in: `add` for any ID (hashed), `addGenerated` for one that slottedId made. */
 const ways = [
   { way: 'add', id: (name: string): string => name, record: (w: DuplicateWindow, id: string, at: number): void => w.add(id, at) },
   {
-    way: 'addRandom',
+    way: 'addGenerated',
     // A fresh random ID, whatever the name.
     id: (): string => slottedId(7),
-    record: (w: DuplicateWindow, id: string, at: number): void => w.addRandom(id, at),
+    record: (w: DuplicateWindow, id: string, at: number): void => w.addGenerated(id, at),
   },
 ] as const;
 
@@ -105,7 +105,7 @@ describe('DuplicateWindow', () => {
     const random = Array.from({ length: 50 }, (_, i) => slottedId(i));
     const named = [...Array.from({ length: 50 }, (_, i) => orderId(i)), ...Array.from({ length: 50 }, secureId)];
     for (const [i, id] of random.entries()) {
-      window.addRandom(id, at());
+      window.addGenerated(id, at());
       window.add(named[2 * i]!, at());
       window.add(named[2 * i + 1]!, at());
     }
@@ -141,7 +141,7 @@ describe('DuplicateWindow', () => {
     const random = Array.from({ length: count }, (_, i) => slottedId(i % SLOTS));
     // Caller IDs: random ones of the slotted shape, structured ones of that shape sharing their first ten characters, and others.
     const named = Array.from({ length: count }, (_, i) => (i % 3 === 0 ? secureId() : i % 3 === 1 ? orderId(i) : `job:${i}`));
-    for (const id of random) window.addRandom(id, at());
+    for (const id of random) window.addGenerated(id, at());
     for (const id of named) window.add(id, at());
     expect(random.filter((id) => !window.has(id))).toEqual([]);
     expect(named.filter((id) => !window.has(id))).toEqual([]);

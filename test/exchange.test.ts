@@ -191,7 +191,6 @@ describe('wait()', () => {
     expect(seen[0]).toEqual(result.entries[0]);
   });
 
-
   it('gives results and entries as plain objects, equal to literals even strictly, with reason only when there is one', async () => {
     setup();
     const t0 = clock.now();
@@ -221,6 +220,7 @@ describe('wait()', () => {
     const done = await completed.wait();
     expect(Object.keys(done)).toEqual(['exchangeId', 'status', 'complete', 'createdAt', 'endedAt', 'durationMs', 'entries', 'unanswered']);
   });
+
   it('reports the exchange ID as result.exchangeId, for a generated and a given ID', async () => {
     setup();
     // id is not read before the end: a generated one is made on first read, and the result must still carry it.

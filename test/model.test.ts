@@ -36,6 +36,7 @@ interface Model {
   readonly duplicates: Map<string, number>;
   /** Expected deliveries, in order: "exchange seq/ID=message". */
   readonly deliveries: string[];
+  readonly generated: string[];
 }
 
 interface Real {
@@ -99,6 +100,12 @@ async function check(model: Model, real: Real): Promise<void> {
   });
 }
 
+type IdRef = { gen: boolean; n: number };
+function resolveId(model: Model, ref: IdRef): string {
+  if (ref.gen && model.generated.length > 0) return model.generated[ref.n % model.generated.length]!;
+  return IDS[ref.n % IDS.length]!;
+}
+
 class CreateExchange implements fc.AsyncCommand<Model, Real> {
   constructor(
     readonly timeout: number | undefined,
@@ -129,14 +136,16 @@ class CreateExchange implements fc.AsyncCommand<Model, Real> {
 }
 
 class RegisterRequest implements fc.AsyncCommand<Model, Real> {
+  id = '';
   constructor(
     readonly exchange: number,
-    readonly id: string,
+    readonly ref: IdRef,
   ) {}
   check(model: Readonly<Model>): boolean {
     return !model.closed && model.exchanges.length > 0;
   }
   async run(model: Model, real: Real): Promise<void> {
+    this.id = resolveId(model, this.ref);
     const index = this.exchange % model.exchanges.length;
     const ex = model.exchanges[index]!;
     const xc = real.exchanges[index]!;
@@ -161,11 +170,13 @@ class RegisterRequest implements fc.AsyncCommand<Model, Real> {
 }
 
 class Reply implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly id: string) {}
+  id = '';
+  constructor(readonly ref: IdRef) {}
   check(model: Readonly<Model>): boolean {
     return !model.closed;
   }
   async run(model: Model, real: Real): Promise<void> {
+    this.id = resolveId(model, this.ref);
     const message = `m${real.messages++}`;
     const expected = expectedOutcome(model, this.id);
     const outcome = await real.controller.registerResponse({ correlationId: this.id, message });
@@ -180,6 +191,34 @@ class Reply implements fc.AsyncCommand<Model, Real> {
   }
   toString(): string {
     return `reply(${this.id})`;
+  }
+}
+
+class RegisterGenerated implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly exchange: number) {}
+  check(model: Readonly<Model>): boolean {
+    return !model.closed && model.exchanges.length > 0;
+  }
+  async run(model: Model, real: Real): Promise<void> {
+    const index = this.exchange % model.exchanges.length;
+    const ex = model.exchanges[index]!;
+    const xc = real.exchanges[index]!;
+    const expected = ex.ended ? 'ERR_RRXC_EXCHANGE_ENDED' : ex.sealed ? 'ERR_RRXC_EXCHANGE_SEALED' : 'ok';
+    let got = 'ok';
+    try {
+      const handle = xc.registerRequest({ message: 'gen' });
+      const id = handle.correlationId;
+      handle.response.then((message) => real.deliveries.push(`${index}/${id}=${message}`), () => undefined);
+      ex.requests.set(id, { answered: false });
+      model.generated.push(id);
+    } catch (error) {
+      got = (error as { code: string }).code;
+    }
+    expect(got).toBe(expected);
+    await check(model, real);
+  }
+  toString(): string {
+    return `registerGenerated(#${this.exchange})`;
   }
 }
 
@@ -293,6 +332,7 @@ class CloseController implements fc.AsyncCommand<Model, Real> {
 }
 
 const id = fc.constantFrom(...IDS);
+const ref = fc.record({ gen: fc.boolean(), n: fc.nat(20) });
 const exchangeIndex = fc.nat(7);
 /** Times that land on deadlines and TTL boundaries (ROLLBACK_TTL 50, DUPLICATE_WINDOW 30) often. */
 const ms = fc.constantFrom(0, 1, 5, 10, 20, 30, 49, 50);
@@ -301,8 +341,9 @@ const commands = fc.commands(
   [
     fc.oneof(
       { weight: 4, arbitrary: fc.tuple(fc.option(ms, { nil: undefined }), fc.boolean()).map(([t, s]) => new CreateExchange(t, s)) },
-      { weight: 6, arbitrary: fc.tuple(exchangeIndex, id).map(([x, i]) => new RegisterRequest(x, i)) },
-      { weight: 8, arbitrary: id.map((i) => new Reply(i)) },
+      { weight: 6, arbitrary: fc.tuple(exchangeIndex, ref).map(([x, i]) => new RegisterRequest(x, i)) },
+      { weight: 6, arbitrary: exchangeIndex.map((x) => new RegisterGenerated(x)) },
+      { weight: 8, arbitrary: ref.map((i) => new Reply(i)) },
       { weight: 3, arbitrary: exchangeIndex.map((x) => new Wait(x)) },
       { weight: 2, arbitrary: exchangeIndex.map((x) => new CloseExchange(x)) },
       { weight: 1, arbitrary: fc.constant(new AbortShared()) },
@@ -320,7 +361,7 @@ describe('the controller against a model of the contract', () => {
       fc.asyncProperty(commands, async (cmds) => {
         const clock = new ManualClock();
         const controller = new Controller<string, string>({ clock, rollbackTtl: ROLLBACK_TTL, duplicateWindow: DUPLICATE_WINDOW });
-        const model: Model = { now: clock.now(), closed: false, exchanges: [], rolledBack: new Map(), duplicates: new Map(), deliveries: [] };
+        const model: Model = { now: clock.now(), closed: false, exchanges: [], rolledBack: new Map(), duplicates: new Map(), deliveries: [], generated: [] };
         const real: Real = { clock, controller, shared: new AbortController(), exchanges: [], deliveries: [], messages: 0 };
         try {
           await fc.asyncModelRun(() => ({ model, real }), cmds);
