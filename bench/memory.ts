@@ -42,6 +42,10 @@ export async function memoryAndRouting(
     // JIT-compiled paths, and rrxc's duplicate window holding its bound of
     // answered IDs, as in any service that has run for a minute.
     for (let done = 0; done < warmup; done += batch) await routeRound(instance, batch);
+    // Routing with nothing else open, measured the same way as with the
+    // million open below: the like-for-like reference for flatness.
+    const alone: number[] = [];
+    for (let round = 0; round < config.rounds; round++) alone.push(await routeRound(instance, batch));
     // Allocated before the baseline, so holding the handles costs nothing measured.
     const promises = new Array<unknown>(open).fill(undefined);
     const keys = new Array<string | number>(open).fill(0);
@@ -55,7 +59,7 @@ export async function memoryAndRouting(
     await routeRound(instance, batch);
     const rounds: number[] = [];
     for (let round = 0; round < config.rounds; round++) rounds.push(await routeRound(instance, batch));
-    routing[impl.name] = { median: median(rounds), rounds };
+    routing[impl.name] = { median: median(rounds), rounds, detail: { aloneMedian: median(alone) } };
 
     await endBackground(instance, promises, keys, open);
     promises.fill(undefined);
@@ -76,6 +80,6 @@ export async function memoryAndRouting(
       method: `after ${warmup} warm-up exchanges (steady state), ${open} one-request exchanges opened and held; heapUsed after two forced full GCs, before and after, divided by ${open}; payload shared, wire messages not kept (only each request's ID); then all answered, and the heap measured again`,
       results: memory,
     },
-    routing: routingResult(open, batch, routing, 'implementations one after the other'),
+    routing: routingResult(open, batch, routing, 'implementations one after the other, each first routing the same rounds with nothing else open (the reference for the flatness target)'),
   };
 }
