@@ -135,37 +135,43 @@ class CreateExchange implements fc.AsyncCommand<Model, Real> {
   }
 }
 
+/** Registers a request under an ID from the pool, or, with no `ref`, under one rrxc generates. */
 class RegisterRequest implements fc.AsyncCommand<Model, Real> {
   id = '';
   constructor(
     readonly exchange: number,
-    readonly ref: IdRef,
+    readonly ref: IdRef | undefined,
   ) {}
   check(model: Readonly<Model>): boolean {
     return !model.closed && model.exchanges.length > 0;
   }
   async run(model: Model, real: Real): Promise<void> {
-    this.id = resolveId(model, this.ref);
+    const given = this.ref === undefined ? undefined : resolveId(model, this.ref);
     const index = this.exchange % model.exchanges.length;
     const ex = model.exchanges[index]!;
     const xc = real.exchanges[index]!;
-    const expected = ex.ended ? 'ERR_RRXC_EXCHANGE_ENDED' : ex.sealed ? 'ERR_RRXC_EXCHANGE_SEALED' : pendingOwner(model, this.id) ? 'ERR_RRXC_CORRELATION_ID_CONFLICT' : 'ok';
+    const conflict = given !== undefined && pendingOwner(model, given) !== undefined;
+    const expected = ex.ended ? 'ERR_RRXC_EXCHANGE_ENDED' : ex.sealed ? 'ERR_RRXC_EXCHANGE_SEALED' : conflict ? 'ERR_RRXC_CORRELATION_ID_CONFLICT' : 'ok';
     let got = 'ok';
     try {
-      const handle = xc.registerRequest({ correlationId: this.id, message: `q-${this.id}` });
+      const handle = xc.registerRequest(given === undefined ? { message: 'q-generated' } : { correlationId: given, message: `q-${given}` });
+      const id = (this.id = handle.correlationId);
       handle.response.then(
-        (message) => real.deliveries.push(`${index}/${this.id}=${message}`),
+        (message) => real.deliveries.push(`${index}/${id}=${message}`),
         () => undefined,
       );
     } catch (error) {
       got = (error as { code: string }).code;
     }
     expect(got).toBe(expected);
-    if (got === 'ok') ex.requests.set(this.id, { answered: false });
+    if (got === 'ok') {
+      ex.requests.set(this.id, { answered: false });
+      if (given === undefined) model.generated.push(this.id);
+    }
     await check(model, real);
   }
   toString(): string {
-    return `register(#${this.exchange}, ${this.id})`;
+    return `register(#${this.exchange}, ${this.ref === undefined ? `generated ${this.id}` : this.id})`;
   }
 }
 
@@ -191,34 +197,6 @@ class Reply implements fc.AsyncCommand<Model, Real> {
   }
   toString(): string {
     return `reply(${this.id})`;
-  }
-}
-
-class RegisterGenerated implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly exchange: number) {}
-  check(model: Readonly<Model>): boolean {
-    return !model.closed && model.exchanges.length > 0;
-  }
-  async run(model: Model, real: Real): Promise<void> {
-    const index = this.exchange % model.exchanges.length;
-    const ex = model.exchanges[index]!;
-    const xc = real.exchanges[index]!;
-    const expected = ex.ended ? 'ERR_RRXC_EXCHANGE_ENDED' : ex.sealed ? 'ERR_RRXC_EXCHANGE_SEALED' : 'ok';
-    let got = 'ok';
-    try {
-      const handle = xc.registerRequest({ message: 'gen' });
-      const id = handle.correlationId;
-      handle.response.then((message) => real.deliveries.push(`${index}/${id}=${message}`), () => undefined);
-      ex.requests.set(id, { answered: false });
-      model.generated.push(id);
-    } catch (error) {
-      got = (error as { code: string }).code;
-    }
-    expect(got).toBe(expected);
-    await check(model, real);
-  }
-  toString(): string {
-    return `registerGenerated(#${this.exchange})`;
   }
 }
 
@@ -342,7 +320,7 @@ const commands = fc.commands(
     fc.oneof(
       { weight: 4, arbitrary: fc.tuple(fc.option(ms, { nil: undefined }), fc.boolean()).map(([t, s]) => new CreateExchange(t, s)) },
       { weight: 6, arbitrary: fc.tuple(exchangeIndex, ref).map(([x, i]) => new RegisterRequest(x, i)) },
-      { weight: 6, arbitrary: exchangeIndex.map((x) => new RegisterGenerated(x)) },
+      { weight: 6, arbitrary: exchangeIndex.map((x) => new RegisterRequest(x, undefined)) },
       { weight: 8, arbitrary: ref.map((i) => new Reply(i)) },
       { weight: 3, arbitrary: exchangeIndex.map((x) => new Wait(x)) },
       { weight: 2, arbitrary: exchangeIndex.map((x) => new CloseExchange(x)) },
