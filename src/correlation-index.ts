@@ -121,12 +121,12 @@ export class CorrelationIndex<Entry extends Keyed> {
     if (slot >= 0 && this.#slotted.get(slot) === entry) {
       this.#slotted.release(slot);
       // Made fresh for this entry: no earlier exchange can have used it.
-      if (answered) this.#answered.addGenerated(id, now);
+      if (answered) this.#answered.addGenerated(id, slot, now);
       return;
     }
     this.#named.delete(id);
     if (answered) this.#answered.add(id, now);
-    else this.#answered.delete(id);
+    else this.#answered.delete(id, now);
   }
 
   /** Whether `id` was answered within the duplicate window (asked once {@link get} found it not pending). */

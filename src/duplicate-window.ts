@@ -71,36 +71,43 @@ export class DuplicateWindow {
   add(id: string, at: number): void {
     if (this.#windowMs === 0) return;
     this.#hash(id);
-    this.#record(at);
+    this.#record(at, at);
     this.#current.hashed = true;
   }
 
-  /** Same as {@link add}, for an ID that rrxc generated (a slotted ID): its characters are its fingerprint. */
-  addGenerated(id: string, at: number): void {
+  /**
+   * Same as {@link add}, for an ID that rrxc generated: its characters are
+   * its fingerprint.
+   * @param slot - The slot the ID names (`slotOf`), which the caller has decoded already.
+   */
+  addGenerated(id: string, slot: number, at: number): void {
     if (this.#windowMs === 0) return;
-    const slot = slotOf(id);
-    // Never false for an ID the index generated; hashed, it would still be found.
-    if (slot < 0 || !fingerprintGenerated(id, slot)) return this.add(id, at);
-    this.#record(at);
+    fingerprintGenerated(id, slot);
+    this.#record(at, at);
+    this.#current.generated = true;
   }
 
   /** Whether `id` was answered within the window. */
   has(id: string): boolean {
-    const slot = slotOf(id);
-    if (slot >= 0 && fingerprintGenerated(id, slot) && this.#held()) return true;
+    if (this.#windowMs === 0) return false;
+    if (this.#holdsGenerated(id) && this.#held()) return true;
     if (!this.#current.hashed && !this.#previous.hashed) return false;
     this.#hash(id);
     return this.#held();
   }
 
-  /** Forgets `id`: it was registered again and ended unanswered. */
-  delete(id: string): void {
+  /**
+   * Forgets `id` as answered: it was registered again and ended unanswered
+   * `at`. Written down as a later answer that reads as none, so that no
+   * table is built for it.
+   */
+  delete(id: string, at: number): void {
+    if (this.#windowMs === 0) return;
     // Either way it may have been added: a generated ID can come back as one the caller gives.
-    const slot = slotOf(id);
-    if (slot >= 0 && fingerprintGenerated(id, slot)) this.#remove();
+    if (this.#holdsGenerated(id)) this.#record(at, FORGOTTEN);
     if (!this.#current.hashed && !this.#previous.hashed) return;
     this.#hash(id);
-    this.#remove();
+    this.#record(at, FORGOTTEN);
   }
 
   /** Forgets every ID, and the memory that held them. */
@@ -109,21 +116,31 @@ export class DuplicateWindow {
     this.#previous = new Generation(MIN_CAPACITY);
   }
 
-  /** Records the last fingerprint, answered `at`. */
-  #record(at: number): void {
-    const current = this.#current;
-    if (current.size >= this.#generationSize || (current.size > 0 && at - current.since > this.#windowMs)) this.#rotate();
-    this.#current.append(fingerprintHigh, fingerprintLow, at);
+  /**
+   * Appends the last fingerprint with `time` (its answer time, or
+   * {@link FORGOTTEN}), written `at`. Only answers count toward the
+   * generation's size: forgetting one must not push out others.
+   */
+  #record(at: number, time: number): void {
+    let current = this.#current;
+    if (current.answers >= this.#generationSize || (current.size > 0 && at - current.since > this.#windowMs)) {
+      this.#rotate();
+      current = this.#current;
+    }
+    if (current.size === 0) current.since = at;
+    current.append(fingerprintHigh, fingerprintLow, time);
   }
 
-  /** Removes the last fingerprint. */
-  #remove(): void {
-    this.#current.remove(fingerprintHigh, fingerprintLow);
-    this.#previous.remove(fingerprintHigh, fingerprintLow);
+  /** Sets the last fingerprint to that of `id` if it may be a generated one held here; answers whether. */
+  #holdsGenerated(id: string): boolean {
+    if (!this.#current.generated && !this.#previous.generated) return false;
+    const slot = slotOf(id);
+    return slot >= 0 && fingerprintGenerated(id, slot);
   }
 
   /** Whether the last fingerprint was answered within the window. */
   #held(): boolean {
+    // The current generation's record is the later one, a forgetting included.
     const at = this.#current.get(fingerprintHigh, fingerprintLow) ?? this.#previous.get(fingerprintHigh, fingerprintLow);
     // Kept while its age is at most the window, as lru-cache's TTLs are.
     return at !== undefined && this.#clock.now() - this.#epoch - at <= this.#windowMs;
@@ -174,14 +191,18 @@ class Generation {
   #fingerprints: Int32Array;
   #times: Float64Array;
   #size = 0;
-  /** Answers already in `#table`. */
+  /** Records that are answers, not forgettings. */
+  answers = 0;
+  /** Records already in `#table`. */
   #indexed = 0;
   /** Made by the first look-up. */
   #table: FingerprintTable | undefined;
-  /** When the first answer came. */
+  /** When the first record was written. */
   since = 0;
   /** Whether an answer's fingerprint is a hash: until one is, look-ups skip hashing. */
   hashed = false;
+  /** Whether an answer's fingerprint is a generated ID's: until one is, look-ups skip reading one. */
+  generated = false;
 
   /** @param capacity - Answers the log holds before it grows; a power of two. */
   constructor(capacity: number) {
@@ -200,28 +221,24 @@ class Generation {
   }
 
   append(high: number, low: number, time: number): void {
+    if (time !== FORGOTTEN) this.answers++;
     const at = this.#size++;
-    if (at === 0) this.since = time;
     if (at === this.#times.length) this.#grow();
     this.#fingerprints[2 * at] = high;
     this.#fingerprints[2 * at + 1] = low;
     this.#times[at] = time;
   }
 
-  /** The latest time of the fingerprint, `-Infinity` if it was removed since, `undefined` if never appended. */
+  /** The latest time appended with the fingerprint, `undefined` if none was. */
   get(high: number, low: number): number | undefined {
     return this.#index().get(high, low);
   }
 
-  remove(high: number, low: number): void {
-    this.#index().remove(high, low);
-  }
-
   /** Empties the generation, keeping its memory. */
   clear(): void {
-    this.#size = this.#indexed = 0;
+    this.#size = this.#indexed = this.answers = 0;
     this.#table?.clear();
-    this.hashed = false;
+    this.hashed = this.generated = false;
   }
 
   /** The table, with every answer appended so far. */
@@ -246,6 +263,9 @@ class Generation {
 
 /** Answers a generation that has seen nothing yet holds before its log grows. */
 const MIN_CAPACITY = 32;
+
+/** The time of a record that forgets an answer: older than any window. */
+const FORGOTTEN = -Infinity;
 
 /** The capacity that holds `size` answers. */
 function capacityFor(size: number): number {

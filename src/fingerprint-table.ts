@@ -2,8 +2,8 @@
  * A set of 63-bit fingerprints, each with a time, in typed arrays: adding
  * one retains no object, so the garbage collector never sees the table's
  * contents. Open addressing with linear probing, at most half full; there
- * is no removal — a removed fingerprint's time becomes `-Infinity` —
- * because the owner drops whole tables instead.
+ * is no removal — the owner records a later time that reads as gone, and
+ * drops whole tables.
  *
  * A fingerprint is two 32-bit halves: `high` picks the slot, so its low bits
  * must be well mixed; `low` must be odd (0 marks a free slot).
@@ -22,7 +22,7 @@ export class FingerprintTable {
     this.#mask = capacity - 1;
   }
 
-  /** Fingerprints added since the table was made or cleared (removed ones included). */
+  /** Fingerprints added since the table was made or cleared. */
   get size(): number {
     return this.#size;
   }
@@ -32,7 +32,7 @@ export class FingerprintTable {
     return this.#mask + 1;
   }
 
-  /** The time recorded for the fingerprint, `-Infinity` if it was removed, `undefined` if never added. */
+  /** The time last recorded for the fingerprint, `undefined` if never added. */
   get(high: number, low: number): number | undefined {
     const slot = this.#find(high, low);
     return slot < 0 ? undefined : this.#times[slot];
@@ -52,12 +52,6 @@ export class FingerprintTable {
       this.#size++;
     }
     this.#times[slot] = time;
-  }
-
-  /** Makes the fingerprint read as removed, if it is held. */
-  remove(high: number, low: number): void {
-    const slot = this.#find(high, low);
-    if (slot >= 0) this.#times[slot] = -Infinity;
   }
 
   /** Empties the table, keeping its slots. */

@@ -18,7 +18,7 @@ const ways = [
     way: 'addGenerated',
     // A fresh random ID, whatever the name.
     id: (): string => slottedId(7),
-    record: (w: DuplicateWindow, id: string, at: number): void => w.addGenerated(id, at),
+    record: (w: DuplicateWindow, id: string, at: number): void => w.addGenerated(id, slotOf(id), at),
   },
 ] as const;
 
@@ -81,8 +81,8 @@ describe('DuplicateWindow', () => {
   it('forgets an ID that was deleted, in either generation', () => {
     const { window, at } = windowOn(60_000, 4);
     for (const id of ['a', 'b', 'c']) window.add(id, at()); // a, b in the previous generation; c in the current
-    window.delete('a');
-    window.delete('c');
+    window.delete('a', at());
+    window.delete('c', at());
     expect(['a', 'b', 'c'].map((id) => window.has(id))).toEqual([false, true, false]);
   });
 
@@ -90,7 +90,7 @@ describe('DuplicateWindow', () => {
     const { window, clock, at } = windowOn(100, 1_000);
     window.add('a', at());
     expect(window.has('a')).toBe(true);
-    window.delete('a');
+    window.delete('a', at());
     expect(window.has('a')).toBe(false);
     clock.advance(10);
     window.add('a', at());
@@ -105,11 +105,11 @@ describe('DuplicateWindow', () => {
     const random = Array.from({ length: 50 }, (_, i) => slottedId(i));
     const named = [...Array.from({ length: 50 }, (_, i) => orderId(i)), ...Array.from({ length: 50 }, secureId)];
     for (const [i, id] of random.entries()) {
-      window.addGenerated(id, at());
+      window.addGenerated(id, slotOf(id), at());
       window.add(named[2 * i]!, at());
       window.add(named[2 * i + 1]!, at());
     }
-    for (const id of named) window.delete(id);
+    for (const id of named) window.delete(id, at());
     expect(random.filter((id) => !window.has(id))).toEqual([]);
     expect(named.filter((id) => window.has(id))).toEqual([]);
   });
@@ -141,7 +141,7 @@ describe('DuplicateWindow', () => {
     const random = Array.from({ length: count }, (_, i) => slottedId(i % SLOTS));
     // Caller IDs: random ones of the slotted shape, structured ones of that shape sharing their first ten characters, and others.
     const named = Array.from({ length: count }, (_, i) => (i % 3 === 0 ? secureId() : i % 3 === 1 ? orderId(i) : `job:${i}`));
-    for (const id of random) window.addGenerated(id, at());
+    for (const id of random) window.addGenerated(id, slotOf(id), at());
     for (const id of named) window.add(id, at());
     expect(random.filter((id) => !window.has(id))).toEqual([]);
     expect(named.filter((id) => !window.has(id))).toEqual([]);
