@@ -155,9 +155,9 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
 
   /**
    * A fresh correlation ID, unique among the pending requests of this controller.
-   * Made before any request holds it, it names no slot: registered later,
-   * its reply is routed through a `Map`. `registerRequest()` without an ID
-   * makes one that is routed faster.
+   * Made before any request holds it, it is not placed in a slot: registered
+   * later, it is kept in a `Map`, and its reply costs a look-up there.
+   * `registerRequest()` without an ID makes one that is routed faster.
    * @throws {@link ControllerClosedError} after `close()`.
    */
   newCorrelationId(): string {
@@ -166,9 +166,10 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   }
 
   /**
-   * Routes a reply to the exchange waiting for it. One `Map` lookup when it
-   * is pending here; the duplicate window, then the tag store, then the
-   * backplane are consulted only when it is not.
+   * Routes a reply to the exchange waiting for it: for a generated ID, a
+   * read of the slot it names; for others, a `Map` look-up. The duplicate
+   * window, then the tag store, then the backplane are consulted only when
+   * it is not pending here.
    *
    * Never rejects for a routing result — the outcome says what happened, so
    * a queue consumer can decide ack, nack or requeue:
@@ -276,7 +277,8 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
 
   /** Milliseconds since the request under `correlationId` was registered; `undefined` if none is. */
   requestAge(correlationId: string): number | undefined {
-    return this.getExchange(correlationId)?.requestAge(correlationId);
+    const entry = this.#index.get(correlationId);
+    return entry?.owner.ageOf(entry);
   }
 
   /**
@@ -435,7 +437,8 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     this.#open.delete(exchange);
     const { backplane } = this.#options;
     if (backplane?.requestsEnded !== undefined) {
-      const answered = result.entries.flatMap((e) => (e.answered ? [e.correlationId] : []));
+      const answered: string[] = [];
+      for (const entry of result.entries) if (entry.answered) answered.push(entry.correlationId);
       backplane.requestsEnded(answered, result.unanswered);
     }
     // Tagged (or marked as being tagged) before the event: a subscriber that

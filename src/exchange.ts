@@ -33,8 +33,8 @@ export interface ExchangeHost<Req, Res> {
   /** Adds a new exchange to the open ones and announces it. */
   exchangeCreated(exchange: Exchange<Req, Res>): void;
   /**
-   * Bookkeeping once an exchange ended: duplicate window, rollback tags,
-   * events, hooks. Answers a promise when the tags are written asynchronously.
+   * Bookkeeping once an exchange ended (its requests have left the index
+   * already): rollback tags, the backplane, events, hooks. Answers a promise when the tags are written asynchronously.
    */
   exchangeEnded(exchange: Exchange<Req, Res>, result: ExchangeResult<Req, Res>): PromiseLike<void> | undefined;
   /** The ID of the exchange created as number `seq`, for exchanges created without one. */
@@ -301,7 +301,12 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
   /** Milliseconds since the request under `correlationId` was registered here; `undefined` if it was not. */
   requestAge(correlationId: string): number | undefined {
     const entry = this.#find(correlationId);
-    return entry === undefined ? undefined : this.#host.clock.now() - this.#host.epoch - entry.requestedAt;
+    return entry === undefined ? undefined : this.ageOf(entry);
+  }
+
+  /** @internal Milliseconds since `entry`, one of this exchange's, was registered. */
+  ageOf(entry: Entry<Req, Res>): number {
+    return this.#host.clock.now() - this.#host.epoch - entry.requestedAt;
   }
 
   /** @internal Hands a reply to `entry`, which the controller found pending here. */

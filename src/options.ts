@@ -230,7 +230,7 @@ export function checkExchangeOptions(options: CreateExchangeOptions | undefined,
 /**
  * Throws unless `value` is a non-empty string of at most `maxLength`
  * characters. Any such string is a valid key, `"__proto__"` included: IDs
- * only ever index `Map`s.
+ * are only ever `Map` keys, compared, or read character by character.
  */
 export function checkId(value: unknown, what: string, maxLength: number): asserts value is string {
   const invalid = idError(value, what, maxLength);
