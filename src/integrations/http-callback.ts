@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InvalidArgumentError } from '../errors.js';
 import type { ResponseOutcome } from '../types.js';
 import { checkFunction, checkInteger, checkOptionsObject, describe } from '../options.js';
-import { checkString, checkTarget, classifyRouteError, CompensateOnce, parseJsonBody, readCorrelationId, routeDetails } from './_shared.js';
+import { checkString, checkTarget, classifyRouteError, CompensateOnce, parseJsonBody, readCorrelationId, withRouteDetails } from './_shared.js';
 import { DEFAULT_COMPENSATED_TAG, type ReplyTarget } from './reply-target.js';
 
 /** Default {@link CallbackListenerOptions.maxBodySize}: 1 MiB. */
@@ -334,7 +334,7 @@ function answer<Res>(
   compensated: boolean,
   ...error: [error?: unknown]
 ): CallbackAnswer<Res> {
-  return { statusCode: CALLBACK_STATUS[outcome], outcome, ...routeDetails(correlationId, payload, compensated, error) };
+  return withRouteDetails({ statusCode: CALLBACK_STATUS[outcome], outcome }, correlationId, payload, compensated, error);
 }
 
 /**

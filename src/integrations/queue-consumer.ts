@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { ResponseOutcome } from '../types.js';
 import { checkFunction, checkInteger, checkOptionsObject, describe } from '../options.js';
-import { checkString, checkTarget, classifyRouteError, CompensateOnce, parseJsonBody, readCorrelationId, routeDetails } from './_shared.js';
+import { checkString, checkTarget, classifyRouteError, CompensateOnce, parseJsonBody, readCorrelationId, withRouteDetails } from './_shared.js';
 import { DEFAULT_COMPENSATED_TAG, type ReplyTarget } from './reply-target.js';
 
 /** Default {@link ReplyHandlerOptions.maxRequeues}. */
@@ -479,7 +479,7 @@ function decision<Res>(
   compensated: boolean,
   ...error: [error?: unknown]
 ): ReplyDecision<Res> {
-  return { action, outcome, requeues, ...routeDetails(correlationId, payload, compensated, error) };
+  return withRouteDetails({ action, outcome, requeues }, correlationId, payload, compensated, error);
 }
 
 function readRequeues(value: unknown): number {

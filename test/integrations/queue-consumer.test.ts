@@ -5,6 +5,7 @@ import {
   consumeReplies,
   createReplyHandler,
   REQUEUE_HEADER,
+  type AmqpLikeMessage,
   type AmqpMessage,
   type ConsumeRepliesOptions,
   type ReplyDecision,
@@ -176,6 +177,20 @@ describe('consumeReplies on RabbitMQ', () => {
     expect(decisions[0]!.decision).toMatchObject({ action: 'ack', outcome: 'duplicate', correlationId });
     expect(await messageCount(replies)).toBe(0);
     exchange.close();
+  });
+
+  it('decides with exactly the fields it knows: no error on success, no correlation ID when there is none', async () => {
+    const controller = new Controller<Job, Answer>();
+    cleanups.push(() => controller.close());
+    const handle = createReplyHandler(controller);
+    const { correlationId } = controller.createExchange().registerRequest();
+    const message = (id: string | undefined): AmqpLikeMessage => ({ content: Buffer.from('{"double":2}'), properties: { correlationId: id, headers: {} } });
+    const delivered = await handle(message(correlationId));
+    expect(delivered).toEqual({ action: 'ack', outcome: 'delivered', requeues: 0, correlationId, payload: { double: 2 }, compensated: false });
+    expect(Object.keys(delivered)).toEqual(['action', 'outcome', 'requeues', 'correlationId', 'payload', 'compensated']);
+    const invalid = await handle(message(undefined));
+    expect(Object.keys(invalid)).toEqual(['action', 'outcome', 'requeues', 'compensated', 'error']);
+    expect(invalid.error).toBeInstanceOf(InvalidArgumentError);
   });
 
   it('rejects malformed messages without requeue and keeps consuming', async () => {
