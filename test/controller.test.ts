@@ -393,6 +393,14 @@ describe('tags', () => {
 });
 
 describe('maxTags', () => {
+  it('keeps 100 000 tags by default, the least recently used going first', async () => {
+    const controller = make();
+    for (let i = 0; i <= 100_000; i++) await controller.tag(`t${i}`, 'x');
+    expect(await controller.hasTag('t0', 'x')).toBe(false);
+    expect(await controller.hasTag('t1', 'x')).toBe(true);
+    expect(await controller.hasTag('t100000', 'x')).toBe(true);
+  });
+
   it('evicts the least recently used ID: a look-up counts as a use', async () => {
     const controller = make({ maxTags: 2 });
     await controller.tag('a', 'x');
@@ -735,6 +743,24 @@ describe('an asynchronous tag store', () => {
       return this.#later(() => this.#inner.getTags(id));
     }
   }
+
+  it('rethrows from synchronize() only once the rollback tags are written', async () => {
+    const store = new SlowStore();
+    store.writeDelay = 30;
+    const controller = new Controller<string, string>({ tagStore: store });
+    controllers.push(controller);
+    clock = new ManualClock();
+    const boom = new Error('boom');
+    await expect(
+      controller.synchronize({}, (xc) => {
+        xc.registerRequest({ correlationId: 'thrown' });
+        throw boom;
+      }),
+    ).rejects.toBe(boom);
+    // Asked of the store itself: the controller would already say rolled-back while writing.
+    store.delay = 0;
+    expect(await store.getTags('thrown')).toEqual(['rollback']);
+  });
 
   it('reports rolled-back while the rollback tag is still being written', async () => {
     const store = new SlowStore();

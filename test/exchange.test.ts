@@ -536,6 +536,22 @@ describe('responses()', () => {
     expect(seen).toEqual(['a', 'b', 'c']);
   });
 
+  it('replays the replies that came before it in the order they arrived, not registration order', async () => {
+    setup();
+    const xc = controller.createExchange();
+    xc.registerRequest({ correlationId: 'first-registered' });
+    xc.registerRequest({ correlationId: 'second-registered' });
+    await controller.registerResponse({ correlationId: 'second-registered', message: 'B' });
+    clock.advance(1);
+    await controller.registerResponse({ correlationId: 'first-registered', message: 'A' });
+    const seen: string[] = [];
+    for await (const entry of xc.responses()) {
+      seen.push(entry.correlationId);
+      if (seen.length === 2) break;
+    }
+    expect(seen).toEqual(['second-registered', 'first-registered']);
+  });
+
   it('is empty and done for an ended exchange without replies', async () => {
     const xc = setup().createExchange();
     xc.close();
