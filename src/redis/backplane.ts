@@ -329,6 +329,8 @@ export class RedisBackplane implements Backplane {
   /** Until when (this instance's clock) the lease surely lives in Redis; after it, this instance is fenced. */
   #leaseUntil = 0;
   #fenced = false;
+  /** Why it was fenced: the reason every exchange it ends while fenced gets. */
+  #fenceReason: BackplaneError | undefined;
   #abandoning = false;
   #failing = false;
   #closed: Promise<void> | undefined;
@@ -637,14 +639,26 @@ export class RedisBackplane implements Backplane {
    * controller, so the reply is routed as a late one.
    */
   mayDeliver(): boolean {
-    if (!this.#fenced && !(this.#leaseHeld && this.#clock.now() >= this.#leaseUntil)) return true;
+    if (this.#fenced) {
+      // Ends an exchange registered since the fence whose end is still queued (#abandonSoon).
+      this.#router?.abandon(this.#fenceReason!);
+      return false;
+    }
+    if (!(this.#leaseHeld && this.#clock.now() >= this.#leaseUntil)) return true;
     this.#fence(`instance \`${this.instanceId}\` could not renew its lease within leaseTtl (${this.#leaseTtl} ms)`);
     return false;
   }
 
+  /**
+   * Fences this instance: ends every open exchange. The reason is made when
+   * the fence goes up; while it stays up, exchanges are ended with it.
+   */
   #fence(why: string): void {
-    this.#fenced = true;
-    this.#router?.abandon(new BackplaneError('transport', `lease lost: ${why}; its open exchanges were ended so that it never delivers a reply other instances rolled back`));
+    if (!this.#fenced) {
+      this.#fenced = true;
+      this.#fenceReason = new BackplaneError('transport', `lease lost: ${why}; its open exchanges were ended so that it never delivers a reply other instances rolled back`);
+    }
+    this.#router?.abandon(this.#fenceReason!);
   }
 
   /** A request registered while fenced: ends its exchange, right after the registration returns. */
@@ -653,7 +667,7 @@ export class RedisBackplane implements Backplane {
     this.#abandoning = true;
     queueMicrotask(() => {
       this.#abandoning = false;
-      if (this.#fenced) this.#fence(`instance \`${this.instanceId}\` has not renewed its lease yet`);
+      if (this.#fenced) this.#router?.abandon(this.#fenceReason!);
     });
   }
 

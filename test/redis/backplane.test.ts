@@ -320,6 +320,34 @@ describe('RedisBackplane fencing and generated IDs', () => {
   });
 });
 
+describe('RedisBackplane while fenced', () => {
+  it('ends every exchange it must with the one reason it was fenced for, not a new error per reply', async () => {
+    let now = Date.now();
+    const clock = {
+      now: (): number => now,
+      setTimeout: (callback: () => void, ms: number): unknown => setTimeout(callback, ms),
+      clearTimeout: (handle: unknown): void => clearTimeout(handle as NodeJS.Timeout),
+    };
+    const backplane = await RedisBackplane.connect({ url: server.url, prefix: cluster.prefix, leaseTtl: 10_000, clock });
+    const controller = new Controller<string, string>({ backplane, clock });
+    try {
+      const first = controller.createExchange();
+      const { correlationId } = first.registerRequest();
+      now += 20_000; // the lease has lapsed by this instance's clock
+      expect(await controller.registerResponse({ correlationId, message: 'late' })).toBe('rolled-back');
+      for (let i = 0; i < 3; i++) expect(backplane.mayDeliver()).toBe(false);
+      const second = controller.createExchange();
+      second.registerRequest();
+      const [a, b] = await Promise.all([first.wait(), second.wait()]);
+      expect([a.status, b.status]).toEqual(['aborted', 'aborted']);
+      expect(a.reason).toMatchObject({ code: 'ERR_RRXC_BACKPLANE', message: expect.stringMatching(/^lease lost: .*could not renew/) });
+      expect(b.reason).toBe(a.reason);
+    } finally {
+      await controller.close();
+    }
+  });
+});
+
 describe('RedisBackplane wire protocol', () => {
   it('delivers a resent forward once and acknowledges every copy with the same outcome', async () => {
     const a = await cluster.add();
