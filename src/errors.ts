@@ -182,6 +182,7 @@ export class BackplaneError extends RrxcError {
   }
 }
 
-function describeCause(cause: unknown): string {
+/** @internal What a thrown value says, for a message: an error's message, anything else as a string. */
+export function describeCause(cause: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }

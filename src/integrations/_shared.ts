@@ -47,18 +47,23 @@ export function checkString(what: string, value: unknown): string {
 }
 
 /**
- * The correlation ID a reply carries: throws an {@link InvalidArgumentError}
- * unless it is a non-empty string. Its length is the controller's to check,
+ * What is wrong with the correlation ID a reply carries, if anything: it
+ * must be a non-empty string. Its length is the controller's to check,
  * when it routes the reply.
  *
  * @param carrier - What carried it, for the error message: `message`, `callback`.
  * @param value - What the integration's `getCorrelationId` returned.
  */
+export function correlationIdError(carrier: string, value: unknown): InvalidArgumentError | undefined {
+  if (typeof value === 'string' && value.length > 0) return undefined;
+  return new InvalidArgumentError(`the ${carrier} carries no correlation ID, got ${describe(value)}`);
+}
+
+/** The correlation ID a reply carries; throws {@link correlationIdError}'s error. */
 export function readCorrelationId(carrier: string, value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0) {
-    throw new InvalidArgumentError(`the ${carrier} carries no correlation ID, got ${describe(value)}`);
-  }
-  return value;
+  const invalid = correlationIdError(carrier, value);
+  if (invalid !== undefined) throw invalid;
+  return value as string;
 }
 
 /** The default reply parser of both integrations: the body as UTF-8 JSON. */

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { InvalidArgumentError } from '../errors.js';
+import { describeCause, InvalidArgumentError } from '../errors.js';
 import type { ResponseOutcome } from '../types.js';
 import { checkFunction, checkInteger, checkOptionsObject, describe } from '../options.js';
-import { checkString, checkTarget, classifyRouteError, CompensateOnce, parseJsonBody, readCorrelationId, withRouteDetails } from './_shared.js';
+import { checkString, checkTarget, classifyRouteError, CompensateOnce, correlationIdError, parseJsonBody, readCorrelationId, withRouteDetails } from './_shared.js';
 import { DEFAULT_COMPENSATED_TAG, type ReplyTarget } from './reply-target.js';
 
 /** Default {@link CallbackListenerOptions.maxBodySize}: 1 MiB. */
@@ -214,7 +214,7 @@ export function createCallbackListener<Res, Req extends IncomingMessage = Incomi
     try {
       onAnswer?.(result, request);
     } catch (error) {
-      process.emitWarning(`rrxc callback listener: onAnswer threw: ${error instanceof Error ? error.message : String(error)}`, 'RrxcCallbackWarning');
+      process.emitWarning(`rrxc callback listener: onAnswer threw: ${describeCause(error)}`, 'RrxcCallbackWarning');
     }
     return result;
   };
@@ -259,13 +259,9 @@ export function createCallbackListener<Res, Req extends IncomingMessage = Incomi
 
   return Object.assign(listener, {
     async route(correlationId: unknown, payload: Res, request?: Req): Promise<CallbackAnswer<Res>> {
-      let id: string;
-      try {
-        id = readCorrelationId('callback', correlationId);
-      } catch (error) {
-        return told(answer('invalid', undefined, undefined, false, error), request);
-      }
-      return told(await route(id, payload, request), request);
+      const invalid = correlationIdError('callback', correlationId);
+      if (invalid !== undefined) return told(answer('invalid', undefined, undefined, false, invalid), request);
+      return told(await route(correlationId as string, payload, request), request);
     },
   });
 }

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
+import { describeCause, InvalidArgumentError } from '../errors.js';
 import type { ResponseOutcome } from '../types.js';
 import { checkFunction, checkInteger, checkOptionsObject, describe } from '../options.js';
 import { checkString, checkTarget, classifyRouteError, CompensateOnce, parseJsonBody, readCorrelationId, withRouteDetails } from './_shared.js';
@@ -510,6 +510,6 @@ function requeueProperties(message: AmqpMessage, requeues: number): AmqpPublishO
 }
 
 function defaultOnError(error: unknown): void {
-  process.emitWarning(`rrxc reply consumer could not apply a decision: ${error instanceof Error ? error.message : String(error)}`, 'RrxcConsumerWarning');
+  process.emitWarning(`rrxc reply consumer could not apply a decision: ${describeCause(error)}`, 'RrxcConsumerWarning');
 }
 

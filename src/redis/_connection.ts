@@ -1,7 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { withDeadline } from '../_with-deadline.js';
 import type { Clock } from '../clock.js';
-import { InvalidArgumentError } from '../errors.js';
+import { describeCause, InvalidArgumentError } from '../errors.js';
 import type { RedisConnection } from './_scripts.js';
 
 /**
@@ -62,7 +62,7 @@ export async function whenReady(redis: RedisConnection, ms: number, clock: Clock
     if (redis.status === 'wait') redis.connect().catch(() => undefined);
     await withDeadline(ready, ms, `not connected within ${ms} ms`, clock).catch((error: unknown) => {
       if (lastError !== undefined && error instanceof Error && error.cause === undefined) {
-        throw new Error(`${error.message}: ${describeError(lastError)}`, { cause: lastError });
+        throw new Error(`${error.message}: ${describeCause(lastError)}`, { cause: lastError });
       }
       throw error;
     });
@@ -86,10 +86,6 @@ export async function readyOrClosed<T extends { ready(): Promise<void>; close():
   return made;
 }
 
-/** The message of an error (or whatever was thrown), for the message of the error that wraps it. */
-export function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** Closes a connection we own: QUIT, bounded, then a hard disconnect; resolves once its socket is closed. */
 export async function release(redis: RedisConnection, ms: number, clock: Clock): Promise<void> {

@@ -2,13 +2,13 @@ import { customAlphabet, nanoid } from 'nanoid';
 import { Command, type Redis, type RedisOptions } from 'ioredis';
 import type { Backplane, BackplaneRouter } from '../backplane.js';
 import type { Clock } from '../clock.js';
-import { BackplaneError, InvalidArgumentError } from '../errors.js';
+import { BackplaneError, describeCause, InvalidArgumentError } from '../errors.js';
 import { checkClock, checkMethods, checkOptionsObject, describe } from '../options.js';
 import { secureId } from '../secure-id.js';
 import type { ResponseOutcome } from '../types.js';
 import { conflictChannel, errorChannel, leaseLostChannel, type RedisConflictMessage, type RedisErrorMessage, type RedisLeaseLostMessage } from './channels.js';
 import { withDeadline } from '../_with-deadline.js';
-import { checkConnectionOptions, connectUrl, corked, describeError, readyOrClosed, release, whenReady } from './_connection.js';
+import { checkConnectionOptions, connectUrl, corked, readyOrClosed, release, whenReady } from './_connection.js';
 import { checkPrefix, DEFAULT_PREFIX, Keys } from './_keys.js';
 import { after, TimerLane, type DeadlineTarget } from '../timer-lane.js';
 import { checkDuration, checkRedisTtl, clampTtl } from './_options.js';
@@ -573,7 +573,7 @@ export class RedisBackplane implements Backplane {
       );
     } catch (error) {
       if (this.#closed === undefined) this.#scheduleBeat();
-      throw new BackplaneError('transport', `cannot start the Redis backplane: ${describeError(error)}`, error);
+      throw new BackplaneError('transport', `cannot start the Redis backplane: ${describeCause(error)}`, error);
     }
     if (this.#closed !== undefined) throw closedError();
     this.#scheduleBeat();
@@ -851,7 +851,7 @@ export class RedisBackplane implements Backplane {
           this.#send(this.#keys.channel(from), `${ACK}\n${seq}\n${outcome}`);
         },
         (error: unknown) => {
-          const failed = `${ERROR}${describeError(error)}`;
+          const failed = `${ERROR}${describeCause(error)}`;
           log.set(n, failed);
           this.#send(this.#keys.channel(from), `${ACK}\n${seq}\n${failed}`);
         },
@@ -859,7 +859,7 @@ export class RedisBackplane implements Backplane {
     } else if (typeof known === 'object') {
       void known.then(
         (outcome) => this.#send(this.#keys.channel(from), `${ACK}\n${seq}\n${outcome}`),
-        (error: unknown) => this.#send(this.#keys.channel(from), `${ACK}\n${seq}\n${ERROR}${describeError(error)}`),
+        (error: unknown) => this.#send(this.#keys.channel(from), `${ACK}\n${seq}\n${ERROR}${describeCause(error)}`),
       );
     } else {
       this.#send(this.#keys.channel(from), `${ACK}\n${seq}\n${typeof known === 'number' ? ANSWERS[known] : known}`);
@@ -947,7 +947,7 @@ export class RedisBackplane implements Backplane {
       message = this.#codec.decode(payload);
     } catch (error) {
       this.#report('decode', [id], error);
-      return Promise.resolve(`${ERROR}codec: ${describeError(error)}`);
+      return Promise.resolve(`${ERROR}codec: ${describeCause(error)}`);
     }
     return router.deliver(id, message, overwrite);
   }
@@ -1113,7 +1113,7 @@ function ownerOf(id: string): string | undefined {
 
 /** A Redis command (or `operation`, a step of several) that failed or timed out. */
 function transportError(operation: string, error: unknown): BackplaneError {
-  return new BackplaneError('transport', `Redis ${operation} failed: ${describeError(error)}`, error);
+  return new BackplaneError('transport', `Redis ${operation} failed: ${describeCause(error)}`, error);
 }
 
 function unreachable(owner: string, id: string, forwardTimeout: number): BackplaneError {
