@@ -3,7 +3,7 @@
 // Implementations run one after the other here (a million open exchanges
 // each, held at once, would be several GB and each one's GC would tax the
 // others), so these routing rounds are consecutive, not interleaved.
-import { median, settledHeap } from './harness.js';
+import { fullGc, median, settledHeap } from './harness.js';
 import type { Implementation } from './implementations/types.js';
 import { endBackground, LONG_DEADLINE, openBackground, routeRound, routingResult, type Config, type Measurement, type ScenarioResult } from './scenarios.js';
 
@@ -42,23 +42,27 @@ export async function memoryAndRouting(
     // JIT-compiled paths, and rrxc's duplicate window holding its bound of
     // answered IDs, as in any service that has run for a minute.
     for (let done = 0; done < warmup; done += batch) await routeRound(instance, batch);
-    // Routing with nothing else open, measured the same way as with the
-    // million open below: the like-for-like reference for flatness.
-    const alone: number[] = [];
-    for (let round = 0; round < config.rounds; round++) alone.push(await routeRound(instance, batch));
+    // Both sets of rounds follow a full collection, as the heap measurements
+    // do; after one, an untimed round compiles again what the collection
+    // deoptimized (objects none of which was alive then lose their hidden
+    // classes; see `interleaved`).
+    const measureRounds = async (): Promise<number[]> => {
+      await routeRound(instance, batch);
+      const rounds: number[] = [];
+      for (let round = 0; round < config.rounds; round++) rounds.push(await routeRound(instance, batch));
+      return rounds;
+    };
+    // Routing with nothing else open, measured as with the million open
+    // below: the like-for-like reference for flatness.
+    fullGc();
+    const alone = await measureRounds();
     // Allocated before the baseline, so holding the handles costs nothing measured.
     const promises = new Array<unknown>(open).fill(undefined);
     const keys = new Array<string | number>(open).fill(0);
     const baseline = settledHeap();
     await openBackground(instance, open, promises, keys);
     const held = settledHeap();
-
-    // Untimed: the forced full collections above deoptimized code compiled
-    // against the hidden classes of objects none of which was alive then
-    // (see `interleaved`); one round compiles it again.
-    await routeRound(instance, batch);
-    const rounds: number[] = [];
-    for (let round = 0; round < config.rounds; round++) rounds.push(await routeRound(instance, batch));
+    const rounds = await measureRounds();
     routing[impl.name] = { median: median(rounds), rounds, detail: { aloneMedian: median(alone) } };
 
     await endBackground(instance, promises, keys, open);

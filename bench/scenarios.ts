@@ -313,8 +313,7 @@ export async function routing(implementations: readonly Implementation[], config
       const { promises, keys } = await background(instance);
       await endBackground(instance, promises, keys, open);
     },
-    // A full collection with every implementation's background open costs
-    // seconds per round; routeRound empties the nursery itself.
+    // routeRound empties the nursery itself, right before its timed part.
     () => {},
   );
   return routingResult(open, batch, results, 'interleaved');
