@@ -22,3 +22,6 @@ export const systemClock: Clock = {
   setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
   clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
+
+/** The longest timeout Node's timers can hold (2³¹−1 ms, about 24.8 days); longer ones would fire at once. */
+export const MAX_TIMEOUT = 2 ** 31 - 1;

@@ -1,11 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { nanoid } from 'nanoid';
-import { withDeadline } from './_with-deadline.js';
-import { AbortFanout } from './abort-fanout.js';
-import type { BackplaneRouter } from './backplane.js';
-import { CorrelationIndex } from './correlation-index.js';
-import { DeadlineQueue } from './deadline-queue.js';
-import { DuplicateWindow } from './duplicate-window.js';
+import { withTimeout } from './timing/with-timeout.js';
+import { AbortFanout } from './timing/abort-fanout.js';
+import type { BackplaneRouter, TagStore } from './adapters.js';
+import { CorrelationIndex } from './routing/correlation-index.js';
+import { DeadlineQueue } from './timing/deadline-queue.js';
+import { DuplicateWindow } from './routing/duplicate-window.js';
 import { ControllerClosedError, InvalidArgumentError, TagStoreError } from './errors.js';
 import {
   exchangeCreatedChannel,
@@ -22,24 +22,12 @@ import {
   type TagStoreErrorMessage,
 } from './events.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
-import {
-  checkExchangeOptions,
-  checkId,
-  idError,
-  checkOptionsObject,
-  checkTtl,
-  describe,
-  resolveControllerOptions,
-  type ControllerOptions,
-  type CreateExchangeOptions,
-  type RegisterResponseOptions,
-  type ResolvedOptions,
-  type SynchronizeOptions,
-  type TagOptions,
-} from './options.js';
-import type { PendingRequest } from './pending-request.js';
-import { OpenSet } from './open-set.js';
-import { MemoryTagStore, type TagStore } from './tag-store.js';
+import { checkExchangeOptions, resolveControllerOptions, type ControllerOptions, type CreateExchangeOptions, type RegisterResponseOptions, type ResolvedOptions, type SynchronizeOptions, type TagOptions, TAG_KEYS } from './options.js';
+import { describe } from './_describe.js';
+import { checkId, idError, checkOptionsObject, checkTtl } from './_validate.js';
+import type { PendingRequest } from './routing/pending-request.js';
+import { OpenSet } from './structures/open-set.js';
+import { MemoryTagStore } from './memory-tag-store.js';
 import type { ExchangeResult, ResponseOutcome } from './types.js';
 
 /**
@@ -98,10 +86,11 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     const resolved = resolveControllerOptions(options);
     this.#options = resolved;
     const { backplane } = resolved;
-    const newId = resolved.newId ?? (backplane?.newCorrelationId === undefined ? undefined : () => backplane.newCorrelationId!());
     const epoch = resolved.clock.now();
     const answered = new DuplicateWindow(resolved.duplicateWindow, resolved.maxDuplicates, resolved.clock, epoch);
-    this.#index = new CorrelationIndex(resolved.maxPendingRequests, newId, resolved.maxIdLength, answered);
+    const { newId } = resolved;
+    const prefix = newId === undefined ? (backplane?.idPrefix ?? '') : '';
+    this.#index = new CorrelationIndex(resolved.maxPendingRequests, newId, prefix, resolved.maxIdLength, answered);
     this.#ownsTagStore = resolved.tagStore === undefined;
     this.#tagStore = resolved.tagStore ?? new MemoryTagStore({ maxTags: resolved.maxTags, clock: resolved.clock });
     this.#host = {
@@ -122,7 +111,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       rollbackTag: resolved.rollbackTag,
       rollbackTtl: resolved.rollbackTtl,
       duplicateWindow: resolved.duplicateWindow,
-      deliver: (correlationId, message, overwrite) =>
+      route: (correlationId, message, overwrite) =>
         this.#closed === undefined ? this.#route(correlationId, message as Res, overwrite, false) : SETTLED.unmatched,
       abandon: (reason) => this.#endAll((exchange) => exchange.onAbort(reason)),
     };
@@ -362,7 +351,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     const entry = this.#index.get(correlationId);
     if (entry !== undefined) {
       if (entry.pending) {
-        if (this.#options.backplane?.mayDeliver?.() !== false) {
+        if (this.#options.backplane?.checkLease?.() !== false) {
           entry.owner.deliver(entry, message);
           return 'delivered';
         }
@@ -504,7 +493,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
 
   #bounded<T>(answer: PromiseLike<T>): Promise<T> {
     const { storeTimeout, clock } = this.#options;
-    return withDeadline(answer, storeTimeout, `no answer within storeTimeout (${storeTimeout} ms)`, clock);
+    return withTimeout(answer, storeTimeout, `no answer within storeTimeout (${storeTimeout} ms)`, clock);
   }
 
   #reportStoreFailure(error: TagStoreError, correlationIds: readonly string[]): void {
@@ -537,8 +526,6 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     }
   }
 }
-
-const TAG_KEYS = new Set(['ttl']);
 
 /**
  * Outcomes decided without waiting, as settled promises made once: the

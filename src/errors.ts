@@ -1,3 +1,4 @@
+import { describeCause } from './_describe.js';
 import type { ExchangeStatus } from './types.js';
 
 /**
@@ -180,9 +181,4 @@ export class BackplaneError extends RrxcError {
   ) {
     super(message, cause === undefined ? undefined : { cause });
   }
-}
-
-/** @internal What a thrown value says, for a message: an error's message, anything else as a string. */
-export function describeCause(cause: unknown): string {
-  return cause instanceof Error ? cause.message : String(cause);
 }

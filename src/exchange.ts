@@ -1,17 +1,19 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
-import type { AbortFanout } from './abort-fanout.js';
-import type { Backplane } from './backplane.js';
+import type { AbortFanout } from './timing/abort-fanout.js';
+import type { Backplane } from './adapters.js';
 import type { Clock } from './clock.js';
 import type { Controller } from './controller.js';
-import type { CorrelationIndex } from './correlation-index.js';
-import type { DeadlineQueue } from './deadline-queue.js';
+import type { CorrelationIndex } from './routing/correlation-index.js';
+import type { DeadlineQueue } from './timing/deadline-queue.js';
 import { ExchangeEndedError, ExchangeSealedError, InvalidArgumentError } from './errors.js';
 import { requestRegisteredChannel, type RequestMessage } from './events.js';
-import { checkId, describe, type RegisterRequestOptions } from './options.js';
-import { OPEN_SLOT } from './open-set.js';
-import { PendingRequest } from './pending-request.js';
-import { Result } from './records.js';
-import { ResponseStream } from './response-stream.js';
+import { type RegisterRequestOptions } from './options.js';
+import { describe } from './_describe.js';
+import { checkId } from './_validate.js';
+import { OPEN_SLOT } from './structures/open-set.js';
+import { PendingRequest } from './routing/pending-request.js';
+import { Result } from './results/snapshots.js';
+import { ResponseStream } from './results/response-stream.js';
 import type { ExchangeResult, ExchangeState, ExchangeStatus, RequestHandle, RequestResponse } from './types.js';
 
 /**

@@ -11,9 +11,9 @@
  */
 export { Controller } from './controller.js';
 export { Exchange } from './exchange.js';
-export { MemoryTagStore, type MemoryTagStoreOptions, type TagStore } from './tag-store.js';
-export type { Backplane, BackplaneRouter } from './backplane.js';
-export { systemClock, type Clock } from './clock.js';
+export { DEFAULT_MAX_TAGS, MemoryTagStore, type MemoryTagStoreOptions } from './memory-tag-store.js';
+export type { Backplane, BackplaneRouter, TagStore } from './adapters.js';
+export { MAX_TIMEOUT, systemClock, type Clock } from './clock.js';
 export {
   RrxcError,
   InvalidArgumentError,
@@ -32,11 +32,9 @@ export {
   DEFAULT_MAX_DUPLICATES,
   DEFAULT_MAX_ID_LENGTH,
   DEFAULT_MAX_PENDING_REQUESTS,
-  DEFAULT_MAX_TAGS,
   DEFAULT_ROLLBACK_TAG,
   DEFAULT_ROLLBACK_TTL,
   DEFAULT_STORE_TIMEOUT,
-  MAX_TIMEOUT,
   type ControllerOptions,
   type CreateExchangeOptions,
   type RegisterRequestOptions,

@@ -1,15 +1,25 @@
-import type { Backplane } from './backplane.js';
-import { systemClock, type Clock } from './clock.js';
+import { describe } from './_describe.js';
+import {
+  checkClock,
+  checkFunction,
+  checkId,
+  checkInteger,
+  checkMethods,
+  checkOptionsObject,
+  checkTimeout,
+  checkTtl,
+  optionKeys,
+} from './_validate.js';
+import type { Backplane, TagStore } from './adapters.js';
+import { MAX_TIMEOUT, type Clock } from './clock.js';
 import { InvalidArgumentError } from './errors.js';
-import type { TagStore } from './tag-store.js';
+import { DEFAULT_MAX_TAGS } from './memory-tag-store.js';
 import type { ExchangeResult } from './types.js';
 
 /** Default {@link ControllerOptions.rollbackTag}. */
 export const DEFAULT_ROLLBACK_TAG = 'rollback';
 /** Default {@link ControllerOptions.rollbackTtl}: three hours. */
 export const DEFAULT_ROLLBACK_TTL = 3 * 60 * 60 * 1000;
-/** Default {@link ControllerOptions.maxTags}. */
-export const DEFAULT_MAX_TAGS = 100_000;
 /** Default {@link ControllerOptions.duplicateWindow}: one minute. */
 export const DEFAULT_DUPLICATE_WINDOW = 60_000;
 /** Default {@link ControllerOptions.maxDuplicates}. */
@@ -20,8 +30,6 @@ export const DEFAULT_MAX_PENDING_REQUESTS = 1_000_000;
 export const DEFAULT_MAX_ID_LENGTH = 256;
 /** Default {@link ControllerOptions.storeTimeout}. */
 export const DEFAULT_STORE_TIMEOUT = 5_000;
-/** The longest timeout Node's timers can hold (2³¹−1 ms, about 24.8 days); longer ones would fire at once. */
-export const MAX_TIMEOUT = 2 ** 31 - 1;
 
 /**
  * Options of `new Controller(options)`. All optional; each is validated once,
@@ -153,6 +161,9 @@ export interface TagOptions {
   ttl?: number;
 }
 
+/** The keys of {@link TagOptions}. */
+export const TAG_KEYS = optionKeys<TagOptions>({ ttl: true });
+
 /** Controller options after validation, defaults applied. */
 export interface ResolvedOptions<Req, Res> {
   readonly rollbackTag: string;
@@ -171,22 +182,22 @@ export interface ResolvedOptions<Req, Res> {
   readonly clock: Clock;
 }
 
-const CONTROLLER_KEYS = new Set([
-  'rollbackTag',
-  'rollbackTtl',
-  'maxTags',
-  'duplicateWindow',
-  'maxDuplicates',
-  'maxPendingRequests',
-  'timeout',
-  'newId',
-  'maxIdLength',
-  'tagStore',
-  'storeTimeout',
-  'backplane',
-  'onRollback',
-  'clock',
-]);
+const CONTROLLER_KEYS = optionKeys<ControllerOptions>({
+  rollbackTag: true,
+  rollbackTtl: true,
+  maxTags: true,
+  duplicateWindow: true,
+  maxDuplicates: true,
+  maxPendingRequests: true,
+  timeout: true,
+  newId: true,
+  maxIdLength: true,
+  tagStore: true,
+  storeTimeout: true,
+  backplane: true,
+  onRollback: true,
+  clock: true,
+});
 
 /** Validates controller options once and applies defaults. */
 export function resolveControllerOptions<Req, Res>(options: ControllerOptions<Req, Res> | undefined): ResolvedOptions<Req, Res> {
@@ -214,7 +225,7 @@ export function resolveControllerOptions<Req, Res>(options: ControllerOptions<Re
   return resolved;
 }
 
-const EXCHANGE_KEYS = new Set(['signal', 'timeout', 'id']);
+const EXCHANGE_KEYS = optionKeys<CreateExchangeOptions>({ signal: true, timeout: true, id: true });
 
 /** Validates the options of `createExchange()` / `synchronize()`. */
 export function checkExchangeOptions(options: CreateExchangeOptions | undefined, maxIdLength: number): CreateExchangeOptions {
@@ -228,107 +239,9 @@ export function checkExchangeOptions(options: CreateExchangeOptions | undefined,
 }
 
 /**
- * Throws unless `value` is a non-empty string of at most `maxLength`
- * characters. Any such string is a valid key, `"__proto__"` included: IDs
- * are only ever `Map` keys, compared, or read character by character.
- */
-export function checkId(value: unknown, what: string, maxLength: number): asserts value is string {
-  const invalid = idError(value, what, maxLength);
-  if (invalid !== undefined) throw invalid;
-}
-
-/**
- * What {@link checkId} throws, returned instead: for callers that must
- * reject rather than throw.
- */
-export function idError(value: unknown, what: string, maxLength: number): InvalidArgumentError | undefined {
-  if (typeof value === 'string' && value.length > 0 && value.length <= maxLength) return undefined;
-  return new InvalidArgumentError(`${what} must be a non-empty string of at most ${maxLength} characters, got ${describe(value)}`);
-}
-
-/** Throws unless `value` is a TTL: a finite number of milliseconds ≥ 0. */
-export function checkTtl(what: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new InvalidArgumentError(`${what} must be a finite number of milliseconds ≥ 0 (0: no expiry), got ${describe(value)}`);
-  }
-  return value;
-}
-
-/** Throws unless `value` is a timeout Node can schedule, or `Infinity` for none. */
-function checkTimeout(what: string, value: unknown): number {
-  if (typeof value !== 'number' || Number.isNaN(value) || value < 0 || (value > MAX_TIMEOUT && value !== Infinity)) {
-    throw new InvalidArgumentError(`${what} must be a number of milliseconds from 0 to ${MAX_TIMEOUT}, or Infinity for none, got ${describe(value)}`);
-  }
-  return value;
-}
-
-/** Throws unless `value` is an options object (or undefined) with only `known` keys; answers it, or `{}`. */
-export function checkOptionsObject<T extends object>(value: T | undefined, what: string, known: ReadonlySet<string>): Partial<T> {
-  if (value === undefined) return NO_OPTIONS as Partial<T>;
-  if (typeof value !== 'object' || value === null) {
-    throw new InvalidArgumentError(`${what} must be an object, got ${describe(value)}`);
-  }
-  // for…in rather than Object.keys(): no array allocated on the createExchange path.
-  for (const key in value) {
-    if (!known.has(key)) {
-      throw new InvalidArgumentError(`unknown option \`${key}\` in ${what}; known: ${[...known].join(', ')}`);
-    }
-  }
-  return value;
-}
-
-/** What omitted options read as: one shared object, not one allocated per `createExchange()`. */
-const NO_OPTIONS: Readonly<Record<string, never>> = Object.freeze({});
-
-/**
- * Describes a value for an error message: ``\`42\` (number)``. Never throws,
- * not even for objects without a prototype.
- */
-export function describe(value: unknown): string {
-  if (typeof value === 'string') {
-    return `${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)} (string of ${value.length})`;
-  }
-  if (typeof value === 'function') return 'a function';
-  if (value === null || typeof value !== 'object') return `\`${String(value)}\` (${value === null ? 'null' : typeof value})`;
-  const name = (Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name;
-  return `an object (${name ?? 'no prototype'})`;
-}
-
-/**
  * `value`, or `fallback` when it is absent. Only `undefined` means absent:
  * `null` is a value, and the validators reject it with a clear message.
  */
 function orDefault<T>(value: T | undefined, fallback: T): T {
   return value === undefined ? fallback : value;
-}
-
-/** Throws unless `value` is a safe integer ≥ `min`. */
-export function checkInteger(what: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new InvalidArgumentError(`${what} must be an integer ≥ ${min}, got ${describe(value)}`);
-  }
-  return value;
-}
-
-/** Throws unless `value` is a function or undefined. */
-export function checkFunction<F>(what: string, value: F | undefined): F | undefined {
-  if (value !== undefined && typeof value !== 'function') {
-    throw new InvalidArgumentError(`${what} must be a function, got ${describe(value)}`);
-  }
-  return value;
-}
-
-/** The `clock` option: a {@link Clock}, or the system clock when none is given. */
-export function checkClock(value: Clock | undefined): Clock {
-  return checkMethods('clock', value, ['now', 'setTimeout', 'clearTimeout']) ?? systemClock;
-}
-
-/** `value` unless it lacks one of `methods`; `undefined` stays `undefined` (the caller's default applies). */
-export function checkMethods<T>(what: string, value: T | undefined, methods: readonly string[]): T | undefined {
-  if (value === undefined) return undefined;
-  const missing = methods.filter((m) => typeof (value as Record<string, unknown> | null)?.[m] !== 'function');
-  if (missing.length > 0) {
-    throw new InvalidArgumentError(`${what} must have the methods ${methods.join(', ')}; missing: ${missing.join(', ')}`);
-  }
-  return value;
 }

@@ -18,8 +18,8 @@ import {
   type ResponseOutcome,
   type TagStore,
 } from '../src/index.js';
-import { flush, GatedTagStore } from './support/gated-tag-store.js';
-import { ManualClock } from './support/manual-clock.js';
+import { flush, GatedTagStore } from './helpers/gated-tag-store.js';
+import { ManualClock } from './helpers/manual-clock.js';
 
 /** The contract's defaults (API.md), written out rather than read from the source. */
 const THREE_HOURS = 3 * 60 * 60 * 1_000;
@@ -897,7 +897,7 @@ describe('with a backplane', () => {
     }
     async forward(correlationId: string, message: unknown, overwrite: boolean): Promise<ResponseOutcome> {
       for (const peer of this.peers) {
-        const outcome = await peer.router!.deliver(correlationId, message, overwrite);
+        const outcome = await peer.router!.route(correlationId, message, overwrite);
         if (outcome !== 'unmatched') return outcome;
       }
       return 'unmatched';
@@ -1000,7 +1000,7 @@ describe('with a backplane', () => {
     const plane = new InProcessBackplane();
     let fenced = false;
     Object.assign(plane, {
-      mayDeliver(): boolean {
+      checkLease(): boolean {
         if (fenced) plane.router!.abandon(new Error('lease lost'));
         return !fenced;
       },

@@ -9,8 +9,8 @@ import {
   type Exchange,
   type ExchangeResult,
 } from '../src/index.js';
-import { flush, GatedTagStore } from './support/gated-tag-store.js';
-import { ManualClock } from './support/manual-clock.js';
+import { flush, GatedTagStore } from './helpers/gated-tag-store.js';
+import { ManualClock } from './helpers/manual-clock.js';
 
 let clock: ManualClock;
 let controller: Controller<string, string>;

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Controller, type Exchange, type ResponseOutcome } from '../src/index.js';
-import { ManualClock } from './support/manual-clock.js';
+import { ManualClock } from './helpers/manual-clock.js';
 
 const RUNS = Number(process.env['RRXC_MODEL_RUNS'] ?? 1_000);
 /** About 1.5 ms a sequence here; generous, so a slow machine does not fail a long run. */

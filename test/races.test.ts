@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Controller, ExchangeEndedError, type ResponseOutcome } from '../src/index.js';
-import { ManualClock } from './support/manual-clock.js';
+import { ManualClock } from './helpers/manual-clock.js';
 
 describe('races', () => {
   it('a reply in the same tick as an abort: whichever runs first wins, and the other agrees', async () => {

@@ -1,7 +1,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHANNELS, Controller, TagStoreError, type TagStore, type TagStoreErrorMessage } from '../src/index.js';
-import { ManualClock } from './support/manual-clock.js';
+import { ManualClock } from './helpers/manual-clock.js';
 
 /** An asynchronous store whose tag writes never answer. */
 const hangingStore: TagStore = {

@@ -1,5 +1,5 @@
 import { BackplaneError, ControllerClosedError, InvalidArgumentError, TagStoreError } from '../errors.js';
-import { describe } from '../options.js';
+import { describe } from '../_describe.js';
 import type { ReplyTarget } from './reply-target.js';
 
 /**

@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { describeCause, InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
+import { describeCause } from '../_describe.js';
 import type { ResponseOutcome } from '../types.js';
-import { checkFunction, checkInteger, checkOptionsObject, describe } from '../options.js';
+import { describe } from '../_describe.js';
+import { checkFunction, checkInteger, checkOptionsObject, optionKeys } from '../_validate.js';
 import { checkString, checkTarget, classifyRouteError, CompensateOnce, correlationIdError, parseJsonBody, readCorrelationId, withRouteDetails } from './_shared.js';
 import { DEFAULT_COMPENSATED_TAG, type ReplyTarget } from './reply-target.js';
 
@@ -321,7 +323,16 @@ export function fromPath(pattern: string): (request: IncomingMessage) => string 
   };
 }
 
-const CALLBACK_KEYS: ReadonlySet<string> = new Set(['getCorrelationId', 'parse', 'maxBodySize', 'authorize', 'compensate', 'compensatedTag', 'overwrite', 'onAnswer']);
+const CALLBACK_KEYS = optionKeys<CallbackListenerOptions<unknown>>({
+  getCorrelationId: true,
+  parse: true,
+  maxBodySize: true,
+  authorize: true,
+  compensate: true,
+  compensatedTag: true,
+  overwrite: true,
+  onAnswer: true,
+});
 
 function answer<Res>(
   outcome: CallbackOutcome,

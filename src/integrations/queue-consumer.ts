@@ -1,6 +1,8 @@
-import { describeCause, InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
+import { describeCause } from '../_describe.js';
 import type { ResponseOutcome } from '../types.js';
-import { checkFunction, checkInteger, checkOptionsObject, describe } from '../options.js';
+import { describe } from '../_describe.js';
+import { checkFunction, checkInteger, checkOptionsObject, optionKeys } from '../_validate.js';
 import { checkString, checkTarget, classifyRouteError, CompensateOnce, parseJsonBody, readCorrelationId, withRouteDetails } from './_shared.js';
 import { DEFAULT_COMPENSATED_TAG, type ReplyTarget } from './reply-target.js';
 
@@ -465,9 +467,18 @@ export async function consumeReplies<Res>(
   };
 }
 
-const REPLY_HANDLER_KEYS = ['getCorrelationId', 'getPayload', 'getRequeues', 'unmatched', 'maxRequeues', 'compensate', 'compensatedTag', 'overwrite'];
-const REPLY_HANDLER_KEY_SET: ReadonlySet<string> = new Set(REPLY_HANDLER_KEYS);
-const CONSUME_KEYS: ReadonlySet<string> = new Set([...REPLY_HANDLER_KEYS, 'consumeOptions', 'onDecision', 'onError']);
+const REPLY_HANDLER_OPTIONS = {
+  getCorrelationId: true,
+  getPayload: true,
+  getRequeues: true,
+  unmatched: true,
+  maxRequeues: true,
+  compensate: true,
+  compensatedTag: true,
+  overwrite: true,
+} as const;
+const REPLY_HANDLER_KEY_SET = optionKeys<ReplyHandlerOptions<unknown, unknown>>(REPLY_HANDLER_OPTIONS);
+const CONSUME_KEYS = optionKeys<ConsumeRepliesOptions<unknown>>({ ...REPLY_HANDLER_OPTIONS, consumeOptions: true, onDecision: true, onError: true });
 const UNMATCHED_POLICIES: readonly string[] = ['dead-letter', 'requeue', 'drop'] satisfies UnmatchedPolicy[];
 
 function decision<Res>(

@@ -1,7 +1,8 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { withDeadline } from '../_with-deadline.js';
+import { withTimeout } from '../timing/with-timeout.js';
 import type { Clock } from '../clock.js';
-import { describeCause, InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
+import { describeCause } from '../_describe.js';
 import type { RedisConnection } from './_scripts.js';
 
 /**
@@ -60,7 +61,7 @@ export async function whenReady(redis: RedisConnection, ms: number, clock: Clock
   redis.on('ready', onReady).on('error', onError).on('end', onEnd);
   try {
     if (redis.status === 'wait') redis.connect().catch(() => undefined);
-    await withDeadline(ready, ms, `not connected within ${ms} ms`, clock).catch((error: unknown) => {
+    await withTimeout(ready, ms, `not connected within ${ms} ms`, clock).catch((error: unknown) => {
       if (lastError !== undefined && error instanceof Error && error.cause === undefined) {
         throw new Error(`${error.message}: ${describeCause(lastError)}`, { cause: lastError });
       }
@@ -90,7 +91,7 @@ export async function readyOrClosed<T extends { ready(): Promise<void>; close():
 /** Closes a connection we own: QUIT, bounded, then a hard disconnect; resolves once its socket is closed. */
 export async function release(redis: RedisConnection, ms: number, clock: Clock): Promise<void> {
   try {
-    if (redis.status === 'ready') await withDeadline(redis.quit(), ms, 'QUIT timed out', clock);
+    if (redis.status === 'ready') await withTimeout(redis.quit(), ms, 'QUIT timed out', clock);
   } catch {
     // Closing anyway below.
   }
@@ -99,7 +100,7 @@ export async function release(redis: RedisConnection, ms: number, clock: Clock):
   const open = redis.status === 'connecting' || redis.status === 'connect' || redis.status === 'ready' || redis.status === 'close';
   const ended = open ? new Promise<void>((resolve) => redis.once('end', resolve)) : undefined;
   redis.disconnect();
-  if (ended !== undefined) await withDeadline(ended, ms, 'disconnect timed out', clock).catch(() => undefined);
+  if (ended !== undefined) await withTimeout(ended, ms, 'disconnect timed out', clock).catch(() => undefined);
 }
 
 /**

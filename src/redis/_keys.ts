@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../errors.js';
-import { describe } from '../options.js';
+import { describe } from '../_describe.js';
 
 /** Default key prefix of every key and channel rrxc/redis writes. */
 export const DEFAULT_PREFIX = 'rrxc:';

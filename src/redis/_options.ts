@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from '../errors.js';
-import { describe, MAX_TIMEOUT } from '../options.js';
+import { describe } from '../_describe.js';
+import { MAX_TIMEOUT } from '../clock.js';
 
 /**
  * Checks a duration option that arms a timer (or, like `deadlineGrace`,

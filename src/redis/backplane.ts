@@ -1,19 +1,20 @@
 import { customAlphabet, nanoid } from 'nanoid';
 import { Command, type Redis, type RedisOptions } from 'ioredis';
-import type { Backplane, BackplaneRouter } from '../backplane.js';
+import type { Backplane, BackplaneRouter } from '../adapters.js';
 import type { Clock } from '../clock.js';
-import { BackplaneError, describeCause, InvalidArgumentError } from '../errors.js';
-import { checkClock, checkMethods, checkOptionsObject, describe } from '../options.js';
-import { secureId } from '../secure-id.js';
+import { BackplaneError, InvalidArgumentError } from '../errors.js';
+import { describeCause } from '../_describe.js';
+import { describe } from '../_describe.js';
+import { checkClock, checkMethods, checkOptionsObject } from '../_validate.js';
 import type { ResponseOutcome } from '../types.js';
 import { conflictChannel, errorChannel, leaseLostChannel, type RedisConflictMessage, type RedisErrorMessage, type RedisLeaseLostMessage } from './channels.js';
-import { withDeadline } from '../_with-deadline.js';
+import { withTimeout } from '../timing/with-timeout.js';
 import { checkConnectionOptions, connectUrl, corked, readyOrClosed, release, whenReady } from './_connection.js';
 import { checkPrefix, DEFAULT_PREFIX, Keys } from './_keys.js';
-import { after, TimerLane, type DeadlineTarget } from '../timer-lane.js';
+import { after, TimerLane, type DeadlineTarget } from '../timing/timer-lane.js';
 import { checkDuration, checkRedisTtl, clampTtl } from './_options.js';
 import { defineScripts, scriptRunner, type RedisConnection, type ScriptRunner, type Scripts } from './_scripts.js';
-import { Waits } from './_waits.js';
+import { Waits } from '../structures/expiry-queue.js';
 import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_TTL, RedisTagStore } from './tag-store.js';
 
 /** Default {@link RedisBackplaneOptions.forwardTimeout}. */
@@ -448,11 +449,11 @@ export class RedisBackplane implements Backplane {
   }
 
   /**
-   * A correlation ID naming this instance: `<instanceId>~<nanoid>`. The
-   * controller uses it for every ID the application does not choose.
+   * `<instanceId>~`: the controller puts it before every ID it generates,
+   * so that any instance can tell this one owns it.
    */
-  newCorrelationId(): string {
-    return this.#idHead + secureId();
+  get idPrefix(): string {
+    return this.#idHead;
   }
 
   /**
@@ -547,7 +548,7 @@ export class RedisBackplane implements Backplane {
     this.#flush();
     if (this.#writes > 0) {
       const written = new Promise<void>((resolve) => (this.#written = resolve));
-      await withDeadline(written, this.#commandTimeout, 'background writes', this.#clock).catch(() => undefined);
+      await withTimeout(written, this.#commandTimeout, 'background writes', this.#clock).catch(() => undefined);
     }
     this.#subscriber.off('message', this.#onMessage);
     this.#redis.off('ready', this.#onReconnect);
@@ -561,7 +562,7 @@ export class RedisBackplane implements Backplane {
 
   async #start(): Promise<void> {
     try {
-      await withDeadline(
+      await withTimeout(
         (async () => {
           await Promise.all([whenReady(this.#redis, this.#connectTimeout, this.#clock), whenReady(this.#subscriber, this.#connectTimeout, this.#clock)]);
           await this.#subscriber.subscribe(this.#channel);
@@ -588,7 +589,7 @@ export class RedisBackplane implements Backplane {
    */
   async #beat(): Promise<void> {
     const sentAt = this.#clock.now();
-    const found = await withDeadline(
+    const found = await withTimeout(
       this.#scripts.beat(
         this.#leaseKey,
         this.#pendingKey,
@@ -638,7 +639,7 @@ export class RedisBackplane implements Backplane {
    * IDs back). Answering `false`, it first ends every open exchange of the
    * controller, so the reply is routed as a late one.
    */
-  mayDeliver(): boolean {
+  checkLease(): boolean {
     if (this.#fenced) {
       // Ends an exchange registered since the fence whose end is still queued (#abandonSoon).
       this.#router?.abandon(this.#fenceReason!);
@@ -941,7 +942,7 @@ export class RedisBackplane implements Backplane {
     if (router === undefined || this.#closed !== undefined) return Promise.resolve(GONE);
     // Fenced (or about to be: the lease may have lapsed in Redis): another
     // instance may roll this ID back, so this one must not deliver it.
-    if (!this.mayDeliver()) return Promise.resolve(GONE);
+    if (!this.checkLease()) return Promise.resolve(GONE);
     let message: unknown;
     try {
       message = this.#codec.decode(payload);
@@ -949,7 +950,7 @@ export class RedisBackplane implements Backplane {
       this.#report('decode', [id], error);
       return Promise.resolve(`${ERROR}codec: ${describeCause(error)}`);
     }
-    return router.deliver(id, message, overwrite);
+    return router.route(id, message, overwrite);
   }
 
   /**
@@ -1068,7 +1069,7 @@ export class RedisBackplane implements Backplane {
 
   async #quietly(call: () => Promise<unknown>): Promise<void> {
     try {
-      await withDeadline(call(), this.#commandTimeout, 'timed out', this.#clock);
+      await withTimeout(call(), this.#commandTimeout, 'timed out', this.#clock);
     } catch {
       // Closing: the connection may already be gone, and the keys expire anyway.
     }

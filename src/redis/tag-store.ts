@@ -1,8 +1,8 @@
 import type { RedisOptions } from 'ioredis';
 import type { Clock } from '../clock.js';
 import { TagStoreError } from '../errors.js';
-import { checkClock, checkOptionsObject } from '../options.js';
-import type { TagStore } from '../tag-store.js';
+import { checkClock, checkOptionsObject } from '../_validate.js';
+import type { TagStore } from '../adapters.js';
 import { checkConnectionOptions, connectUrl, readyOrClosed, release, whenReady } from './_connection.js';
 import { checkPrefix, DEFAULT_PREFIX, Keys } from './_keys.js';
 import { checkDuration, checkRedisTtl, clampTtl } from './_options.js';

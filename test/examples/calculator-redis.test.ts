@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { start, type Calculator, type CalculatorOptions } from '../../examples/calculator/service.js';
 import { deleteKeys, keysUnder } from '../helpers/redis-keys.js';
 import { useRedis, type TestRedis } from '../helpers/redis-server.js';
-import { AMQP_URL } from '../integrations/_servers.js';
+import { AMQP_URL } from '../helpers/servers.js';
 
 let redis: TestRedis;
 let admin: Redis;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import amqp from 'amqplib';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { start, type Calculator } from '../../examples/calculator/service.js';
-import { AMQP_URL } from '../integrations/_servers.js';
+import { AMQP_URL } from '../helpers/servers.js';
 
 let running: Calculator[] = [];
 afterEach(async () => {

@@ -6,7 +6,7 @@ import { handleBatch, onStockReply, type Partition } from '../../examples/recipe
 import { rabbitmqRpc } from '../../examples/recipes/rabbitmq-rpc.js';
 import { finish } from '../../examples/recipes/rollback-lookup.js';
 import { webhookCallback } from '../../examples/recipes/webhook-callback.js';
-import { AMQP_URL, listen } from '../integrations/_servers.js';
+import { AMQP_URL, listen } from '../helpers/servers.js';
 
 const RECIPES = ['rabbitmq-rpc.ts', 'webhook-callback.ts', 'kafka-style-consumer.ts', 'rollback-lookup.ts'];
 

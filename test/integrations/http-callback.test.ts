@@ -8,7 +8,7 @@ import {
   type CallbackAnswer,
   type CallbackListenerOptions,
 } from '../../src/integrations/index.js';
-import { listen } from './_servers.js';
+import { listen } from '../helpers/servers.js';
 
 interface Charge {
   amount: number;

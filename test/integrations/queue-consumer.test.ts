@@ -10,7 +10,7 @@ import {
   type ConsumeRepliesOptions,
   type ReplyDecision,
 } from '../../src/integrations/index.js';
-import { AMQP_URL, listen, uniqueQueue } from './_servers.js';
+import { AMQP_URL, listen, uniqueQueue } from '../helpers/servers.js';
 
 interface Job {
   x: number;

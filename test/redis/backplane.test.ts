@@ -2,10 +2,10 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Controller, type ResponseOutcome } from '../../src/index.js';
 import { BackplaneError, REDIS_CHANNELS, RedisBackplane, RedisTagStore } from '../../src/redis/index.js';
-import { ManualClock } from '../support/manual-clock.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { keysUnder } from '../helpers/redis-keys.js';
 import { freePort, useRedis, type TestRedis } from '../helpers/redis-server.js';
-import { Cluster, sleep } from './_instances.js';
+import { Cluster, sleep } from '../helpers/redis-instances.js';
 
 let server: TestRedis;
 let cluster: Cluster;
@@ -335,7 +335,7 @@ describe('RedisBackplane while fenced', () => {
       const { correlationId } = first.registerRequest();
       now += 20_000; // the lease has lapsed by this instance's clock
       expect(await controller.registerResponse({ correlationId, message: 'late' })).toBe('rolled-back');
-      for (let i = 0; i < 3; i++) expect(backplane.mayDeliver()).toBe(false);
+      for (let i = 0; i < 3; i++) expect(backplane.checkLease()).toBe(false);
       const second = controller.createExchange();
       second.registerRequest();
       const [a, b] = await Promise.all([first.wait(), second.wait()]);

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CHANNELS, type ResponseOutcome } from '../../src/index.js';
 import { REDIS_CHANNELS, RedisBackplane, type RedisErrorMessage } from '../../src/redis/index.js';
 import { startRedisServer, type OwnRedisServer } from '../helpers/redis-server.js';
-import { Cluster, sleep } from './_instances.js';
+import { Cluster, sleep } from '../helpers/redis-instances.js';
 
 let server: OwnRedisServer;
 let cluster: Cluster;

@@ -5,9 +5,9 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deleteKeys } from '../helpers/redis-keys.js';
 import { uniquePrefix, useRedis, type TestRedis } from '../helpers/redis-server.js';
-import { sleep } from './_instances.js';
+import { sleep } from '../helpers/redis-instances.js';
 
-const FIXTURE = fileURLToPath(new URL('./fixtures/instance.ts', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('../helpers/redis-child-instance.ts', import.meta.url));
 
 /** A service instance in a child process, answering IPC commands. */
 class Child {

@@ -1,8 +1,8 @@
 import { urlAlphabet } from 'nanoid';
 import { describe, expect, it } from 'vitest';
-import { DuplicateWindow } from '../src/duplicate-window.js';
-import { SLOTS, secureId, slotOf, slottedId } from '../src/secure-id.js';
-import { ManualClock } from './support/manual-clock.js';
+import { DuplicateWindow } from '../../src/routing/duplicate-window.js';
+import { SLOTS, secureId, slotOf, slottedId } from '../../src/routing/secure-id.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 /** A window on a manual clock, with `at()`: the time to give `add`, relative to its epoch. */
 function windowOn(windowMs: number, maxIds: number): { window: DuplicateWindow; clock: ManualClock; at: () => number } {

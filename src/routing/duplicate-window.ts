@@ -1,6 +1,6 @@
 import { getRandomValues } from 'node:crypto';
-import type { Clock } from './clock.js';
-import { FingerprintTable } from './fingerprint-table.js';
+import type { Clock } from '../clock.js';
+import { FingerprintTable } from '../structures/fingerprint-table.js';
 import { bitsAt, slotOf } from './secure-id.js';
 
 /**
@@ -280,17 +280,19 @@ let fingerprintHigh = 0;
 let fingerprintLow = 0;
 
 /**
- * Sets the last fingerprint to that of an ID shaped as rrxc makes them — 21 characters
- * of the alphabet, `slot` the one its last four name — and answers whether
+ * Sets the last fingerprint to that of an ID shaped as rrxc makes them — ending in 21
+ * characters of the alphabet, `slot` the one its last four name — and answers whether
  * it has that shape. Every character counts: the random ones keep the
  * halves' low bits random (`high` picks the table slot), and an ID with
  * any one character changed reads differently.
  */
 function fingerprintGenerated(id: string, slot: number): boolean {
-  const a = bitsAt(id, 0);
-  const b = bitsAt(id, 5);
-  const c = bitsAt(id, 10);
-  const d = bitsAt(id, 15);
+  // The random part is the last 21 characters, after any instance prefix.
+  const at = id.length - 21;
+  const a = bitsAt(id, at);
+  const b = bitsAt(id, at + 5);
+  const c = bitsAt(id, at + 10);
+  const d = bitsAt(id, at + 15);
   if ((a | b | c | d) < 0) return false;
   fingerprintHigh = a ^ (c << 2);
   // The last character is the slot's low six bits.

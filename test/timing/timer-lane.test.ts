@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { after, TimerLane, type DeadlineTarget } from '../src/timer-lane.js';
-import { ManualClock } from './support/manual-clock.js';
+import { after, TimerLane, type DeadlineTarget } from '../../src/timing/timer-lane.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 describe('TimerLane', () => {
   it('fires entries once their time has passed, in order, on one timer', () => {

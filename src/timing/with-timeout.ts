@@ -1,5 +1,5 @@
 import pTimeout from 'p-timeout';
-import type { Clock } from './clock.js';
+import type { Clock } from '../clock.js';
 
 /**
  * Bounds `promise` by `ms` on `clock` (p-timeout); `Infinity`: no bound.
@@ -12,7 +12,7 @@ import type { Clock } from './clock.js';
  * Redis — never per exchange: p-timeout builds its `TimeoutError`, stack
  * and all, on every call.
  */
-export function withDeadline<T>(promise: PromiseLike<T>, ms: number, message: string, clock: Clock): Promise<T> {
+export function withTimeout<T>(promise: PromiseLike<T>, ms: number, message: string, clock: Clock): Promise<T> {
   if (ms === Infinity) return Promise.resolve(promise);
   return pTimeout(Promise.resolve(promise), {
     milliseconds: ms,

@@ -1,4 +1,35 @@
+// The contracts of rrxc's adapters: where tags live, and what connects the
+// controllers of several instances. Each implementation passes the suite of
+// the same name in test/conformance/.
 import type { Awaitable, ResponseOutcome } from './types.js';
+
+/**
+ * Where tags live: string labels on correlation IDs, each with its own TTL.
+ * The controller puts the rollback tag on every ID an exchange leaves
+ * unanswered and looks it up when a reply matches no open exchange.
+ *
+ * Every method may answer synchronously or with a promise, so the same
+ * controller code runs against the in-memory store and a shared one (Redis).
+ * An asynchronous answer is bounded by the controller's `storeTimeout`.
+ *
+ * | method | must |
+ * |---|---|
+ * | `tag(id, tag, ttl)` | add `tag` to `id`, expiring after `ttl` ms (`0`: never); tagging again replaces the TTL |
+ * | `untag(id, tag)` | remove it; answer whether a live tag was removed |
+ * | `getTags(id)` | answer the live (unexpired) tags of `id`, in any order |
+ * | `close()` | optional: release what the store owns |
+ */
+export interface TagStore {
+  /** Adds `tag` to `id` for `ttl` milliseconds (`0`: no expiry). */
+  tag(id: string, tag: string, ttl: number): Awaitable<void>;
+  /** Removes `tag` from `id`; answers whether it was there and live. */
+  untag(id: string, tag: string): Awaitable<boolean>;
+  /** The live tags of `id`. */
+  getTags(id: string): Awaitable<readonly string[]>;
+  /** Releases what the store owns. Called by `controller.close()` only for a store the controller created. */
+  close?(): Awaitable<void>;
+}
+
 
 /**
  * What a controller offers its backplane: routing of replies that other
@@ -17,7 +48,7 @@ export interface BackplaneRouter {
    * `delivered`, `duplicate`, `overwritten`, `rolled-back` or `unmatched`.
    * After the controller closed it answers `unmatched`.
    */
-  deliver(correlationId: string, message: unknown, overwrite: boolean): Promise<ResponseOutcome>;
+  route(correlationId: string, message: unknown, overwrite: boolean): Promise<ResponseOutcome>;
   /**
    * Ends every open exchange of this controller as `aborted` with `reason`,
    * tagging their unanswered IDs: fencing, for a backplane that lost its
@@ -41,10 +72,10 @@ export interface BackplaneRouter {
  * | `start(router)` | remember the router and hand it the replies forwarded to this instance |
  * | `forward(id, message, overwrite)` | deliver the reply at its owner and answer the owner's outcome; for an ID no live instance owns, `rolled-back` if it carries the rollback tag, else `unmatched`; reject with `BackplaneError` when it cannot tell |
  * | `close()` | stop receiving and release what it owns |
- * | `newCorrelationId()` | optional: IDs that name this instance, so forwarding needs no lookup; used unless the controller has `newId` |
+ * | `idPrefix` | optional: a prefix naming this instance, which the controller puts on the IDs it generates, so forwarding needs no lookup; unused when the controller has `newId` |
  * | `requestRegistered(id, deadline)` | optional, must not throw: a request was registered here; `deadline` is when its exchange times out at the latest (clock ms) or `undefined` |
  * | `requestsEnded(answered, unanswered)` | optional, must not throw: an exchange ended; the unanswered IDs are being tagged for rollback |
- * | `mayDeliver()` | optional, must not throw: `false` while this instance must not deliver (fenced) — after calling `router.abandon()`, so the exchanges are ended before it answers |
+ * | `checkLease()` | optional, must not throw: answers whether this instance may still deliver; when its claim has lapsed it fences first — calls `router.abandon()`, so the exchanges are ended before it answers `false` |
  *
  * The two notifications are synchronous and on the registration path: an
  * implementation queues or pipelines its own I/O and reports its own
@@ -57,17 +88,22 @@ export interface Backplane {
   forward(correlationId: string, message: unknown, overwrite: boolean): Promise<ResponseOutcome>;
   /** Called once by `controller.close()`, after every exchange ended. */
   close(): Awaitable<void>;
-  /** Makes a correlation ID that names this instance. */
-  newCorrelationId?(): string;
+  /**
+   * Put before every correlation ID the controller generates (not before
+   * those of `newId`): it names this instance, so that another instance
+   * forwards a reply to it without a look-up.
+   */
+  readonly idPrefix?: string;
   /** A request was registered on this instance. */
   requestRegistered?(correlationId: string, deadline: number | undefined): void;
   /** An exchange of this instance ended. */
   requestsEnded?(answered: readonly string[], unanswered: readonly string[]): void;
   /**
-   * Asked before a reply is delivered to a local exchange. A backplane whose
-   * claim on its IDs has lapsed — other instances may already have reported
-   * them rolled back — abandons its exchanges through the router and answers
-   * `false`; the reply is then routed as the late reply it has become.
+   * Asked before a reply is delivered to a local exchange: whether this
+   * instance still holds its claim on its IDs. One whose claim lapsed —
+   * other instances may already have reported them rolled back — fences
+   * first: it abandons its exchanges through the router, then answers
+   * `false`, and the reply is routed as the late reply it has become.
    */
-  mayDeliver?(): boolean;
+  checkLease?(): boolean;
 }

@@ -1,6 +1,6 @@
 import { urlAlphabet } from 'nanoid';
 import { describe, expect, it } from 'vitest';
-import { SLOTS, secureId, slotOf, slottedId } from '../src/secure-id.js';
+import { SLOTS, secureId, slotOf, slottedId } from '../../src/routing/secure-id.js';
 
 describe('secureId', () => {
   it('draws 21 characters of the URL alphabet, evenly, without repeats across pool refills', () => {
@@ -39,10 +39,12 @@ describe('slottedId and slotOf', () => {
     for (const n of counts.values()) expect(n).toBeLessThan(1_300);
   });
 
-  it('tell strings without the shape apart: wrong length, or a last-four character outside the alphabet', () => {
+  it('tell strings without the shape apart: too short, or a last-four character outside the alphabet', () => {
     const id = slottedId(5);
     expect(slotOf(id)).toBe(5);
-    for (const other of [id.slice(1), `${id}x`, `${id.slice(0, 17)}.${id.slice(18)}`, `${id.slice(0, 20)}é`, '']) expect(slotOf(other)).toBeLessThan(0);
+    for (const other of [id.slice(1), `${id}.`, `${id.slice(0, 17)}.${id.slice(18)}`, `${id.slice(0, 20)}é`, '']) expect(slotOf(other)).toBeLessThan(0);
+    // A backplane's instance prefix may come first: the slot is in the last four characters.
+    expect(slotOf(`instance-7~${id}`)).toBe(5);
     // Any 21 characters whose last four are in the alphabet name some slot: the holder compares IDs.
     expect(slotOf('order-000000000000042')).toBeGreaterThanOrEqual(0);
   });

@@ -1,4 +1,4 @@
-import type { Clock } from './clock.js';
+import type { Clock } from '../clock.js';
 import { TimerLane, type DeadlineTarget } from './timer-lane.js';
 
 /**

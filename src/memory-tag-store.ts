@@ -1,35 +1,10 @@
 import { LRUCache } from 'lru-cache';
 import { systemClock, type Clock } from './clock.js';
 import { tagEvictedChannel, type TagEvictedMessage } from './events.js';
-import { DEFAULT_MAX_TAGS } from './options.js';
-import type { Awaitable } from './types.js';
+import type { TagStore } from './adapters.js';
 
-/**
- * Where tags live: string labels on correlation IDs, each with its own TTL.
- * The controller puts the rollback tag on every ID an exchange leaves
- * unanswered and looks it up when a reply matches no open exchange.
- *
- * Every method may answer synchronously or with a promise, so the same
- * controller code runs against the in-memory store and a shared one (Redis).
- * An asynchronous answer is bounded by the controller's `storeTimeout`.
- *
- * | method | must |
- * |---|---|
- * | `tag(id, tag, ttl)` | add `tag` to `id`, expiring after `ttl` ms (`0`: never); tagging again replaces the TTL |
- * | `untag(id, tag)` | remove it; answer whether a live tag was removed |
- * | `getTags(id)` | answer the live (unexpired) tags of `id`, in any order |
- * | `close()` | optional: release what the store owns |
- */
-export interface TagStore {
-  /** Adds `tag` to `id` for `ttl` milliseconds (`0`: no expiry). */
-  tag(id: string, tag: string, ttl: number): Awaitable<void>;
-  /** Removes `tag` from `id`; answers whether it was there and live. */
-  untag(id: string, tag: string): Awaitable<boolean>;
-  /** The live tags of `id`. */
-  getTags(id: string): Awaitable<readonly string[]>;
-  /** Releases what the store owns. Called by `controller.close()` only for a store the controller created. */
-  close?(): Awaitable<void>;
-}
+/** Default {@link MemoryTagStoreOptions.maxTags} (and the controller's `maxTags`). */
+export const DEFAULT_MAX_TAGS = 100_000;
 
 /** Options of {@link MemoryTagStore}. */
 export interface MemoryTagStoreOptions {

@@ -66,17 +66,18 @@ export function slottedId(slot: number): string {
 }
 
 /**
- * The slot `id` names if it has a slotted ID's shape (whoever made it), a
- * negative number if not. Any 21-character string whose last four
- * characters are in the alphabet names one: the slot's holder must still
- * compare IDs.
+ * The slot `id` names if it ends as a slotted ID does (whoever made it; a
+ * backplane's instance prefix may come before), a negative number if not.
+ * Any string of 21 characters or more whose last four are in the alphabet
+ * names one: the slot's holder must still compare IDs.
  */
 export function slotOf(id: string): number {
-  if (id.length !== ID_LENGTH) return -1;
-  const a = id.charCodeAt(17);
-  const b = id.charCodeAt(18);
-  const c = id.charCodeAt(19);
-  const d = id.charCodeAt(20);
+  const end = id.length;
+  if (end < ID_LENGTH) return -1;
+  const a = id.charCodeAt(end - 4);
+  const b = id.charCodeAt(end - 3);
+  const c = id.charCodeAt(end - 2);
+  const d = id.charCodeAt(end - 1);
   if ((a | b | c | d) >= 128) return -1;
   // A character outside the alphabet reads -1, which sets the sign bit whatever it is shifted by.
   return (VALUE_OF_CODE[a]! << 18) | (VALUE_OF_CODE[b]! << 12) | (VALUE_OF_CODE[c]! << 6) | VALUE_OF_CODE[d]!;

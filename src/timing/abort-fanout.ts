@@ -1,4 +1,4 @@
-import { RenewingMap } from './renewing-map.js';
+import { RenewingMap } from '../structures/renewing-map.js';
 
 /** Something that ends when a signal it is bound to aborts. */
 export interface AbortTarget {

@@ -1,8 +1,8 @@
 import type { DuplicateWindow } from './duplicate-window.js';
-import { CapacityError, CorrelationIdConflictError } from './errors.js';
-import { checkId } from './options.js';
-import { RenewingMap } from './renewing-map.js';
-import { SlotTable } from './slot-table.js';
+import { CapacityError, CorrelationIdConflictError } from '../errors.js';
+import { checkId } from '../_validate.js';
+import { RenewingMap } from '../structures/renewing-map.js';
+import { SlotTable } from '../structures/slot-table.js';
 import { SLOTS, secureId, slotOf, slottedId } from './secure-id.js';
 
 /** How often a generator may hand out an already pending ID before we give up on it. */
@@ -28,8 +28,10 @@ export class CorrelationIndex<Entry extends Keyed> {
   readonly #named = new RenewingMap<string, Entry>();
   readonly #answered: DuplicateWindow;
   readonly #limit: number;
-  /** The application's generator (`newId`, or the backplane's); `undefined`: {@link secureId}. */
+  /** The application's generator (`newId`); `undefined`: {@link secureId}. */
   readonly #generate: (() => string) | undefined;
+  /** Put before every ID made here without `newId` (a backplane's instance prefix). */
+  readonly #prefix: string;
   readonly #maxIdLength: number;
   /** The slot {@link claimId} reserved for the next {@link addClaimed}; -1 for none. */
   #claimed = -1;
@@ -37,11 +39,13 @@ export class CorrelationIndex<Entry extends Keyed> {
   /**
    * @param limit - Most entries (`maxPendingRequests`).
    * @param generate - ID generator (`newId`), nanoid-like when absent.
+   * @param prefix - Put before the IDs made when `generate` is absent.
    * @param maxIdLength - Longest ID a custom generator may return.
    * @param answered - Where IDs of ended entries that were answered are remembered.
    * @param slots - Most entries under IDs that name their slot; those past it get plain random IDs, in the `Map`.
    */
-  constructor(limit: number, generate: (() => string) | undefined, maxIdLength: number, answered: DuplicateWindow, slots = SLOTS) {
+  constructor(limit: number, generate: (() => string) | undefined, prefix: string, maxIdLength: number, answered: DuplicateWindow, slots = SLOTS) {
+    this.#prefix = prefix;
     this.#slotted = new SlotTable(slots);
     this.#answered = answered;
     this.#limit = limit;
@@ -94,9 +98,9 @@ export class CorrelationIndex<Entry extends Keyed> {
     // Every slot held: a plain random ID, kept in the Map. 126 random bits:
     // a clash, which would replace the pending entry, is not worth a
     // look-up per request.
-    if (slot < 0) return secureId();
+    if (slot < 0) return this.#prefix + secureId();
     this.#claimed = slot;
-    return slottedId(slot);
+    return this.#prefix + slottedId(slot);
   }
 
   /** Adds `entry` under the ID {@link claimId} just answered. */
@@ -147,7 +151,7 @@ export class CorrelationIndex<Entry extends Keyed> {
     const generate = this.#generate;
     // 126 random bits: a clash with a pending ID is not worth a look-up per
     // ID (registering it would still find the conflict).
-    if (generate === undefined) return secureId();
+    if (generate === undefined) return this.#prefix + secureId();
     let id = '';
     for (let attempt = 0; attempt < MAX_ID_ATTEMPTS; attempt++) {
       id = generate();

@@ -1,5 +1,5 @@
-import { Answered, Unanswered } from './records.js';
-import type { RequestHandle, RequestResponse } from './types.js';
+import { Answered, Unanswered } from '../results/snapshots.js';
+import type { RequestHandle, RequestResponse } from '../types.js';
 
 const enum State {
   Pending,

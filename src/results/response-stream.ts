@@ -1,4 +1,4 @@
-import type { RequestResponse } from './types.js';
+import type { RequestResponse } from '../types.js';
 
 /**
  * The async iterator behind `exchange.responses()`: replies are pushed as

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SlotTable } from '../src/slot-table.js';
+import { SlotTable } from '../../src/structures/slot-table.js';
 
 const PAGE = 64;
 

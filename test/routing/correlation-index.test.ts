@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { CorrelationIndex } from '../src/correlation-index.js';
-import { DuplicateWindow } from '../src/duplicate-window.js';
-import { CapacityError, CorrelationIdConflictError } from '../src/errors.js';
-import { secureId, slotOf } from '../src/secure-id.js';
-import { ManualClock } from './support/manual-clock.js';
+import { CorrelationIndex } from '../../src/routing/correlation-index.js';
+import { DuplicateWindow } from '../../src/routing/duplicate-window.js';
+import { CapacityError, CorrelationIdConflictError } from '../../src/errors.js';
+import { secureId, slotOf } from '../../src/routing/secure-id.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 interface Entry {
   readonly correlationId: string;
@@ -13,7 +13,7 @@ const PAGE = 64;
 
 function indexOf(limit = 1_000, generate?: () => string): CorrelationIndex<Entry> {
   const clock = new ManualClock();
-  return new CorrelationIndex<Entry>(limit, generate, 256, new DuplicateWindow(60_000, 1_000, clock, clock.now()));
+  return new CorrelationIndex<Entry>(limit, generate, '', 256, new DuplicateWindow(60_000, 1_000, clock, clock.now()));
 }
 
 /** Registers an entry under a generated ID, as registerRequest does. */
@@ -150,7 +150,7 @@ describe('CorrelationIndex', () => {
 
   it('gives plain random IDs, routed through the Map, once every slot is held', () => {
     const clock = new ManualClock();
-    const index = new CorrelationIndex<Entry>(1_000, undefined, 256, new DuplicateWindow(60_000, 1_000, clock, clock.now()), PAGE);
+    const index = new CorrelationIndex<Entry>(1_000, undefined, '', 256, new DuplicateWindow(60_000, 1_000, clock, clock.now()), PAGE);
     const slotted = Array.from({ length: PAGE }, () => register(index));
     const overflow = Array.from({ length: 10 }, () => register(index));
     expect(new Set([...slotted, ...overflow].map((e) => e.correlationId)).size).toBe(PAGE + 10);

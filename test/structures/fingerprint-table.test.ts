@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FingerprintTable } from '../src/fingerprint-table.js';
+import { FingerprintTable } from '../../src/structures/fingerprint-table.js';
 
 /**
  * Fingerprints from small pools, so that many share a slot (`high` equal

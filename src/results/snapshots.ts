@@ -1,4 +1,4 @@
-import type { ExchangeResult, ExchangeStatus, RequestResponse } from './types.js';
+import type { ExchangeResult, ExchangeStatus, RequestResponse } from '../types.js';
 
 // Results and their entries are plain objects — prototype `Object.prototype`,
 // own enumerable data properties — built by constructor functions rather

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Fifo } from '../src/fifo.js';
+import { Fifo } from '../../src/structures/fifo.js';
 
 describe('Fifo', () => {
   it('behaves like an array queue with removal by sequence number', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Waits } from '../../src/redis/_waits.js';
+import { Waits } from '../../src/structures/expiry-queue.js';
 
 describe('Waits (acknowledgement waits of the Redis backplane)', () => {
   it('answers a wait by sequence number once, and expires the others in arming order', () => {

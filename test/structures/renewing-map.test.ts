@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RenewingMap } from '../src/renewing-map.js';
+import { RenewingMap } from '../../src/structures/renewing-map.js';
 
 describe('RenewingMap', () => {
   it('behaves like a Map across the renewals that deletions trigger', () => {

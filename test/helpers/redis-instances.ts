@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
 import { Controller, type ControllerOptions } from '../../src/index.js';
 import { RedisBackplane, type RedisBackplaneOptions } from '../../src/redis/index.js';
-import { deleteKeys } from '../helpers/redis-keys.js';
-import { uniquePrefix } from '../helpers/redis-server.js';
+import { deleteKeys } from './redis-keys.js';
+import { uniquePrefix } from './redis-server.js';
 
 /** One instance of a service: a controller on its own Redis connections. */
 export interface Instance {

@@ -1,5 +1,5 @@
-import type { Clock } from './clock.js';
-import { Fifo } from './fifo.js';
+import type { Clock } from '../clock.js';
+import { Fifo } from '../structures/fifo.js';
 
 /** Something that ends when its deadline passes. */
 export interface DeadlineTarget {

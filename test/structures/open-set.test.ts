@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { OPEN_SLOT, OpenSet } from '../src/open-set.js';
+import { OPEN_SLOT, OpenSet } from '../../src/structures/open-set.js';
 
 describe('OpenSet', () => {
   it('holds exactly what was added and not deleted, through compactions; deleting twice is harmless', () => {
