@@ -1,8 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InvalidArgumentError } from '../errors.js';
-import { describeCause } from '../_describe.js';
+import { describe, describeCause } from '../_describe.js';
 import type { ResponseOutcome } from '../types.js';
-import { describe } from '../_describe.js';
 import { checkFunction, checkInteger, checkOptionsObject, optionKeys } from '../_validate.js';
 import { checkString, checkTarget, classifyRouteError, CompensateOnce, correlationIdError, parseJsonBody, readCorrelationId, withRouteDetails } from './_shared.js';
 import { DEFAULT_COMPENSATED_TAG, type ReplyTarget } from './reply-target.js';

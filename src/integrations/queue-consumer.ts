@@ -1,7 +1,6 @@
 import { InvalidArgumentError } from '../errors.js';
-import { describeCause } from '../_describe.js';
+import { describe, describeCause } from '../_describe.js';
 import type { ResponseOutcome } from '../types.js';
-import { describe } from '../_describe.js';
 import { checkFunction, checkInteger, checkOptionsObject, optionKeys } from '../_validate.js';
 import { checkString, checkTarget, classifyRouteError, CompensateOnce, parseJsonBody, readCorrelationId, withRouteDetails } from './_shared.js';
 import { DEFAULT_COMPENSATED_TAG, type ReplyTarget } from './reply-target.js';
