@@ -1,34 +1,42 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { nanoid } from 'nanoid';
-import { withTimeout } from './timing/with-timeout.js';
-import { AbortFanout } from './timing/abort-fanout.js';
+import { describe } from './_describe.js';
+import { checkId, checkOptionsObject, checkTtl, idError } from './_validate.js';
 import type { BackplaneRouter, TagStore } from './adapters.js';
-import { CorrelationIndex } from './routing/correlation-index.js';
-import { DeadlineQueue } from './timing/deadline-queue.js';
-import { DuplicateWindow } from './routing/duplicate-window.js';
-import { ControllerClosedError, InvalidArgumentError, TagStoreError } from './errors.js';
+import { ControllerClosedError, InvalidArgumentError } from './errors.js';
 import {
   exchangeCreatedChannel,
   exchangeEndedChannel,
-  hookErrorChannel,
+  requestRegisteredChannel,
   responseChannels,
-  rollbackTaggedChannel,
-  tagStoreErrorChannel,
   type ExchangeEndedMessage,
   type ExchangeMessage,
-  type HookErrorMessage,
+  type RequestMessage,
   type ResponseMessage,
-  type RollbackMessage,
-  type TagStoreErrorMessage,
 } from './events.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
-import { checkExchangeOptions, resolveControllerOptions, type ControllerOptions, type CreateExchangeOptions, type RegisterResponseOptions, type ResolvedOptions, type SynchronizeOptions, type TagOptions, TAG_KEYS } from './options.js';
-import { describe } from './_describe.js';
-import { checkId, idError, checkOptionsObject, checkTtl } from './_validate.js';
-import type { PendingRequest } from './routing/pending-request.js';
-import { OpenSet } from './structures/open-set.js';
 import { MemoryTagStore } from './memory-tag-store.js';
+import {
+  checkExchangeOptions,
+  resolveControllerOptions,
+  TAG_KEYS,
+  type ControllerOptions,
+  type CreateExchangeOptions,
+  type RegisterResponseOptions,
+  type ResolvedOptions,
+  type SynchronizeOptions,
+  type TagOptions,
+} from './options.js';
+import { RollbackTags } from './rollback.js';
+import { CorrelationIndex } from './routing/correlation-index.js';
+import { DuplicateWindow } from './routing/duplicate-window.js';
+import { PendingRequest } from './routing/pending-request.js';
+import { OpenSet } from './structures/open-set.js';
+import { AbortFanout } from './timing/abort-fanout.js';
+import { DeadlineQueue } from './timing/deadline-queue.js';
 import type { ExchangeResult, ResponseOutcome } from './types.js';
+
+type Entry<Req, Res> = PendingRequest<Req, Res, Exchange<Req, Res>>;
 
 /**
  * Owns every open exchange of a process (or of one logical service), the
@@ -59,19 +67,16 @@ import type { ExchangeResult, ResponseOutcome } from './types.js';
  */
 export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable {
   readonly #options: ResolvedOptions<Req, Res>;
-  readonly #index: CorrelationIndex<PendingRequest<Req, Res, Exchange<Req, Res>>>;
+  readonly #index: CorrelationIndex<Entry<Req, Res>>;
+  /** The IDs of ended exchanges answered lately, for `duplicate`. */
+  readonly #answered: DuplicateWindow;
   readonly #open = new OpenSet<Exchange<Req, Res>>();
   readonly #tagStore: TagStore;
   readonly #ownsTagStore: boolean;
+  readonly #rollback: RollbackTags<Req, Res>;
   readonly #storage = new AsyncLocalStorage<Exchange<Req, Res>>();
-  /**
-   * IDs whose rollback tag an asynchronous store is still writing (already
-   * `rolled-back`), with the number of writes in flight for each: an ID
-   * reused by two exchanges may be written twice at once.
-   */
-  readonly #tagging = new Map<string, number>();
-  /** Rollback tag writes in flight, awaited by `close()`. */
-  readonly #writes = new Set<Promise<void>>();
+  /** Clock time the controller started: internal times are kept relative to it. */
+  readonly #epoch: number;
   readonly #host: ExchangeHost<Req, Res>;
   /** Generated exchange IDs are this, then a counter: unique, and far cheaper than a nanoid each. */
   readonly #exchangePrefix = `${nanoid(8)}-`;
@@ -87,24 +92,27 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     this.#options = resolved;
     const { backplane } = resolved;
     const epoch = resolved.clock.now();
-    const answered = new DuplicateWindow(resolved.duplicateWindow, resolved.maxDuplicates, resolved.clock, epoch);
+    this.#epoch = epoch;
+    this.#answered = new DuplicateWindow(resolved.duplicateWindow, resolved.maxDuplicates, resolved.clock, epoch);
     const { newId } = resolved;
     const prefix = newId === undefined ? (backplane?.idPrefix ?? '') : '';
-    this.#index = new CorrelationIndex(resolved.maxPendingRequests, newId, prefix, resolved.maxIdLength, answered);
+    this.#index = new CorrelationIndex(resolved.maxPendingRequests, newId, prefix, resolved.maxIdLength);
     this.#ownsTagStore = resolved.tagStore === undefined;
     this.#tagStore = resolved.tagStore ?? new MemoryTagStore({ maxTags: resolved.maxTags, clock: resolved.clock });
+    this.#rollback = new RollbackTags(this.#tagStore, resolved, this);
     this.#host = {
-      index: this.#index,
       clock: resolved.clock,
       epoch,
       maxIdLength: resolved.maxIdLength,
       storage: this.#storage,
       fanout: new AbortFanout(),
       deadlines: new DeadlineQueue(resolved.clock),
-      controller: this,
-      backplane,
-      exchangeCreated: (exchange) => this.#exchangeCreated(exchange),
-      exchangeEnded: (exchange, result) => this.#exchangeEnded(exchange, result),
+      newId: () => this.#index.newId(),
+      find: (correlationId) => this.#index.get(correlationId),
+      register: (exchange, correlationId, message, now) => this.#register(exchange, correlationId, message, now),
+      registered: (exchange, entry) => this.#registered(exchange, entry),
+      created: (exchange) => this.#created(exchange),
+      ended: (exchange, last, result, endedAt) => this.#ended(exchange, last, result, endedAt),
       exchangeId: (seq) => this.#exchangePrefix + seq.toString(36),
     };
     const router: BackplaneRouter = {
@@ -267,7 +275,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   /** Milliseconds since the request under `correlationId` was registered; `undefined` if none is. */
   requestAge(correlationId: string): number | undefined {
     const entry = this.#index.get(correlationId);
-    return entry?.owner.ageOf(entry);
+    return entry === undefined ? undefined : this.#options.clock.now() - this.#epoch - entry.requestedAt;
   }
 
   /**
@@ -328,8 +336,8 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
 
   async #release(): Promise<void> {
     // A hook or listener that ran during the ends may have started more.
-    while (this.#writes.size > 0) await Promise.allSettled([...this.#writes]);
-    this.#index.forgetAnswered();
+    await this.#rollback.drain();
+    this.#answered.clear();
     await this.#options.backplane?.close();
     if (this.#ownsTagStore) await this.#tagStore.close?.();
   }
@@ -365,8 +373,8 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       entry.owner.overwrite(entry, message);
       return 'overwritten';
     }
-    if (this.#index.wasAnswered(correlationId)) return 'duplicate';
-    if (this.#tagging.has(correlationId)) return 'rolled-back';
+    if (this.#answered.has(correlationId)) return 'duplicate';
+    if (this.#rollback.isTagging(correlationId)) return 'rolled-back';
     return undefined;
   }
 
@@ -392,22 +400,9 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     return this.#callStore('getTags', () => this.#tagStore.getTags(id));
   }
 
-  /**
-   * Calls the tag store; an asynchronous answer is bounded by `storeTimeout`.
-   * Any failure becomes a {@link TagStoreError}.
-   */
   #callStore<T>(operation: string, call: () => T | PromiseLike<T>): T | Promise<T> {
     if (this.#closed !== undefined) throw new ControllerClosedError();
-    let answer: T | PromiseLike<T>;
-    try {
-      answer = call();
-    } catch (error) {
-      throw new TagStoreError(operation, error);
-    }
-    if (!isThenable(answer)) return answer;
-    return this.#bounded(answer).catch((error: unknown) => {
-      throw new TagStoreError(operation, error);
-    });
+    return this.#rollback.call(operation, call);
   }
 
   #checkTagArguments(id: string, ...tags: string[]): void {
@@ -417,12 +412,49 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     for (const tag of tags) checkId(tag, 'tag', maxIdLength);
   }
 
-  #exchangeCreated(exchange: Exchange<Req, Res>): void {
+  #register(exchange: Exchange<Req, Res>, given: string | undefined, message: Req | undefined, now: number): Entry<Req, Res> {
+    const index = this.#index;
+    if (given !== undefined) {
+      const entry: Entry<Req, Res> = new PendingRequest(given, message, exchange, now);
+      index.add(given, entry);
+      return entry;
+    }
+    // Nothing that can throw may come between claiming an ID and adding it.
+    const id = index.claimId();
+    const entry: Entry<Req, Res> = new PendingRequest(id, message, exchange, now);
+    index.addClaimed(id, entry);
+    return entry;
+  }
+
+  #registered(exchange: Exchange<Req, Res>, entry: Entry<Req, Res>): void {
+    const correlationId = entry.correlationId;
+    this.#options.backplane?.requestRegistered?.(correlationId, exchange.deadline);
+    if (requestRegisteredChannel.hasSubscribers) {
+      requestRegisteredChannel.publish({ controller: this, exchange, correlationId } satisfies RequestMessage);
+    }
+  }
+
+  #created(exchange: Exchange<Req, Res>): void {
     this.#open.add(exchange);
     if (exchangeCreatedChannel.hasSubscribers) exchangeCreatedChannel.publish({ controller: this, exchange } satisfies ExchangeMessage);
   }
 
-  #exchangeEnded(exchange: Exchange<Req, Res>, result: ExchangeResult<Req, Res>): PromiseLike<void> | undefined {
+  /**
+   * Everything that follows the end of an exchange, in one place and in
+   * this order: its requests leave the index and answered IDs enter the
+   * duplicate window, the backplane is told, the rollback tags are written
+   * (or marked as being written), and only then is the end published — a
+   * subscriber that registers a late reply must find it rolled back.
+   *
+   * @param last - The exchange's last request; its list is circular.
+   * @param endedAt - When it ended, relative to the epoch.
+   * @returns A promise when the rollback tags are written asynchronously.
+   */
+  #ended(exchange: Exchange<Req, Res>, last: Entry<Req, Res> | undefined, result: ExchangeResult<Req, Res>, endedAt: number): PromiseLike<void> | undefined {
+    if (last !== undefined) for (let e = last.next!; ; e = e.next!) {
+      this.#forget(e, endedAt);
+      if (e === last) break;
+    }
     this.#open.delete(exchange);
     const { backplane } = this.#options;
     if (backplane?.requestsEnded !== undefined) {
@@ -430,100 +462,33 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       for (const entry of result.entries) if (entry.answered) answered.push(entry.correlationId);
       backplane.requestsEnded(answered, result.unanswered);
     }
-    // Tagged (or marked as being tagged) before the event: a subscriber that
-    // registers a late reply must find it rolled back.
-    const writing = result.unanswered.length === 0 ? undefined : this.#tagForRollback(exchange, result.unanswered);
+    const rollback = this.#rollback;
+    const writing = result.unanswered.length === 0 ? undefined : rollback.tagUnanswered(exchange, result);
     if (exchangeEndedChannel.hasSubscribers) {
       exchangeEndedChannel.publish({ controller: this, exchange, result } satisfies ExchangeEndedMessage);
     }
     if (result.unanswered.length === 0) return undefined;
     if (writing === undefined) {
-      this.#runRollbackHook(result);
+      rollback.runHook(result);
       return undefined;
     }
-    return writing.then(() => this.#runRollbackHook(result));
+    return writing.then(() => rollback.runHook(result));
   }
 
   /**
-   * Tags `ids` with the rollback tag. Synchronous stores are done on return;
-   * for asynchronous ones the IDs count as rolled back until the writes
-   * settle, so that no late reply slips through as `unmatched` meanwhile.
+   * Takes an ended exchange's request out of the index. An answered ID is
+   * remembered for the duplicate window; an unanswered one is forgotten as
+   * answered, should an earlier exchange have used it: that answer must not
+   * hide its rollback tag.
    */
-  #tagForRollback(exchange: Exchange<Req, Res>, ids: readonly string[]): Promise<void> | undefined {
-    const { rollbackTag: tag, rollbackTtl: ttl } = this.#options;
-    let pending: PromiseLike<void>[] | undefined;
-    let failure: unknown;
-    for (const id of ids) {
-      try {
-        const written = this.#tagStore.tag(id, tag, ttl);
-        if (isThenable(written)) (pending ??= []).push(written);
-      } catch (error) {
-        failure = error;
-      }
-    }
-    if (rollbackTaggedChannel.hasSubscribers) {
-      rollbackTaggedChannel.publish({ controller: this, exchange, correlationIds: ids, tag, ttl } satisfies RollbackMessage);
-    }
-    if (failure !== undefined) this.#reportStoreFailure(new TagStoreError('tag', failure), ids);
-    if (pending === undefined) return undefined;
-
-    for (const id of ids) this.#tagging.set(id, (this.#tagging.get(id) ?? 0) + 1);
-    // allSettled: one failed write must not end the guard while others are
-    // still in flight. One storeTimeout for the exchange's writes together,
-    // not one timer per ID.
-    const write = this.#bounded(Promise.allSettled(pending))
-      .then(
-        (settled) => {
-          const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-          if (failed !== undefined) this.#reportStoreFailure(new TagStoreError('tag', failed.reason), ids);
-        },
-        (timeout: unknown) => this.#reportStoreFailure(new TagStoreError('tag', timeout), ids),
-      )
-      .then(() => {
-        for (const id of ids) {
-          const left = this.#tagging.get(id)! - 1;
-          if (left === 0) this.#tagging.delete(id);
-          else this.#tagging.set(id, left);
-        }
-        this.#writes.delete(write);
-      });
-    this.#writes.add(write);
-    return write;
-  }
-
-  #bounded<T>(answer: PromiseLike<T>): Promise<T> {
-    const { storeTimeout, clock } = this.#options;
-    return withTimeout(answer, storeTimeout, `no answer within storeTimeout (${storeTimeout} ms)`, clock);
-  }
-
-  #reportStoreFailure(error: TagStoreError, correlationIds: readonly string[]): void {
-    if (tagStoreErrorChannel.hasSubscribers) {
-      tagStoreErrorChannel.publish({ controller: this, error, correlationIds } satisfies TagStoreErrorMessage);
-    } else {
-      process.emitWarning(error);
-    }
-  }
-
-  /** Runs `onRollback` after the current operation, so a hook that re-enters the controller sees a settled state. */
-  #runRollbackHook(result: ExchangeResult<Req, Res>): void {
-    const hook = this.#options.onRollback;
-    if (hook === undefined) return;
-    queueMicrotask(() => {
-      try {
-        const returned = hook(result.unanswered, result);
-        if (isThenable(returned)) returned.then(undefined, (error: unknown) => this.#reportHookFailure(error));
-      } catch (error) {
-        this.#reportHookFailure(error);
-      }
-    });
-  }
-
-  #reportHookFailure(error: unknown): void {
-    if (hookErrorChannel.hasSubscribers) {
-      hookErrorChannel.publish({ controller: this, hook: 'onRollback', error } satisfies HookErrorMessage);
-    } else {
-      process.emitWarning(`onRollback hook failed: ${error instanceof Error ? error.stack : String(error)}`, 'RrxcHookWarning');
-    }
+  #forget(entry: Entry<Req, Res>, endedAt: number): void {
+    const slot = this.#index.release(entry);
+    const id = entry.correlationId;
+    // An ID made fresh for its slot: no earlier exchange can have used it.
+    if (slot >= 0) {
+      if (entry.answered) this.#answered.addGenerated(id, slot, endedAt);
+    } else if (entry.answered) this.#answered.add(id, endedAt);
+    else this.#answered.delete(id, endedAt);
   }
 }
 
@@ -538,7 +503,3 @@ const SETTLED: Readonly<Record<ResponseOutcome, Promise<ResponseOutcome>>> = {
   'rolled-back': Promise.resolve('rolled-back'),
   unmatched: Promise.resolve('unmatched'),
 };
-
-function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as PromiseLike<T> | null)?.then === 'function';
-}

@@ -1,44 +1,51 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
-import type { AbortFanout } from './timing/abort-fanout.js';
-import type { Backplane } from './adapters.js';
-import type { Clock } from './clock.js';
-import type { Controller } from './controller.js';
-import type { CorrelationIndex } from './routing/correlation-index.js';
-import type { DeadlineQueue } from './timing/deadline-queue.js';
-import { ExchangeEndedError, ExchangeSealedError, InvalidArgumentError } from './errors.js';
-import { requestRegisteredChannel, type RequestMessage } from './events.js';
-import { type RegisterRequestOptions } from './options.js';
 import { describe } from './_describe.js';
 import { checkId } from './_validate.js';
-import { OPEN_SLOT } from './structures/open-set.js';
-import { PendingRequest } from './routing/pending-request.js';
+import type { Clock } from './clock.js';
+import { ExchangeEndedError, ExchangeSealedError, InvalidArgumentError } from './errors.js';
+import type { RegisterRequestOptions } from './options.js';
 import { Result } from './results/snapshots.js';
 import { ResponseStream } from './results/response-stream.js';
+import { SealedHandle, type PendingRequest } from './routing/pending-request.js';
+import { OPEN_SET_INDEX } from './structures/open-set.js';
+import type { AbortFanout } from './timing/abort-fanout.js';
+import type { DeadlineQueue } from './timing/deadline-queue.js';
 import type { ExchangeResult, ExchangeState, ExchangeStatus, RequestHandle, RequestResponse } from './types.js';
 
 /**
- * What an exchange needs from its controller. Internal: the controller hands
- * it to every exchange it creates.
+ * What an exchange needs from its controller, which hands it to every
+ * exchange it creates. The exchange keeps its own requests in order; the
+ * controller owns the index they are routed by and everything that follows
+ * an end.
  * @internal
  */
 export interface ExchangeHost<Req, Res> {
-  readonly index: CorrelationIndex<PendingRequest<Req, Res, Exchange<Req, Res>>>;
   readonly clock: Clock;
-  /** Clock time the controller started: internal times are kept relative to it, as small integers rather than boxed doubles. */
+  /** Clock time the controller started: times of requests are kept relative to it. */
   readonly epoch: number;
   readonly maxIdLength: number;
   readonly storage: AsyncLocalStorage<Exchange<any, any>>;
   readonly fanout: AbortFanout;
   readonly deadlines: DeadlineQueue<Exchange<Req, Res>>;
-  readonly controller: Controller<Req, Res>;
-  readonly backplane: Backplane | undefined;
-  /** Adds a new exchange to the open ones and announces it. */
-  exchangeCreated(exchange: Exchange<Req, Res>): void;
+  /** A fresh correlation ID, unique among the pending ones. */
+  newId(): string;
+  /** The request pending under `correlationId`, whichever exchange holds it. */
+  find(correlationId: string): Entry<Req, Res> | undefined;
   /**
-   * Bookkeeping once an exchange ended (its requests have left the index
-   * already): rollback tags, the backplane, events, hooks. Answers a promise when the tags are written asynchronously.
+   * Makes `exchange`'s request and adds it to the index under `correlationId`
+   * (generated when `undefined`); throws for a conflict or a full index.
    */
-  exchangeEnded(exchange: Exchange<Req, Res>, result: ExchangeResult<Req, Res>): PromiseLike<void> | undefined;
+  register(exchange: Exchange<Req, Res>, correlationId: string | undefined, message: Req | undefined, now: number): Entry<Req, Res>;
+  /** Announces a request the exchange has taken into its list. */
+  registered(exchange: Exchange<Req, Res>, entry: Entry<Req, Res>): void;
+  /** Adds a new exchange to the open ones and announces it. */
+  created(exchange: Exchange<Req, Res>): void;
+  /**
+   * Everything after an end, once the result is built: the index, the
+   * duplicate window, the backplane, rollback tags, events, the hook.
+   * Answers a promise when the tags are written asynchronously.
+   */
+  ended(exchange: Exchange<Req, Res>, last: Entry<Req, Res> | undefined, result: ExchangeResult<Req, Res>, endedAt: number): PromiseLike<void> | undefined;
   /** The ID of the exchange created as number `seq`, for exchanges created without one. */
   exchangeId(seq: number): string;
 }
@@ -83,7 +90,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
   #result: ExchangeResult<Req, Res> | undefined;
   #settled: Promise<ExchangeResult<Req, Res>> | undefined;
   /** @internal Where the controller keeps it while it is open. */
-  [OPEN_SLOT] = -1;
+  [OPEN_SET_INDEX] = -1;
   /** Resolves `wait()`'s promise; {@link TAGS_WRITTEN} once the end's tags are written. */
   #settle: ((result: ExchangeResult<Req, Res>) => void) | typeof TAGS_WRITTEN | undefined;
 
@@ -95,7 +102,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     if (signal?.aborted) {
       this.#signal = undefined;
       this.#timeout = Infinity;
-      host.exchangeCreated(this);
+      host.created(this);
       this.onAbort(signal.reason);
       return;
     }
@@ -105,7 +112,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     if (timeout !== Infinity) this.#deadlineTicket = host.deadlines.add(this, timeout);
     // Announced last: a subscriber may end the exchange at once, and its end
     // must find the signal and the deadline to unbind.
-    host.exchangeCreated(this);
+    host.created(this);
   }
 
   /**
@@ -153,7 +160,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
    * Same as {@link Controller.newCorrelationId}.
    */
   newCorrelationId(): string {
-    return this.#host.index.newId();
+    return this.#host.newId();
   }
 
   /**
@@ -184,12 +191,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     const host = this.#host;
     const given = options.correlationId;
     if (given !== undefined) checkId(given, 'correlationId', host.maxIdLength);
-    // The clock is read first: nothing that can throw may come between claiming an ID and adding it.
-    const now = host.clock.now() - host.epoch;
-    const id = given ?? host.index.claimId();
-    const entry: Entry<Req, Res> = new PendingRequest(id, options.message, this, now);
-    if (given === undefined) host.index.addClaimed(id, entry);
-    else host.index.add(id, entry);
+    const entry = host.register(this, given, options.message, host.clock.now() - host.epoch);
     const last = this.#last;
     if (last === undefined) entry.next = entry;
     else {
@@ -198,11 +200,9 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     }
     this.#last = entry;
     this.#unanswered++;
-    host.backplane?.requestRegistered?.(id, this.deadline);
-    if (requestRegisteredChannel.hasSubscribers) {
-      requestRegisteredChannel.publish({ controller: host.controller, exchange: this, correlationId: id } satisfies RequestMessage);
-    }
-    return entry;
+    // Announced once counted: a subscriber may call wait() at once.
+    host.registered(this, entry);
+    return new SealedHandle(entry);
   }
 
   /**
@@ -303,12 +303,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
   /** Milliseconds since the request under `correlationId` was registered here; `undefined` if it was not. */
   requestAge(correlationId: string): number | undefined {
     const entry = this.#find(correlationId);
-    return entry === undefined ? undefined : this.ageOf(entry);
-  }
-
-  /** @internal Milliseconds since `entry`, one of this exchange's, was registered. */
-  ageOf(entry: Entry<Req, Res>): number {
-    return this.#host.clock.now() - this.#host.epoch - entry.requestedAt;
+    return entry === undefined ? undefined : this.#host.clock.now() - this.#host.epoch - entry.requestedAt;
   }
 
   /** @internal Hands a reply to `entry`, which the controller found pending here. */
@@ -348,7 +343,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
 
   #find(correlationId: string): Entry<Req, Res> | undefined {
     if (this.#state !== 'ended') {
-      const entry = this.#host.index.get(correlationId);
+      const entry = this.#host.find(correlationId);
       return entry?.owner === this ? entry : undefined;
     }
     return this.#entries().find((e) => e.correlationId === correlationId);
@@ -391,9 +386,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     if (last !== undefined) {
       let i = 0;
       for (let e = last.next!; ; e = e.next!) {
-        const answered = e.answered;
-        host.index.end(e, answered, endedAt);
-        if (!answered) (unanswered ??= []).push(e.correlationId);
+        if (!e.answered) (unanswered ??= []).push(e.correlationId);
         entries[i++] = e.snapshot(host.epoch);
         if (e === last) break;
       }
@@ -416,10 +409,10 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
       if (e === last) break;
     }
 
-    // The controller's bookkeeping (duplicate window, rollback tags) comes
-    // before anything that runs user code — an abort listener, a stream
-    // consumer — so that a reply registered from there is routed right.
-    const tagging = host.exchangeEnded(this, result);
+    // The controller's bookkeeping (index, duplicate window, rollback tags)
+    // comes before anything that runs user code — an abort listener, a
+    // stream consumer — so that a reply registered from there is routed right.
+    const tagging = host.ended(this, last, result, endedAt);
     const extras = this.#extras;
     if (extras !== undefined) {
       if (status !== 'completed' && extras.ownSignal !== undefined) this.#abortOwnSignal(extras.ownSignal, result);

@@ -1,4 +1,3 @@
-import type { DuplicateWindow } from './duplicate-window.js';
 import { CapacityError, CorrelationIdConflictError } from '../errors.js';
 import { checkId } from '../_validate.js';
 import { RenewingMap } from '../structures/renewing-map.js';
@@ -14,8 +13,7 @@ export interface Keyed {
 }
 
 /**
- * Correlation ID → pending request: where every reply is routed, and what
- * remembers, for the duplicate window, the IDs answered lately. A request
+ * Correlation ID → pending request: where every reply is routed. A request
  * registered without an ID gets one that names its slot in a
  * {@link SlotTable} — routing its reply is two array reads and a string
  * comparison; IDs given by the caller or the application's generator go in
@@ -26,7 +24,6 @@ export class CorrelationIndex<Entry extends Keyed> {
   readonly #slotted: SlotTable<Entry>;
   /** Entries under IDs that name no slot of ours. */
   readonly #named = new RenewingMap<string, Entry>();
-  readonly #answered: DuplicateWindow;
   readonly #limit: number;
   /** The application's generator (`newId`); `undefined`: {@link secureId}. */
   readonly #generate: (() => string) | undefined;
@@ -41,13 +38,11 @@ export class CorrelationIndex<Entry extends Keyed> {
    * @param generate - ID generator (`newId`), nanoid-like when absent.
    * @param prefix - Put before the IDs made when `generate` is absent.
    * @param maxIdLength - Longest ID a custom generator may return.
-   * @param answered - Where IDs of ended entries that were answered are remembered.
    * @param slots - Most entries under IDs that name their slot; those past it get plain random IDs, in the `Map`.
    */
-  constructor(limit: number, generate: (() => string) | undefined, prefix: string, maxIdLength: number, answered: DuplicateWindow, slots = SLOTS) {
+  constructor(limit: number, generate: (() => string) | undefined, prefix: string, maxIdLength: number, slots = SLOTS) {
     this.#prefix = prefix;
     this.#slotted = new SlotTable(slots);
-    this.#answered = answered;
     this.#limit = limit;
     this.#generate = generate;
     this.#maxIdLength = maxIdLength;
@@ -114,33 +109,19 @@ export class CorrelationIndex<Entry extends Keyed> {
   }
 
   /**
-   * Removes `entry`, whose exchange ended at `now` (relative to the epoch).
-   * An answered entry's ID is remembered for the duplicate window; an
-   * unanswered one's is forgotten as answered, should an earlier exchange
-   * have used it: that answer must not hide its rollback tag.
+   * Removes `entry`, whose exchange ended; answers the slot it held, or -1
+   * for an entry under an ID that names none of ours — what the duplicate
+   * window needs to know to remember the ID.
    */
-  end(entry: Entry, answered: boolean, now: number): void {
+  release(entry: Entry): number {
     const id = entry.correlationId;
     const slot = slotOf(id);
     if (slot >= 0 && this.#slotted.get(slot) === entry) {
       this.#slotted.release(slot);
-      // Made fresh for this entry: no earlier exchange can have used it.
-      if (answered) this.#answered.addGenerated(id, slot, now);
-      return;
+      return slot;
     }
     this.#named.delete(id);
-    if (answered) this.#answered.add(id, now);
-    else this.#answered.delete(id, now);
-  }
-
-  /** Whether `id` was answered within the duplicate window (asked once {@link get} found it not pending). */
-  wasAnswered(id: string): boolean {
-    return this.#answered.has(id);
-  }
-
-  /** Forgets every answered ID, and the memory that held them. */
-  forgetAnswered(): void {
-    this.#answered.clear();
+    return -1;
   }
 
   /**

@@ -1,11 +1,8 @@
 import { Answered, Unanswered } from '../results/snapshots.js';
 import type { RequestHandle, RequestResponse } from '../types.js';
 
-const enum State {
-  Pending,
-  Answered,
-  Unanswered,
-}
+/** Where a request is in its life: waiting, answered, or left unanswered by its exchange's end. */
+type State = 'pending' | 'answered' | 'unanswered';
 
 /** The exchange a request belongs to, as far as the request needs it. */
 export interface RequestOwner {
@@ -14,17 +11,18 @@ export interface RequestOwner {
 }
 
 /**
- * One registered request: the routing index's entry, the handle returned to
- * the caller, and a link in its exchange's registration-ordered list, all in
- * one object so that a one-request exchange allocates as little as possible.
+ * One registered request: the routing index's entry and a link in its
+ * exchange's registration-ordered list, in one object. The caller never
+ * holds it — it gets a {@link SealedHandle} — so that nothing outside the
+ * package can answer, abandon or unlink it.
  *
  * The `response` promise is made only when somebody reads it: an exchange
  * consumed through `wait()` or `responses()` never pays for one.
  */
-export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner> implements RequestHandle<Res> {
+export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner> {
   /** Next request of the same exchange, in registration order. */
   next: PendingRequest<Req, Res, Owner> | undefined;
-  #state = State.Pending;
+  #state: State = 'pending';
   #response: Res | undefined;
   #respondedAt = 0;
   /**
@@ -43,12 +41,12 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
 
   /** Whether the reply came. */
   get answered(): boolean {
-    return this.#state === State.Answered;
+    return this.#state === 'answered';
   }
 
   /** Whether the request still waits for its reply. */
   get pending(): boolean {
-    return this.#state === State.Pending;
+    return this.#state === 'pending';
   }
 
   /** When the reply came, relative to the controller's epoch; 0 while it has not. */
@@ -61,6 +59,7 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
     return this.#response;
   }
 
+  /** The promise of the reply, made on first use. */
   get response(): Promise<Res> {
     const made = (this.#responsePromise ??= this.#createPromise());
     return made instanceof Promise ? made : made.promise;
@@ -70,8 +69,8 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
   answer(message: Res, now: number): void {
     this.#response = message;
     this.#respondedAt = now;
-    if (this.#state === State.Pending) {
-      this.#state = State.Answered;
+    if (this.#state === 'pending') {
+      this.#state = 'answered';
       const made = this.#responsePromise;
       if (made !== undefined && !(made instanceof Promise)) {
         made.resolve(message);
@@ -82,7 +81,7 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
 
   /** The exchange ended first: `response` rejects with the owner's `missedReplyError()`. */
   abandon(): void {
-    this.#state = State.Unanswered;
+    this.#state = 'unanswered';
     const made = this.#responsePromise;
     if (made !== undefined && !(made instanceof Promise)) {
       // Handled before it rejects, so an unobserved response never surfaces
@@ -100,20 +99,20 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
   snapshot(epoch: number): RequestResponse<Req, Res> {
     const { correlationId, message: request } = this;
     const requestedAt = epoch + this.requestedAt;
-    if (this.#state !== State.Answered) return new Unanswered(correlationId, request, requestedAt);
+    if (this.#state !== 'answered') return new Unanswered(correlationId, request, requestedAt);
     return new Answered(correlationId, request, this.#response as Res, requestedAt, epoch + this.#respondedAt, this.#respondedAt - this.requestedAt);
   }
 
   #createPromise(): Deferred<Res> | Promise<Res> {
     switch (this.#state) {
-      case State.Answered:
+      case 'answered':
         return Promise.resolve(this.#response as Res);
-      case State.Unanswered: {
+      case 'unanswered': {
         const rejected = Promise.reject(this.owner.missedReplyError());
         rejected.catch(ignore);
         return rejected;
       }
-      case State.Pending: {
+      case 'pending': {
         let resolve!: Deferred<Res>['resolve'];
         let reject!: Deferred<Res>['reject'];
         const promise = new Promise<Res>((res, rej) => {
@@ -123,6 +122,26 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
         return { promise, resolve, reject };
       }
     }
+  }
+}
+
+/**
+ * What `registerRequest()` returns: the ID and the promise of the reply, and
+ * no way to the entry behind them — its only own property is
+ * `correlationId`. It refers to the entry, never the reverse, so a handle
+ * the caller drops costs an open exchange nothing.
+ */
+export class SealedHandle<Res> implements RequestHandle<Res> {
+  readonly correlationId: string;
+  readonly #request: PendingRequest<unknown, Res>;
+
+  constructor(request: PendingRequest<unknown, Res>) {
+    this.correlationId = request.correlationId;
+    this.#request = request;
+  }
+
+  get response(): Promise<Res> {
+    return this.#request.response;
   }
 }
 

@@ -1,15 +1,15 @@
 /**
- * The key under which a member keeps its slot: a symbol the package does not
- * export, so that no caller can reach — and corrupt — the slot of a public
- * object such as an `Exchange` (a wrong slot would leave an ended exchange
+ * The key under which a member keeps its index: a symbol the package does not
+ * export, so that no caller can reach — and corrupt — the index of a public
+ * object such as an `Exchange` (a wrong index would leave an ended exchange
  * in the set, and `close()` would try to end it again and again).
  */
-export const OPEN_SLOT: unique symbol = Symbol('rrxc open slot');
+export const OPEN_SET_INDEX: unique symbol = Symbol('rrxc open set index');
 
-/** A member of an {@link OpenSet}: it carries its own slot, so it leaves in O(1). */
+/** A member of an {@link OpenSet}: it carries its own index, so it leaves in O(1). */
 export interface OpenSetMember {
   /** Index in the set's array; -1 when not in a set. */
-  [OPEN_SLOT]: number;
+  [OPEN_SET_INDEX]: number;
 }
 
 /**
@@ -34,14 +34,14 @@ export class OpenSet<T extends OpenSetMember> {
   add(member: T): void {
     const slot = this.#free.pop() ?? this.#members.length;
     this.#members[slot] = member;
-    member[OPEN_SLOT] = slot;
+    member[OPEN_SET_INDEX] = slot;
     this.#size++;
   }
 
   delete(member: T): void {
-    const slot = member[OPEN_SLOT];
+    const slot = member[OPEN_SET_INDEX];
     if (slot < 0) return;
-    member[OPEN_SLOT] = -1;
+    member[OPEN_SET_INDEX] = -1;
     this.#members[slot] = undefined;
     this.#size--;
     // Down to a quarter of the slots: move the members into an array of the
@@ -57,7 +57,7 @@ export class OpenSet<T extends OpenSetMember> {
 
   #compact(): void {
     const members = this.members();
-    members.forEach((member, slot) => (member[OPEN_SLOT] = slot));
+    members.forEach((member, slot) => (member[OPEN_SET_INDEX] = slot));
     this.#members = members;
     this.#free = [];
   }

@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CorrelationIndex } from '../../src/routing/correlation-index.js';
-import { DuplicateWindow } from '../../src/routing/duplicate-window.js';
 import { CapacityError, CorrelationIdConflictError } from '../../src/errors.js';
 import { secureId, slotOf } from '../../src/routing/secure-id.js';
-import { ManualClock } from '../helpers/manual-clock.js';
 
 interface Entry {
   readonly correlationId: string;
@@ -12,8 +10,7 @@ interface Entry {
 const PAGE = 64;
 
 function indexOf(limit = 1_000, generate?: () => string): CorrelationIndex<Entry> {
-  const clock = new ManualClock();
-  return new CorrelationIndex<Entry>(limit, generate, '', 256, new DuplicateWindow(60_000, 1_000, clock, clock.now()));
+  return new CorrelationIndex<Entry>(limit, generate, '', 256);
 }
 
 /** Registers an entry under a generated ID, as registerRequest does. */
@@ -45,7 +42,7 @@ describe('CorrelationIndex', () => {
     expect(entries.every((e) => index.get(e.correlationId) === e)).toBe(true);
     expect(index.size).toBe(entries.length);
     const [ended, kept] = [entries.filter((_, i) => i % 2 === 0), entries.filter((_, i) => i % 2 === 1)];
-    for (const e of ended) index.end(e, false, 0);
+    for (const e of ended) index.release(e);
     expect(ended.filter((e) => index.has(e.correlationId))).toEqual([]);
     expect(kept.every((e) => index.get(e.correlationId) === e)).toBe(true);
     expect(index.size).toBe(kept.length);
@@ -54,7 +51,7 @@ describe('CorrelationIndex', () => {
   it('does not take a stale ID for the entry that now holds its slot', () => {
     const index = indexOf();
     const page = Array.from({ length: PAGE }, () => register(index));
-    for (const e of page) index.end(e, true, 0);
+    for (const e of page) index.release(e);
     // The drained page's number is reused: the next entry gets the first one's slot.
     const stale = page[0]!;
     const fresh = register(index);
@@ -62,7 +59,7 @@ describe('CorrelationIndex', () => {
     expect(index.get(stale.correlationId)).toBeUndefined();
     expect(index.get(fresh.correlationId)).toBe(fresh);
     // Ending the stale entry again leaves the slot to its new holder.
-    index.end(stale, false, 0);
+    index.release(stale);
     expect(index.get(fresh.correlationId)).toBe(fresh);
     expect(index.size).toBe(1);
   });
@@ -83,10 +80,10 @@ describe('CorrelationIndex', () => {
     expect(index.get(given.correlationId)).toBe(given);
     expect(index.get(generated.correlationId)).toBe(generated);
     // Ending either leaves the other where it was.
-    index.end(given, true, 0);
+    index.release(given);
     expect([index.get(given.correlationId), index.get(generated.correlationId)]).toEqual([undefined, generated]);
     const again = registerAs(index, given.correlationId);
-    index.end(generated, true, 0);
+    index.release(generated);
     expect([index.get(again.correlationId), index.get(generated.correlationId)]).toEqual([again, undefined]);
   });
 
@@ -96,34 +93,23 @@ describe('CorrelationIndex', () => {
     expect(index.size).toBe(4);
     expect(() => index.claimId()).toThrow(CapacityError);
     expect(() => index.add('b', { correlationId: 'b' })).toThrow(CapacityError);
-    index.end(entries[0]!, false, 0);
+    index.release(entries[0]!);
     registerAs(index, 'b');
     expect(() => register(index)).toThrow(CapacityError);
-    index.end(entries[1]!, false, 0);
+    index.release(entries[1]!);
     register(index);
     expect(index.size).toBe(4);
   });
 
-  it('remembers the ID of an entry that ended answered, of either kind', () => {
+  it('answers, on release, the slot a generated ID held and -1 for an ID in the Map', () => {
     const index = indexOf();
-    const answered = [register(index), registerAs(index, 'order-1'), registerAs(index, secureId())];
-    const unanswered = [register(index), registerAs(index, 'order-2'), registerAs(index, secureId())];
-    for (const e of answered) index.end(e, true, 0);
-    for (const e of unanswered) index.end(e, false, 0);
-    expect(answered.map((e) => index.wasAnswered(e.correlationId))).toEqual([true, true, true]);
-    expect(unanswered.map((e) => index.wasAnswered(e.correlationId))).toEqual([false, false, false]);
-    index.forgetAnswered();
-    expect(answered.map((e) => index.wasAnswered(e.correlationId))).toEqual([false, false, false]);
-  });
-
-  it('forgets the earlier answer of a caller ID whose new entry ends unanswered', () => {
-    const index = indexOf();
-    for (const id of ['order-1', secureId()]) {
-      index.end(registerAs(index, id), true, 0);
-      expect(index.wasAnswered(id)).toBe(true);
-      index.end(registerAs(index, id), false, 0);
-      expect(index.wasAnswered(id)).toBe(false);
-    }
+    const generated = register(index);
+    const given = [registerAs(index, 'order-1'), registerAs(index, sameSlot(generated.correlationId))];
+    expect(index.release(generated)).toBe(slotOf(generated.correlationId));
+    expect(given.map((e) => index.release(e))).toEqual([-1, -1]);
+    // Released twice: the second finds nothing of its own to free.
+    expect(index.release(generated)).toBe(-1);
+    expect(index.size).toBe(0);
   });
 
   it('routes the IDs of a custom generator through the map', () => {
@@ -133,8 +119,8 @@ describe('CorrelationIndex', () => {
     const entries = Array.from({ length: 2 * PAGE }, () => register(index));
     expect(entries.slice(0, 2).map((e) => e.correlationId.startsWith('job-'))).toEqual([true, false]);
     expect(entries.every((e) => index.get(e.correlationId) === e)).toBe(true);
-    for (const e of entries.slice(0, PAGE)) index.end(e, true, 0);
-    expect(entries.slice(0, PAGE).filter((e) => index.has(e.correlationId) || !index.wasAnswered(e.correlationId))).toEqual([]);
+    for (const e of entries.slice(0, PAGE)) index.release(e);
+    expect(entries.slice(0, PAGE).filter((e) => index.has(e.correlationId))).toEqual([]);
     expect(entries.slice(PAGE).every((e) => index.get(e.correlationId) === e)).toBe(true);
     expect(index.size).toBe(PAGE);
   });
@@ -149,21 +135,19 @@ describe('CorrelationIndex', () => {
   });
 
   it('gives plain random IDs, routed through the Map, once every slot is held', () => {
-    const clock = new ManualClock();
-    const index = new CorrelationIndex<Entry>(1_000, undefined, '', 256, new DuplicateWindow(60_000, 1_000, clock, clock.now()), PAGE);
+    const index = new CorrelationIndex<Entry>(1_000, undefined, '', 256, PAGE);
     const slotted = Array.from({ length: PAGE }, () => register(index));
     const overflow = Array.from({ length: 10 }, () => register(index));
     expect(new Set([...slotted, ...overflow].map((e) => e.correlationId)).size).toBe(PAGE + 10);
     for (const entry of [...slotted, ...overflow]) expect(index.get(entry.correlationId)).toBe(entry);
     expect(index.size).toBe(PAGE + 10);
     // Ending one of each kind frees what it held: a slot is claimed again, the Map shrinks.
-    index.end(slotted[3]!, true, 0);
-    index.end(overflow[0]!, true, 0);
+    index.release(slotted[3]!);
+    index.release(overflow[0]!);
     expect([index.get(slotted[3]!.correlationId), index.get(overflow[0]!.correlationId), index.size]).toEqual([undefined, undefined, PAGE + 8]);
-    expect([index.wasAnswered(slotted[3]!.correlationId), index.wasAnswered(overflow[0]!.correlationId)]).toEqual([true, true]);
     const next = register(index);
     expect(slotOf(next.correlationId)).toBe(slotOf(slotted[3]!.correlationId));
-    for (const entry of [...slotted.filter((_, i) => i !== 3), ...overflow.slice(1), next]) index.end(entry, false, 0);
+    for (const entry of [...slotted.filter((_, i) => i !== 3), ...overflow.slice(1), next]) index.release(entry);
     expect(index.size).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { OPEN_SLOT, OpenSet } from '../../src/structures/open-set.js';
+import { OPEN_SET_INDEX, OpenSet } from '../../src/structures/open-set.js';
 
 describe('OpenSet', () => {
   it('holds exactly what was added and not deleted, through compactions; deleting twice is harmless', () => {
@@ -9,12 +9,12 @@ describe('OpenSet', () => {
     const ops = fc.array(fc.tuple(op, fc.integer({ min: 1, max: 400 })), { maxLength: 40 }).map((runs) => runs.flatMap(([o, n]) => Array<typeof o>(n).fill(o)));
     fc.assert(
       fc.property(ops, (ops) => {
-        const set = new OpenSet<{ [OPEN_SLOT]: number; n: number }>();
-        const made: { [OPEN_SLOT]: number; n: number }[] = [];
-        const model = new Set<{ [OPEN_SLOT]: number; n: number }>();
+        const set = new OpenSet<{ [OPEN_SET_INDEX]: number; n: number }>();
+        const made: { [OPEN_SET_INDEX]: number; n: number }[] = [];
+        const model = new Set<{ [OPEN_SET_INDEX]: number; n: number }>();
         for (const o of ops) {
           if (o.kind === 'add') {
-            const member = { [OPEN_SLOT]: -1, n: made.length };
+            const member = { [OPEN_SET_INDEX]: -1, n: made.length };
             made.push(member);
             set.add(member);
             model.add(member);
@@ -36,9 +36,9 @@ describe('OpenSet', () => {
   });
 
   it('keeps every member findable by its slot after shrinking to a quarter', () => {
-    type Member = { [OPEN_SLOT]: number; n: number };
+    type Member = { [OPEN_SET_INDEX]: number; n: number };
     const set = new OpenSet<Member>();
-    const made: Member[] = Array.from({ length: 4_000 }, (_, n) => ({ [OPEN_SLOT]: -1, n }));
+    const made: Member[] = Array.from({ length: 4_000 }, (_, n) => ({ [OPEN_SET_INDEX]: -1, n }));
     for (const m of made) set.add(m);
     // Every other one, then most of the rest: the set compacts on the way down.
     const kept = new Set(made.filter((m) => m.n % 10 === 1));
