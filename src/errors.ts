@@ -87,9 +87,9 @@ export class ExchangeEndedError extends RrxcError {
   constructor(
     message: string,
     readonly status: ExchangeStatus,
-    reason?: unknown,
+    ...reason: [reason?: unknown]
   ) {
-    super(message, arguments.length > 2 ? { cause: reason } : undefined);
+    super(message, causeOf(reason));
   }
 }
 
@@ -177,8 +177,16 @@ export class BackplaneError extends RrxcError {
   constructor(
     readonly failure: BackplaneFailure,
     message: string,
-    cause?: unknown,
+    ...cause: [cause?: unknown]
   ) {
-    super(message, cause === undefined ? undefined : { cause });
+    super(message, causeOf(cause));
   }
+}
+
+/**
+ * The options that give an error its `cause`, when one was passed: a rest
+ * tuple tells "no cause" apart from a cause that is `undefined`.
+ */
+function causeOf(cause: [cause?: unknown]): ErrorOptions | undefined {
+  return cause.length > 0 ? { cause: cause[0] } : undefined;
 }

@@ -71,7 +71,7 @@ export class DuplicateWindow {
   add(id: string, at: number): void {
     if (this.#windowMs === 0) return;
     this.#hash(id);
-    this.#record(at, at);
+    this.#append(at, at);
     this.#current.hashed = true;
   }
 
@@ -83,7 +83,7 @@ export class DuplicateWindow {
   addGenerated(id: string, slot: number, at: number): void {
     if (this.#windowMs === 0) return;
     fingerprintGenerated(id, slot);
-    this.#record(at, at);
+    this.#append(at, at);
     this.#current.generated = true;
   }
 
@@ -104,10 +104,10 @@ export class DuplicateWindow {
   delete(id: string, at: number): void {
     if (this.#windowMs === 0) return;
     // Either way it may have been added: a generated ID can come back as one the caller gives.
-    if (this.#holdsGenerated(id)) this.#record(at, FORGOTTEN);
+    if (this.#holdsGenerated(id)) this.#append(at, FORGOTTEN);
     if (!this.#current.hashed && !this.#previous.hashed) return;
     this.#hash(id);
-    this.#record(at, FORGOTTEN);
+    this.#append(at, FORGOTTEN);
   }
 
   /** Forgets every ID, and the memory that held them. */
@@ -121,7 +121,7 @@ export class DuplicateWindow {
    * {@link FORGOTTEN}), written `at`. Only answers count toward the
    * generation's size: forgetting one must not push out others.
    */
-  #record(at: number, time: number): void {
+  #append(at: number, time: number): void {
     let current = this.#current;
     if (current.answers >= this.#generationSize || (current.size > 0 && at - current.since > this.#windowMs)) {
       this.#rotate();
@@ -140,7 +140,7 @@ export class DuplicateWindow {
 
   /** Whether the last fingerprint was answered within the window. */
   #held(): boolean {
-    // The current generation's record is the later one, a forgetting included.
+    // The current generation's entry is the later one, a forgetting included.
     const at = this.#current.get(fingerprintHigh, fingerprintLow) ?? this.#previous.get(fingerprintHigh, fingerprintLow);
     // Kept while its age is at most the window, as lru-cache's TTLs are.
     return at !== undefined && this.#clock.now() - this.#epoch - at <= this.#windowMs;
@@ -197,7 +197,7 @@ class Generation {
   #indexed = 0;
   /** Made by the first look-up. */
   #table: FingerprintTable | undefined;
-  /** When the first record was written. */
+  /** When the first entry was appended. */
   since = 0;
   /** Whether an answer's fingerprint is a hash: until one is, look-ups skip hashing. */
   hashed = false;
@@ -264,7 +264,7 @@ class Generation {
 /** Answers a generation that has seen nothing yet holds before its log grows. */
 const MIN_CAPACITY = 32;
 
-/** The time of a record that forgets an answer: older than any window. */
+/** The time of an entry that forgets an answer: older than any window. */
 const FORGOTTEN = -Infinity;
 
 /** The capacity that holds `size` answers. */
