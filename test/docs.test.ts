@@ -31,6 +31,14 @@ describe('the pages', () => {
     const missing = withoutCode(read(page)).spans.filter((span) => REPO_PATH.test(span) && !existsSync(join(ROOT, span)));
     expect(missing).toEqual([]);
   });
+
+  it("README's layout has a line for every top-level file and folder of src/", () => {
+    const readme = read('README.md');
+    const layout = readme.slice(readme.indexOf('## Development')).match(/```\w*\n(src\/\n[\s\S]*?)```/)?.[1] ?? '';
+    const listed = new Set([...layout.matchAll(/^ {2}(\S+)/gm)].flatMap((m) => m[1]!.split('/').filter(Boolean)));
+    const entries = readdirSync(join(ROOT, 'src'), { withFileTypes: true }).map((e) => e.name);
+    expect(entries.filter((name) => !listed.has(name))).toEqual([]);
+  });
 });
 
 /** A code span that names a file or folder of the repository. */
