@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { MemoryTagStore } from '../../src/index.js';
 import { RedisTagStore } from '../../src/redis/index.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { deleteKeys } from '../helpers/redis-keys.js';
 import { uniquePrefix, useRedis, type TestRedis } from '../helpers/redis-server.js';
 import { describeTagStore } from './tag-store.js';
@@ -19,7 +20,10 @@ afterAll(async () => {
   await server.stop();
 });
 
-describeTagStore('MemoryTagStore', async () => ({ store: new MemoryTagStore() }));
+describeTagStore('MemoryTagStore on a manual clock', async () => {
+  const clock = new ManualClock();
+  return { store: new MemoryTagStore({ clock }), advance: (ms) => clock.advance(ms) };
+});
 
 describeTagStore('RedisTagStore on a given connection', async () => {
   const prefix = uniquePrefix('tag-store');

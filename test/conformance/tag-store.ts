@@ -2,20 +2,36 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TagStore } from '../../src/index.js';
 
+/** A fresh store for one test of {@link describeTagStore}, and what the suite needs around it. */
+export interface TagStoreFixture {
+  readonly store: TagStore;
+  /** Runs after the test, besides `store.close()`. */
+  readonly cleanup?: () => Promise<void>;
+  /**
+   * Lets `ms` of the store's time pass, for a store on an injected clock (a
+   * `ManualClock`). Without it the suite sleeps in real time, as it must for
+   * a store whose TTLs another process keeps (Redis).
+   */
+  readonly advance?: (ms: number) => void;
+}
+
 /**
  * The TagStore contract, as one suite every implementation must pass:
- * `describeTagStore('MemoryTagStore', async () => new MemoryTagStore())`.
- * The factory is called before each test with a fresh store; it may return a
- * cleanup to run after it (besides `store.close()`).
+ * `describeTagStore('MemoryTagStore', async () => ({ store: new MemoryTagStore() }))`.
+ * The factory is called before each test with a fresh store.
  */
-export function describeTagStore(name: string, factory: () => Promise<{ store: TagStore; cleanup?: () => Promise<void> }>): void {
+export function describeTagStore(name: string, factory: () => Promise<TagStoreFixture>): void {
   describe(`TagStore conformance: ${name}`, () => {
     let store: TagStore;
     let cleanup: (() => Promise<void>) | undefined;
+    let advance: ((ms: number) => void) | undefined;
 
     beforeEach(async () => {
-      ({ store, cleanup } = await factory());
+      ({ store, cleanup, advance } = await factory());
     });
+
+    /** Lets `ms` pass in the store's time: on its clock if it has one, else in real time. */
+    const pass = async (ms: number): Promise<void> => (advance === undefined ? sleep(ms) : advance(ms));
 
     afterEach(async () => {
       await store.close?.();
@@ -37,13 +53,13 @@ export function describeTagStore(name: string, factory: () => Promise<{ store: T
     it('forgets a tag once its TTL has passed, keeping the others', async () => {
       await store.tag('a', 'short', 40);
       await store.tag('a', 'long', 60_000);
-      await sleep(120);
+      await pass(120);
       expect(await store.getTags('a')).toEqual(['long']);
     });
 
     it('keeps a tag with TTL 0 (no expiry)', async () => {
       await store.tag('a', 'forever', 0);
-      await sleep(60);
+      await pass(60);
       expect(await store.getTags('a')).toEqual(['forever']);
     });
 
@@ -52,7 +68,7 @@ export function describeTagStore(name: string, factory: () => Promise<{ store: T
       await store.tag('longer', 't', 60_000);
       await store.tag('shorter', 't', 60_000);
       await store.tag('shorter', 't', 40);
-      await sleep(120);
+      await pass(120);
       expect(await store.getTags('longer')).toEqual(['t']);
       expect(await store.getTags('shorter')).toEqual([]);
     });
@@ -67,7 +83,7 @@ export function describeTagStore(name: string, factory: () => Promise<{ store: T
 
     it('answers false when untagging a tag that already expired', async () => {
       await store.tag('a', 'short', 30);
-      await sleep(100);
+      await pass(100);
       expect(await store.untag('a', 'short')).toBe(false);
     });
 
