@@ -63,7 +63,8 @@ export interface BackplaneRouter {
  * Connects the controllers of several instances so that a reply reaching
  * any of them is delivered by the one that owns its exchange. The controller
  * consults it only for replies it cannot route itself — not pending here,
- * not a recent duplicate — and then instead of its tag store: the owner
+ * not a recent duplicate, not an ID whose rollback tag is being written —
+ * and then instead of its tag store: the owner
  * looks up its own tags, and for an ID no live instance owns the backplane
  * must answer `rolled-back` when the ID carries the rollback tag.
  *

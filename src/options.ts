@@ -14,6 +14,7 @@ import type { Backplane, TagStore } from './adapters.js';
 import { MAX_TIMEOUT, type Clock } from './clock.js';
 import { InvalidArgumentError } from './errors.js';
 import { DEFAULT_MAX_TAGS } from './memory-tag-store.js';
+import { GENERATED_ID_LENGTH } from './routing/secure-id.js';
 import type { ExchangeResult } from './types.js';
 
 /** Default {@link ControllerOptions.rollbackTag}. */
@@ -218,7 +219,7 @@ export function resolveControllerOptions<Req, Res>(options: ControllerOptions<Re
     maxIdLength,
     tagStore: checkMethods('tagStore', given.tagStore, ['tag', 'untag', 'getTags']),
     storeTimeout: checkTimeout('storeTimeout', orDefault(given.storeTimeout, DEFAULT_STORE_TIMEOUT)),
-    backplane: checkMethods('backplane', given.backplane, ['start', 'forward', 'close']),
+    backplane: checkBackplane(given.backplane, maxIdLength),
     onRollback: checkFunction('onRollback', given.onRollback),
     clock: checkClock(given.clock),
   };
@@ -244,4 +245,19 @@ export function checkExchangeOptions(options: CreateExchangeOptions | undefined,
  */
 function orDefault<T>(value: T | undefined, fallback: T): T {
   return value === undefined ? fallback : value;
+}
+
+/**
+ * The `backplane` option: the methods it must have, and an `idPrefix` that
+ * leaves room within `maxIdLength` for the 21 characters generated after it.
+ */
+function checkBackplane(value: Backplane | undefined, maxIdLength: number): Backplane | undefined {
+  const backplane = checkMethods('backplane', value, ['start', 'forward', 'close']);
+  const prefix: unknown = backplane?.idPrefix;
+  if (prefix !== undefined && (typeof prefix !== 'string' || prefix.length > maxIdLength - GENERATED_ID_LENGTH)) {
+    throw new InvalidArgumentError(
+      `backplane.idPrefix must be a string of at most ${maxIdLength - GENERATED_ID_LENGTH} characters (maxIdLength less the ${GENERATED_ID_LENGTH} generated after it), got ${describe(prefix)}`,
+    );
+  }
+  return backplane;
 }

@@ -32,9 +32,10 @@ import { bitsAt, slotOf } from './secure-id.js';
  *
  * An ID rrxc made is random: its characters, folded into 63 bits, are its
  * fingerprint. Any other ID is hashed (seeded MurmurHash3, 63 bits). Two
- * IDs share a fingerprint with probability about 2⁻⁶² per pair: with
- * 100 000 IDs held, an ID that was never added is taken for one of them
- * about once in 10¹³ look-ups. (Whoever sees a generated ID can make
+ * IDs share a fingerprint with probability 2⁻⁶³ per pair: with 100 000 IDs
+ * held (both generations probed), an ID that was never added is taken for
+ * one of them with probability about 2 × 10⁻¹⁴ per look-up — less than
+ * once in 10¹³. (Whoever sees a generated ID can make
  * another string with its fingerprint — and could as well send the ID
  * itself.)
  */

@@ -1,7 +1,9 @@
 import { getRandomValues } from 'node:crypto';
 import { urlAlphabet } from 'nanoid';
 
-const ID_LENGTH = 21;
+/** Length of every ID made here (after a backplane's prefix, if any). */
+export const GENERATED_ID_LENGTH = 21;
+const ID_LENGTH = GENERATED_ID_LENGTH;
 /** Characters at the end of a slotted ID that name its slot, 6 bits each. */
 const SLOT_CHARS = 4;
 /** Slots a slotted ID can name. */
