@@ -1,24 +1,12 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll } from 'vitest';
 import { MemoryTagStore, systemClock, type Clock } from '../../src/index.js';
 import { DEFAULT_LEASE_TTL, RedisBackplane } from '../../src/redis/index.js';
 import { InProcessBackplane } from '../helpers/in-process-backplane.js';
+import { redisForFile } from '../helpers/redis-for-file.js';
 import { deleteKeys } from '../helpers/redis-keys.js';
-import { uniquePrefix, useRedis, type TestRedis } from '../helpers/redis-server.js';
+import { uniquePrefix } from '../helpers/redis-server.js';
 import { describeBackplane, type BackplaneCluster } from './backplane.js';
 
-let server: TestRedis;
-let admin: Redis;
-
-beforeAll(async () => {
-  server = await useRedis();
-  admin = new Redis(server.url);
-});
-
-afterAll(async () => {
-  await admin.quit();
-  await server.stop();
-});
+const redis = redisForFile();
 
 /** `size` in-process backplanes joined to each other, their controllers sharing one tag store. */
 function inProcessCluster(size: number, idPrefix: (index: number) => string | undefined): BackplaneCluster {
@@ -41,7 +29,7 @@ describeBackplane('RedisBackplane', async (size) => {
   // moves past the lease: as if its heartbeats had stalled that long.
   const skews = Array.from({ length: size }, () => 0);
   const clocks = skews.map((_, index): Clock => ({ ...systemClock, now: () => systemClock.now() + skews[index]! }));
-  const backplanes = await Promise.all(clocks.map((clock) => RedisBackplane.connect({ url: server.url, prefix, clock })));
+  const backplanes = await Promise.all(clocks.map((clock) => RedisBackplane.connect({ url: redis.url, prefix, clock })));
   return {
     backplanes,
     tagStore: (index) => backplanes[index]!.tagStore,
@@ -50,7 +38,7 @@ describeBackplane('RedisBackplane', async (size) => {
     loseLease: (index) => void (skews[index] = 2 * DEFAULT_LEASE_TTL),
     cleanup: async () => {
       await Promise.all(backplanes.map((backplane) => backplane.close()));
-      await deleteKeys(admin, prefix);
+      await deleteKeys(redis.connection, prefix);
     },
   };
 });

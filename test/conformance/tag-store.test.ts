@@ -1,24 +1,12 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll } from 'vitest';
 import { MemoryTagStore } from '../../src/index.js';
 import { RedisTagStore } from '../../src/redis/index.js';
 import { ManualClock } from '../helpers/manual-clock.js';
+import { redisForFile } from '../helpers/redis-for-file.js';
 import { deleteKeys } from '../helpers/redis-keys.js';
-import { uniquePrefix, useRedis, type TestRedis } from '../helpers/redis-server.js';
+import { uniquePrefix } from '../helpers/redis-server.js';
 import { describeTagStore } from './tag-store.js';
 
-let server: TestRedis;
-let redis: Redis;
-
-beforeAll(async () => {
-  server = await useRedis();
-  redis = new Redis(server.url);
-});
-
-afterAll(async () => {
-  await redis.quit();
-  await server.stop();
-});
+const redis = redisForFile();
 
 describeTagStore('MemoryTagStore on a manual clock', async () => {
   const clock = new ManualClock();
@@ -27,10 +15,10 @@ describeTagStore('MemoryTagStore on a manual clock', async () => {
 
 describeTagStore('RedisTagStore on a given connection', async () => {
   const prefix = uniquePrefix('tag-store');
-  return { store: new RedisTagStore({ redis, prefix }), cleanup: () => deleteKeys(redis, prefix) };
+  return { store: new RedisTagStore({ redis: redis.connection, prefix }), cleanup: () => deleteKeys(redis.connection, prefix) };
 });
 
 describeTagStore('RedisTagStore on its own connection (url)', async () => {
   const prefix = uniquePrefix('tag-store-url');
-  return { store: await RedisTagStore.connect({ url: server.url, prefix }), cleanup: () => deleteKeys(redis, prefix) };
+  return { store: await RedisTagStore.connect({ url: redis.url, prefix }), cleanup: () => deleteKeys(redis.connection, prefix) };
 });
