@@ -10,10 +10,9 @@ import { conflictChannel, errorChannel, leaseLostChannel, type RedisConflictMess
 import { withTimeout } from '../timing/with-timeout.js';
 import { checkConnectionOptions, connectUrl, corked, readyOrClosed, release, whenReady } from './_connection.js';
 import { checkPrefix, DEFAULT_PREFIX, Keys } from './_keys.js';
-import { after, TimerLane, type DeadlineTarget } from '../timing/timer-lane.js';
+import { TimerLane, type DeadlineTarget } from '../timing/timer-lane.js';
 import { checkDuration, checkRedisTtl, clampTtl } from './_options.js';
 import { defineScripts, scriptRunner, type RedisConnection, type ScriptRunner, type Scripts } from './_scripts.js';
-import { Waits } from '../structures/expiry-queue.js';
 import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_TTL, RedisTagStore } from './tag-store.js';
 
 /** Default {@link RedisBackplaneOptions.forwardTimeout}. */
@@ -189,8 +188,21 @@ type AnswerLog = Map<number, Promise<string> | number | string>;
 const ANSWERS = ['delivered', 'duplicate', 'overwritten', 'rolled-back', 'unmatched', GONE] as const;
 const ANSWER_CODES = new Map<string, number>(ANSWERS.map((answer, i) => [answer, i]));
 
-/** A forward waiting for its acknowledgement. */
-type Waiter = (answer: Attempt) => void;
+/**
+ * A forward waiting for its acknowledgement, or a pause between sends: it
+ * settles with the answer, with {@link RETRY} once `retryInterval` has
+ * passed, or with {@link GONE} when the backplane closes.
+ */
+class Wait implements DeadlineTarget {
+  constructor(
+    readonly deadline: number,
+    readonly settle: (attempt: Attempt) => void,
+  ) {}
+
+  onDeadline(): void {
+    this.settle(RETRY);
+  }
+}
 
 /** The messages for one channel in this event-loop turn. */
 interface Outgoing {
@@ -277,8 +289,12 @@ export class RedisBackplane implements Backplane {
   readonly #commandTimeout: number;
   readonly #connectTimeout: number;
   readonly #maxTtl: number;
-  /** One timer for every acknowledgement wait, one for every command on the forwarding path. */
-  readonly #retries: TimerLane<DeadlineTarget>;
+  /**
+   * Forwards waiting for their acknowledgement (by sequence number) and
+   * pauses between sends, on one timer: every wait lasts `retryInterval`.
+   */
+  readonly #waits: TimerLane<Wait>;
+  /** One timer for every command on the forwarding path. */
   readonly #deadlines: TimerLane<DeadlineTarget>;
   readonly #ready: Promise<void>;
   readonly #onMessage = (channel: string, raw: string): void => this.#receive(channel, raw);
@@ -295,13 +311,6 @@ export class RedisBackplane implements Backplane {
   /** TTL of the pending set: after the last write (a crash), its IDs are rolled back for `rollbackTtl`. */
   #pendingTtl = 0;
   #tagStore: RedisTagStore | undefined;
-  /**
-   * Forwards waiting for their acknowledgement, by sequence number. Every
-   * wait lasts `retryInterval`, so arming order is expiry order and one
-   * timer sweeps them all.
-   */
-  readonly #waiting = new Waits<Waiter>();
-  #retryTimer: unknown;
   /**
    * Messages to publish at the end of this event-loop turn, by channel: a
    * new map every turn, which dies young (a long-lived one, cleared every
@@ -387,7 +396,7 @@ export class RedisBackplane implements Backplane {
     this.#commandTimeout = checkDuration('commandTimeout', given.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT);
     this.#connectTimeout = checkDuration('connectTimeout', given.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT);
     this.#maxTtl = checkRedisTtl('maxTtl', given.maxTtl ?? DEFAULT_MAX_TTL);
-    this.#retries = new TimerLane(this.#retryInterval, this.#clock);
+    this.#waits = new TimerLane(this.#retryInterval, this.#clock);
     this.#deadlines = new TimerLane(this.#commandTimeout, this.#clock);
 
     const owned: RedisConnection[] = [];
@@ -539,10 +548,8 @@ export class RedisBackplane implements Backplane {
   async #close(): Promise<void> {
     this.#clock.clearTimeout(this.#heartbeat);
     this.#clock.clearTimeout(this.#fenceTimer);
-    for (const waiter of this.#waiting.clear()) waiter(GONE);
-    this.#clock.clearTimeout(this.#retryTimer);
-    // Forwards pausing between sends go on now, and find the backplane closed.
-    this.#retries.fireAll();
+    // Forwards waiting (or pausing between sends) go on now, and find the backplane closed.
+    for (const wait of this.#waits.clear()) wait.settle(GONE);
     // The controller ended every exchange before closing us: write the last batch now.
     this.#flush();
     if (this.#writes > 0) {
@@ -718,7 +725,7 @@ export class RedisBackplane implements Backplane {
           // Nobody listens: dead, closed, or reconnecting. Only the last is worth waiting for.
           if ((await this.#command('EXISTS', () => this.#redis.exists(this.#keys.lease(owner)))) === 0) return undefined;
           if (this.#clock.now() >= giveUpAt) return undefined;
-          await new Promise<void>((resolve) => after(this.#retries, resolve));
+          await new Promise<Attempt>((resolve) => this.#waits.add(new Wait(this.#clock.now() + this.#retryInterval, resolve)));
           continue;
         }
         if (typeof got !== 'string') throw transportError('PUBLISH', got.error);
@@ -730,33 +737,22 @@ export class RedisBackplane implements Backplane {
         throw new BackplaneError(got.startsWith(`${ERROR}codec`) ? 'codec' : 'owner-failed', `instance \`${owner}\` could not route the reply to \`${id}\`: ${got.slice(ERROR.length)}`);
       }
     } finally {
-      this.#waiting.take(seq);
+      this.#waits.take(seq);
     }
   }
 
   /** One send: settles with the owner's answer, {@link NOBODY}, {@link RETRY} after `retryInterval`, or the PUBLISH failure. */
   #attempt(seq: number, channel: string, message: string): Promise<Attempt> {
     return new Promise((resolve) => {
-      this.#waiting.add(seq, this.#clock.now() + this.#retryInterval, resolve);
-      this.#retryTimer ??= this.#clock.setTimeout(this.#sweep, this.#retryInterval);
+      this.#waits.add(new Wait(this.#clock.now() + this.#retryInterval, resolve), seq);
       this.#send(channel, message, seq);
     });
   }
 
   /** Settles the wait of forward `seq`, if it still waits. */
   #answer(seq: number, answer: Attempt): void {
-    this.#waiting.take(seq)?.(answer);
+    this.#waits.take(seq)?.settle(answer);
   }
-
-  /** Ends the waits that lasted `retryInterval` (they are sent again), and re-arms for the next. */
-  readonly #sweep = (): void => {
-    this.#retryTimer = undefined;
-    const now = this.#clock.now();
-    const expired: Waiter[] = [];
-    const next = this.#waiting.expire(now, expired);
-    if (next !== undefined) this.#retryTimer = this.#clock.setTimeout(this.#sweep, Math.max(1, next - now));
-    for (const waiter of expired) waiter(RETRY);
-  };
 
   /**
    * A generated ID whose owner did not answer: its pending and answered sets
@@ -1043,7 +1039,7 @@ export class RedisBackplane implements Backplane {
    */
   #bounded<T>(command: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const handle = after(this.#deadlines, () => reject(new Error(`no answer within commandTimeout (${this.#commandTimeout} ms)`)));
+      const handle = this.#deadlines.add({ deadline: this.#clock.now() + this.#commandTimeout, onDeadline: () => reject(new Error(`no answer within commandTimeout (${this.#commandTimeout} ms)`)) });
       command.then(
         (value) => {
           this.#deadlines.cancel(handle);

@@ -1,147 +1,208 @@
 /**
- * Waits for acknowledgements, by forward sequence number, that expire in the
- * order they were armed (each lasts the same `retryInterval`).
+ * Entries that expire in the order they were added — every entry of one
+ * queue waits about as long, so adding order is expiry order — with O(1)
+ * removal by the handle {@link ExpiryQueue.add} answers, or by a key of the
+ * caller's (a forward's sequence number). The one expiry mechanism of rrxc:
+ * exchange deadlines and the Redis backplane's acknowledgement waits both
+ * sit in one, behind a `TimerLane`.
  *
- * Built for a backplane that arms and ends a wait per forwarded reply for as
- * long as it lives, so that nothing it holds is copied, and none of its
- * storage is replaced, in the steady state:
+ * Built for queues that take an entry and lose one per operation for as
+ * long as they live, so that nothing is copied, and no storage replaced, in
+ * the steady state:
  *
- * - a wait sits in slot `seq & mask` of arrays allocated once (and doubled
- *   only when two waits collide, which takes a wait older than the table is
- *   long);
- * - the expiry order is a ring of numbers (sequence number and arming
- *   number) in typed arrays, which hold no references.
+ * - entries sit in a ring of arrays, at `handle & mask`: a removed entry
+ *   leaves a hole that the head moves past, and the ring's slots are used
+ *   again once the head has passed them;
+ * - times and keys are in typed arrays, which hold no references for the
+ *   garbage collector to trace.
  *
- * A `Map` with one insertion and one deletion per reply is rehashed every
- * few thousand replies; once it lives in old space, each new table is
- * allocated there too, and the obsolete one keeps every wait it held (its
- * callback, the forward's promise, its strings) alive through every
- * scavenge until the next full collection. Those survivors are what made
- * scavenges long.
+ * A `Map` or `Set` with one insertion and one deletion per operation is
+ * rehashed every few thousand operations, and, used as a queue, walks every
+ * deleted entry (V8 leaves tombstones) from the front again; once it lives
+ * in old space, each new table is allocated there too, and the obsolete one
+ * keeps every entry it held alive through every scavenge until the next
+ * full collection. An array shifted or sliced from the front copies what it
+ * holds, with the same effect on the copy it leaves behind.
+ *
+ * The ring holds the span from the oldest entry held to the newest, holes
+ * included, and doubles when that span fills it. It halves when the span is
+ * down to a quarter of it, but never below {@link SHRINK_FLOOR} slots.
+ *
+ * @typeParam T - What an entry holds; never `undefined`, which marks a hole.
  */
-export class Waits<T> {
-  /** By slot: the waiting value, its sequence number, its arming number (0: empty). */
+export class ExpiryQueue<T extends {}> {
+  /** The ring, by `handle & #mask`: the value (`undefined`: a hole), its expiry time, its key ({@link NONE}: none). */
   #values: (T | undefined)[];
-  #seqs: Float64Array;
-  #arms: Float64Array;
+  #ats: Float64Array;
+  /** Made with the first keyed entry: a queue without keys pays nothing for them. */
+  #keys: Float64Array | undefined;
   #mask: number;
-  /** Expiry order: a ring of (sequence number, arming number, expiry). */
-  #queueSeqs: Float64Array;
-  #queueArms: Float64Array;
-  #queueAts: Float64Array;
+  /** Handle of the oldest entry held (never a hole), or `#tail` when empty. */
   #head = 0;
-  #length = 0;
-  #armed = 0;
+  /** Handle of the next entry. */
+  #tail = 0;
   #size = 0;
+  /**
+   * Key → handle, by `key & #indexMask` ({@link NONE}: free). It grows when
+   * two keys held at once share a slot and never shrinks: it is as long as
+   * the widest span of keys ever held at once.
+   */
+  #index: Float64Array | undefined;
+  #indexMask = 0;
 
-  constructor(capacity = 1024) {
-    const size = 2 ** Math.ceil(Math.log2(Math.max(2, capacity)));
-    this.#values = new Array<T | undefined>(size).fill(undefined);
-    this.#seqs = new Float64Array(size);
-    this.#arms = new Float64Array(size);
-    this.#mask = size - 1;
-    this.#queueSeqs = new Float64Array(size);
-    this.#queueArms = new Float64Array(size);
-    this.#queueAts = new Float64Array(size);
+  constructor() {
+    this.#values = new Array<T | undefined>(MIN_CAPACITY).fill(undefined);
+    this.#ats = new Float64Array(MIN_CAPACITY);
+    this.#mask = MIN_CAPACITY - 1;
   }
 
-  /** Number of waits held. */
+  /** Number of entries held. */
   get size(): number {
     return this.#size;
   }
 
-  /** Starts a wait for `seq` (a non-negative integer; replacing its wait, if any) that expires at `at`, no earlier than the waits before it. */
-  add(seq: number, at: number, value: T): void {
-    this.take(seq);
-    while (this.#arms[seq & this.#mask] !== 0) this.#grow();
-    const slot = seq & this.#mask;
-    const arm = ++this.#armed;
-    this.#values[slot] = value;
-    this.#seqs[slot] = seq;
-    this.#arms[slot] = arm;
-    this.#size++;
-    if (this.#length === this.#queueSeqs.length) this.#growQueue();
-    const tail = (this.#head + this.#length++) & (this.#queueSeqs.length - 1);
-    this.#queueSeqs[tail] = seq;
-    this.#queueArms[tail] = arm;
-    this.#queueAts[tail] = at;
-  }
-
-  /** Ends the wait for `seq` and answers its value; `undefined` when it does not wait. */
-  take(seq: number): T | undefined {
-    const slot = seq & this.#mask;
-    if (this.#arms[slot] === 0 || this.#seqs[slot] !== seq) return undefined;
-    return this.#clear(slot);
+  /** When the oldest entry expires; `undefined` when the queue is empty. */
+  get nextAt(): number | undefined {
+    return this.#head === this.#tail ? undefined : this.#ats[this.#head & this.#mask];
   }
 
   /**
-   * Ends the waits that expire at `now` or before, appending their values
-   * to `into`; answers when the next one expires (`undefined`: none left).
+   * Adds `value`, expiring `at`, which must be no earlier than the expiry of
+   * every entry before it; answers its handle, for {@link ExpiryQueue.delete}.
+   *
+   * @param key - A non-negative integer to find the entry by with
+   *   {@link ExpiryQueue.take}; the entry already held under it, if any, is
+   *   dropped.
    */
-  expire(now: number, into: T[]): number | undefined {
-    const mask = this.#queueSeqs.length - 1;
-    while (this.#length > 0) {
-      const head = this.#head;
-      const slot = this.#queueSeqs[head]! & this.#mask;
-      // Waits that already ended (or were armed again) leave their entry behind: skipped here.
-      const live = this.#arms[slot] === this.#queueArms[head];
-      if (live && this.#queueAts[head]! > now) return this.#queueAts[head];
-      this.#head = (head + 1) & mask;
-      this.#length--;
-      if (live) into.push(this.#clear(slot)!);
-    }
-    return undefined;
+  add(value: T, at: number, key?: number): number {
+    if (key !== undefined) this.take(key);
+    if (this.#tail - this.#head > this.#mask) this.#resize(2 * this.#values.length);
+    const handle = this.#tail++;
+    const slot = handle & this.#mask;
+    this.#values[slot] = value;
+    this.#ats[slot] = at;
+    this.#size++;
+    if (key !== undefined) this.#file(key, handle);
+    else if (this.#keys !== undefined) this.#keys[slot] = NONE;
+    return handle;
   }
 
-  /** Ends every wait and answers their values. */
+  /** Removes the entry `add` answered `handle` for; answers its value, `undefined` when it is not held. */
+  delete(handle: number): T | undefined {
+    return handle >= this.#head && handle < this.#tail ? this.#remove(handle) : undefined;
+  }
+
+  /** Removes the entry added under `key`; answers its value, `undefined` when none is held. */
+  take(key: number): T | undefined {
+    const index = this.#index;
+    if (index === undefined) return undefined;
+    const handle = index[key & this.#indexMask]!;
+    if (handle === NONE || this.#keys![handle & this.#mask] !== key) return undefined;
+    return this.#remove(handle);
+  }
+
+  /** Removes the oldest entry if it has expired by `now`; answers its value, `undefined` when none has. */
+  shift(now: number): T | undefined {
+    if (this.#head === this.#tail || this.#ats[this.#head & this.#mask]! > now) return undefined;
+    return this.#remove(this.#head);
+  }
+
+  /** Removes every entry; answers their values, oldest first. */
   clear(): T[] {
-    const all: T[] = [];
-    for (let slot = 0; slot <= this.#mask; slot++) if (this.#arms[slot] !== 0) all.push(this.#clear(slot)!);
-    this.#head = 0;
-    this.#length = 0;
-    return all;
+    const values: T[] = [];
+    while (this.#head !== this.#tail) values.push(this.#remove(this.#head)!);
+    return values;
   }
 
-  #clear(slot: number): T | undefined {
+  #remove(handle: number): T | undefined {
+    const slot = handle & this.#mask;
     const value = this.#values[slot];
+    if (value === undefined) return undefined;
     this.#values[slot] = undefined;
-    this.#arms[slot] = 0;
     this.#size--;
+    const key = this.#keys?.[slot] ?? NONE;
+    if (key !== NONE) this.#index![key & this.#indexMask] = NONE;
+    if (handle === this.#head) this.#advance();
     return value;
   }
 
-  /** Doubles the slots (two waits collided) and moves every wait to its new slot. */
-  #grow(): void {
+  /** Moves the head past the holes behind a removed oldest entry; halves the ring once its span is down to a quarter. */
+  #advance(): void {
     const values = this.#values;
-    const seqs = this.#seqs;
-    const arms = this.#arms;
-    const size = values.length * 2;
-    this.#values = new Array<T | undefined>(size).fill(undefined);
-    this.#seqs = new Float64Array(size);
-    this.#arms = new Float64Array(size);
-    this.#mask = size - 1;
-    for (let slot = 0; slot < values.length; slot++) {
-      if (arms[slot] === 0) continue;
-      const to = seqs[slot]! & this.#mask;
-      this.#values[to] = values[slot];
-      this.#seqs[to] = seqs[slot]!;
-      this.#arms[to] = arms[slot]!;
-      // The old array is garbage now, but holds on to these values until the next full collection.
-      values[slot] = undefined;
+    const mask = this.#mask;
+    let head = this.#head + 1;
+    while (head < this.#tail && values[head & mask] === undefined) head++;
+    this.#head = head;
+    if (values.length > SHRINK_FLOOR && 4 * (this.#tail - head) <= values.length) this.#resize(values.length / 2);
+  }
+
+  /** Files the entry `handle` under `key`, doubling the index until `key` has a slot of its own. */
+  #file(key: number, handle: number): void {
+    if (this.#index === undefined) {
+      this.#index = new Float64Array(MIN_CAPACITY).fill(NONE);
+      this.#indexMask = MIN_CAPACITY - 1;
+      this.#keys = new Float64Array(this.#values.length).fill(NONE);
+    }
+    while (this.#index[key & this.#indexMask] !== NONE) this.#growIndex();
+    this.#index[key & this.#indexMask] = handle;
+    this.#keys![handle & this.#mask] = key;
+  }
+
+  #growIndex(): void {
+    const keys = this.#keys!;
+    for (let length = 2 * this.#index!.length; ; length *= 2) {
+      const index = new Float64Array(length).fill(NONE);
+      const mask = length - 1;
+      let placed = true;
+      for (let handle = this.#head; handle < this.#tail && placed; handle++) {
+        const key = keys[handle & this.#mask]!;
+        if (key === NONE || this.#values[handle & this.#mask] === undefined) continue;
+        if (index[key & mask] === NONE) index[key & mask] = handle;
+        else placed = false;
+      }
+      if (placed) {
+        this.#index = index;
+        this.#indexMask = mask;
+        return;
+      }
     }
   }
 
-  /** Doubles the expiry ring, which is full. */
-  #growQueue(): void {
-    const length = this.#queueSeqs.length;
-    const grown = (from: Float64Array): Float64Array => {
-      const to = new Float64Array(length * 2);
-      for (let i = 0; i < length; i++) to[i] = from[(this.#head + i) & (length - 1)]!;
-      return to;
-    };
-    this.#queueSeqs = grown(this.#queueSeqs);
-    this.#queueArms = grown(this.#queueArms);
-    this.#queueAts = grown(this.#queueAts);
-    this.#head = 0;
+  /** Moves every entry into a ring of `capacity` slots; each keeps its handle. */
+  #resize(capacity: number): void {
+    const values = this.#values;
+    const ats = this.#ats;
+    const keys = this.#keys;
+    const mask = this.#mask;
+    this.#values = new Array<T | undefined>(capacity).fill(undefined);
+    this.#ats = new Float64Array(capacity);
+    this.#keys = keys === undefined ? undefined : new Float64Array(capacity).fill(NONE);
+    this.#mask = capacity - 1;
+    for (let handle = this.#head; handle < this.#tail; handle++) {
+      const from = handle & mask;
+      const value = values[from];
+      if (value === undefined) continue;
+      const to = handle & this.#mask;
+      this.#values[to] = value;
+      this.#ats[to] = ats[from]!;
+      if (keys !== undefined) this.#keys![to] = keys[from]!;
+      // The old array is garbage now, but would hold on to its values until the next full collection.
+      values[from] = undefined;
+    }
   }
 }
+
+/** Slots of a new ring: its typed array stays small enough for V8 to keep it inside the object's own allocation. */
+const MIN_CAPACITY = 8;
+
+/**
+ * A ring this long or shorter is never halved. Up to here its arrays take at
+ * most 24 KB, less than a queue whose load swings back and forth would
+ * spend re-allocating them; past it, a burst's memory is given back once
+ * the queue has drained to a quarter of the span. The only compaction
+ * threshold of the expiry queue.
+ */
+const SHRINK_FLOOR = 1_024;
+
+/** No key (in the ring), no entry (in the index): keys and handles are never negative. */
+const NONE = -1;

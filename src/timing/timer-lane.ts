@@ -1,9 +1,9 @@
 import type { Clock } from '../clock.js';
-import { Fifo } from '../structures/fifo.js';
+import { ExpiryQueue } from '../structures/expiry-queue.js';
 
 /** Something that ends when its deadline passes. */
 export interface DeadlineTarget {
-  /** When it is due, in clock time; always set for a target in a lane. */
+  /** When it is due, in clock time; read once, when the target joins a lane. */
   readonly deadline: number | undefined;
   /** Called once, when the deadline has passed. */
   onDeadline(): void;
@@ -12,23 +12,23 @@ export interface DeadlineTarget {
 /**
  * Targets that all wait the same `ms`, on one timer: nothing is armed per
  * target. Because every target waits the same, insertion order is expiry
- * order: targets sit in a {@link Fifo}, and a sweep stops at the first one
- * still running — amortised O(1) per target, no closure over a timer
- * handle. The timer goes with the last target. A Node `Timeout` costs about
- * 200 bytes; a queue slot 8.
+ * order: targets sit in an {@link ExpiryQueue}, and a sweep stops at the
+ * first one still running — amortised O(1) per target, no closure over a
+ * timer handle. The timer goes with the last target. A Node `Timeout` costs
+ * about 200 bytes; a queue slot 16.
  *
  * Exchange deadlines use one lane per distinct timeout value
- * (`DeadlineQueue`), the Redis backplane one per fixed duration.
+ * (`DeadlineQueue`), the Redis backplane one for its acknowledgement waits.
  */
 export class TimerLane<T extends DeadlineTarget> {
-  #targets = new Fifo<T>();
+  readonly #targets = new ExpiryQueue<T>();
   #timer: unknown;
   #sweeping = false;
 
   /**
    * @param ms - How long every target waits.
    * @param clock - Where time is read and the timer scheduled.
-   * @param onIdle - Called when the lane holds nothing any more (after a sweep or a cancel).
+   * @param onIdle - Called when the lane holds nothing any more (after a sweep, a cancel or a take).
    */
   constructor(
     readonly ms: number,
@@ -44,34 +44,38 @@ export class TimerLane<T extends DeadlineTarget> {
   /**
    * Adds `target`, whose deadline must be `ms` after now (or earlier, never
    * later than a target added after it); answers the handle for {@link TimerLane.cancel}.
+   *
+   * @param key - A non-negative integer to find the target by with
+   *   {@link TimerLane.take}; a target already waiting under it leaves the lane.
    */
-  add(target: T): number {
-    const handle = this.#targets.push(target);
+  add(target: T, key?: number): number {
+    const handle = this.#targets.add(target, target.deadline!, key);
     if (this.#timer === undefined && !this.#sweeping) this.#arm(this.ms);
     return handle;
   }
 
   /** Cancels a target; answers whether it was still waiting. */
   cancel(handle: number): boolean {
-    if (!this.#targets.remove(handle)) return false;
-    if (this.#targets.size === 0) {
+    return this.#left(this.#targets.delete(handle)) !== undefined;
+  }
+
+  /** Cancels the target added under `key`; answers it, `undefined` when none waits. */
+  take(key: number): T | undefined {
+    return this.#left(this.#targets.take(key));
+  }
+
+  /** Cancels everything, ending nothing; answers the targets that were waiting, oldest first. */
+  clear(): T[] {
+    this.#disarm();
+    return this.#targets.clear();
+  }
+
+  #left(target: T | undefined): T | undefined {
+    if (target !== undefined && this.#targets.size === 0) {
       this.#disarm();
       this.onIdle?.();
     }
-    return true;
-  }
-
-  /** Ends every target now, in order. */
-  fireAll(): void {
-    const targets = this.#targets;
-    this.clear();
-    for (let target = targets.shift(); target !== undefined; target = targets.shift()) target.onDeadline();
-  }
-
-  /** Cancels everything, ending nothing. */
-  clear(): void {
-    this.#targets = new Fifo();
-    this.#disarm();
+    return target;
   }
 
   #arm(ms: number): void {
@@ -90,26 +94,15 @@ export class TimerLane<T extends DeadlineTarget> {
     this.#sweeping = true;
     try {
       const now = this.clock.now();
-      for (let target = this.#targets.peek(); target !== undefined; target = this.#targets.peek()) {
-        const due = target.deadline! - now;
-        if (due > 0) {
-          this.#arm(due);
-          return;
-        }
-        this.#targets.shift();
-        target.onDeadline();
+      for (let target = this.#targets.shift(now); target !== undefined; target = this.#targets.shift(now)) target.onDeadline();
+      const next = this.#targets.nextAt;
+      if (next !== undefined) {
+        this.#arm(next - now);
+        return;
       }
     } finally {
       this.#sweeping = false;
     }
     this.onIdle?.();
   };
-}
-
-/**
- * For a lane of plain callbacks: calls `fire` once `lane`'s duration has
- * passed, unless cancelled with the handle it answers.
- */
-export function after(lane: TimerLane<DeadlineTarget>, fire: () => void): number {
-  return lane.add({ deadline: lane.clock.now() + lane.ms, onDeadline: fire });
 }

@@ -1,59 +1,126 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Waits } from '../../src/structures/expiry-queue.js';
+import { ExpiryQueue } from '../../src/structures/expiry-queue.js';
 
-describe('Waits (acknowledgement waits of the Redis backplane)', () => {
-  it('answers a wait by sequence number once, and expires the others in arming order', () => {
-    const waits = new Waits<string>(4);
-    waits.add(1, 100, 'a');
-    waits.add(2, 110, 'b');
-    waits.add(3, 120, 'c');
-    expect(waits.take(2)).toBe('b');
-    expect(waits.take(2)).toBeUndefined();
-    expect(waits.take(7)).toBeUndefined();
-    const expired: string[] = [];
-    expect(waits.expire(99, expired)).toBe(100);
-    expect(waits.expire(115, expired)).toBe(120);
-    expect(expired).toEqual(['a']);
-    expect(waits.expire(120, expired)).toBeUndefined();
-    expect(expired).toEqual(['a', 'c']);
-    expect(waits.size).toBe(0);
+describe('ExpiryQueue', () => {
+  it('behaves like an array queue with removal by handle and by key, through growth and shrinking', () => {
+    const op = fc.oneof(
+      { weight: 4, arbitrary: fc.record({ kind: fc.constant('add' as const), keyed: fc.boolean(), key: fc.nat(40) }) },
+      fc.record({ kind: fc.constant('burst' as const), count: fc.integer({ min: 1, max: 3_000 }) }),
+      { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), pick: fc.nat() }) },
+      fc.record({ kind: fc.constant('take' as const), key: fc.nat(40) }),
+      { weight: 2, arbitrary: fc.record({ kind: fc.constant('shift' as const), by: fc.nat(3_100) }) },
+      fc.record({ kind: fc.constant('drain' as const), count: fc.nat(3_000) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
+        const queue = new ExpiryQueue<{ n: number }>();
+        let model: { handle: number; key: number | undefined; at: number; value: { n: number } }[] = [];
+        let time = 0;
+        const add = (key: number | undefined): void => {
+          const value = { n: time };
+          const handle = queue.add(value, time, key);
+          if (key !== undefined) model = model.filter((m) => m.key !== key);
+          model.push({ handle, key, at: time++, value });
+        };
+        for (const o of ops) {
+          if (o.kind === 'add') add(o.keyed ? o.key : undefined);
+          else if (o.kind === 'burst') for (let i = 0; i < o.count; i++) add(undefined);
+          else if (o.kind === 'delete' && model.length > 0) {
+            const picked = model[o.pick % model.length]!;
+            expect(queue.delete(picked.handle)).toBe(picked.value);
+            expect(queue.delete(picked.handle)).toBeUndefined();
+            model = model.filter((m) => m !== picked);
+          } else if (o.kind === 'take') {
+            const held = model.find((m) => m.key === o.key);
+            expect(queue.take(o.key)).toBe(held?.value);
+            model = model.filter((m) => m !== held);
+          } else if (o.kind === 'shift') {
+            const now = time - 3_100 + o.by;
+            const first = model[0];
+            expect(queue.shift(now)).toBe(first !== undefined && first.at <= now ? first.value : undefined);
+            if (first !== undefined && first.at <= now) model.shift();
+          } else if (o.kind === 'drain') {
+            // In order, as exchanges that share a timeout mostly end.
+            for (const m of model.slice(0, o.count)) expect(queue.delete(m.handle)).toBe(m.value);
+            model = model.slice(o.count);
+          }
+          expect(queue.size).toBe(model.length);
+          expect(queue.nextAt).toBe(model[0]?.at);
+        }
+        expect(queue.clear()).toEqual(model.map((m) => m.value));
+        expect([queue.size, queue.nextAt]).toEqual([0, undefined]);
+      }),
+      { numRuns: 200 },
+    );
   });
 
-  it('skips ended and re-armed waits when sweeping, and expires a re-armed one at its new time', () => {
-    const waits = new Waits<string>(4);
-    waits.add(1, 100, 'first try');
-    waits.add(2, 100, 'b');
-    expect(waits.take(1)).toBe('first try');
-    waits.add(1, 200, 'second try');
-    waits.take(2);
-    const expired: string[] = [];
-    expect(waits.expire(150, expired)).toBe(200);
-    expect(expired).toEqual([]);
-    expect(waits.expire(200, expired)).toBeUndefined();
-    expect(expired).toEqual(['second try']);
+  it('finds an entry by key once, and never another key that shares its index slot', () => {
+    const queue = new ExpiryQueue<string>();
+    queue.add('a', 100, 1);
+    queue.add('b', 110, 2);
+    queue.add('c', 120, 3);
+    expect(queue.take(2)).toBe('b');
+    expect(queue.take(2)).toBeUndefined();
+    expect(queue.take(7)).toBeUndefined();
+    // 1 + 8 shares slot 1 of the first index: the index grows rather than mixing them up.
+    queue.add('d', 130, 9);
+    expect(queue.take(9)).toBe('d');
+    expect(queue.take(1)).toBe('a');
+    expect(queue.shift(119)).toBeUndefined();
+    expect(queue.shift(120)).toBe('c');
+    expect(queue.size).toBe(0);
   });
 
-  it('grows when two waits share a slot, or the expiry ring is full, keeping every wait and the order', () => {
-    const waits = new Waits<number>(2);
-    const seqs = [5, 1029, 6, 7, 8, 2053, 9, 10, 4101, 11];
-    for (const [i, seq] of seqs.entries()) waits.add(seq, i, seq);
-    expect(waits.size).toBe(seqs.length);
-    expect(waits.take(2053)).toBe(2053);
-    const expired: number[] = [];
-    expect(waits.expire(4, expired)).toBe(6);
-    expect(expired).toEqual([5, 1029, 6, 7, 8]);
-    for (let seq = 100; seq < 140; seq++) waits.add(seq, 10 + seq, seq);
-    expect(waits.expire(Infinity, expired)).toBeUndefined();
-    expect(expired).toEqual([5, 1029, 6, 7, 8, 9, 10, 4101, 11, ...Array.from({ length: 40 }, (_, i) => 100 + i)]);
-    expect(waits.size).toBe(0);
+  it('replaces the entry held under a key added again, which then expires at its new time', () => {
+    const queue = new ExpiryQueue<string>();
+    queue.add('first try', 100, 1);
+    queue.add('b', 100, 2);
+    queue.add('second try', 200, 1);
+    expect(queue.size).toBe(2);
+    expect(queue.shift(150)).toBe('b');
+    expect(queue.shift(150)).toBeUndefined();
+    expect(queue.nextAt).toBe(200);
+    expect(queue.shift(200)).toBe('second try');
+    expect(queue.take(1)).toBeUndefined();
   });
 
-  it('hands back every wait on clear()', () => {
-    const waits = new Waits<string>();
-    waits.add(3, 10, 'x');
-    waits.add(70_000, 20, 'y');
-    expect(waits.clear().sort()).toEqual(['x', 'y']);
-    expect(waits.size).toBe(0);
-    expect(waits.expire(Infinity, [])).toBeUndefined();
+  it('keeps its memory to the span of the entries held when they are removed in order', () => {
+    const queue = new ExpiryQueue<object>();
+    const live: number[] = [];
+    globalThis.gc!();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 1_000_000; i++) {
+      live.push(queue.add({}, i));
+      if (live.length > 100) queue.delete(live.shift()!);
+    }
+    globalThis.gc!();
+    // A million slots would be 16 MB; a hundred entries are nothing.
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(1024 * 1024);
+    expect(queue.size).toBe(100);
+  });
+
+  it('gives a burst memory back once it has drained', () => {
+    const queue = new ExpiryQueue<object>();
+    // One value for every entry: what is measured is the queue's own memory.
+    const value = {};
+    const handles = Array.from({ length: 500_000 }, (_, i) => queue.add(value, i));
+    globalThis.gc!();
+    const full = process.memoryUsage().heapUsed;
+    for (const handle of handles.slice(0, -10)) queue.delete(handle);
+    globalThis.gc!();
+    expect(full - process.memoryUsage().heapUsed).toBeGreaterThan(4 * 1024 * 1024);
+    expect(queue.size).toBe(10);
+  });
+
+  it('stays fast when the front is removed over and over (no tombstone walk)', () => {
+    const queue = new ExpiryQueue<object>();
+    const live: number[] = [];
+    for (let i = 0; i < 200_000; i++) {
+      live.push(queue.add({}, i));
+      if (live.length > 100_000) queue.delete(live.shift()!);
+      void queue.nextAt;
+    }
+    expect(queue.size).toBe(100_000);
   });
 });
