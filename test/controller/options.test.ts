@@ -19,6 +19,12 @@ describe('options', () => {
     ['an empty rollbackTag', { rollbackTag: '' }, /rollbackTag must be a non-empty string/],
     ['a newId that is not a function', { newId: 'abc' }, /newId must be a function/],
     ['a tagStore without methods', { tagStore: {} }, /tagStore must have the methods tag, untag, getTags; missing: tag, untag, getTags/],
+    [
+      'a backplane idPrefix that leaves no room for the generated ID',
+      { maxIdLength: 40, backplane: { start() {}, forward() {}, close() {}, idPrefix: 'x'.repeat(20) } },
+      /backplane.idPrefix must be a string of at most 19 characters .*\(string of 20\)/,
+    ],
+    ['a backplane idPrefix that is not a string', { backplane: { start() {}, forward() {}, close() {}, idPrefix: 7 } }, /backplane.idPrefix .*`7` \(number\)/],
   ])('rejects %s with InvalidArgumentError', (_, options, message) => {
     expect(() => new Controller(options as ControllerOptions)).toThrow(InvalidArgumentError);
     expect(() => new Controller(options as ControllerOptions)).toThrow(message);
