@@ -35,6 +35,7 @@ export {
   DEFAULT_ROLLBACK_TAG,
   DEFAULT_ROLLBACK_TTL,
   DEFAULT_STORE_TIMEOUT,
+  DEFAULT_TIMEOUT,
   type ControllerOptions,
   type CreateExchangeOptions,
   type RegisterRequestOptions,

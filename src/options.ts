@@ -29,6 +29,8 @@ export const DEFAULT_MAX_DUPLICATES = 100_000;
 export const DEFAULT_MAX_PENDING_REQUESTS = 1_000_000;
 /** Default {@link ControllerOptions.maxIdLength}. */
 export const DEFAULT_MAX_ID_LENGTH = 256;
+/** Default {@link ControllerOptions.timeout}: thirty seconds, so that no exchange waits forever by mistake. */
+export const DEFAULT_TIMEOUT = 30_000;
 /** Default {@link ControllerOptions.storeTimeout}. */
 export const DEFAULT_STORE_TIMEOUT = 5_000;
 
@@ -78,7 +80,8 @@ export interface ControllerOptions<Req = unknown, Res = unknown> {
   maxPendingRequests?: number;
   /**
    * Default exchange timeout in milliseconds (at most {@link MAX_TIMEOUT});
-   * `Infinity` or absent: none.
+   * `Infinity`: none, an exchange then ends only by its signal or `close()`.
+   * @defaultValue 30 000 (30 s)
    */
   timeout?: number;
   /**
@@ -214,7 +217,7 @@ export function resolveControllerOptions<Req, Res>(options: ControllerOptions<Re
     duplicateWindow: checkTtl('duplicateWindow', orDefault(given.duplicateWindow, DEFAULT_DUPLICATE_WINDOW)),
     maxDuplicates: checkInteger('maxDuplicates', orDefault(given.maxDuplicates, DEFAULT_MAX_DUPLICATES), 1),
     maxPendingRequests: checkInteger('maxPendingRequests', orDefault(given.maxPendingRequests, DEFAULT_MAX_PENDING_REQUESTS), 1),
-    timeout: checkTimeout('timeout', orDefault(given.timeout, Infinity)),
+    timeout: checkTimeout('timeout', orDefault(given.timeout, DEFAULT_TIMEOUT)),
     newId: checkFunction('newId', given.newId),
     maxIdLength,
     tagStore: checkMethods('tagStore', given.tagStore, ['tag', 'untag', 'getTags']),

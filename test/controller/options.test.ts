@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Controller, CorrelationIdConflictError, InvalidArgumentError, type ControllerOptions } from '../../src/index.js';
+import { Controller, CorrelationIdConflictError, DEFAULT_TIMEOUT, InvalidArgumentError, type ControllerOptions } from '../../src/index.js';
 import { clock, closeControllersAfterEach, make } from '../helpers/controllers.js';
 
 closeControllersAfterEach();
@@ -49,6 +49,19 @@ describe('options', () => {
     expect(() => controller.createExchange({ id: '' })).toThrow(/id must be a non-empty string/);
     expect(() => controller.createExchange({ wait: true } as never)).toThrow(/unknown option `wait`/);
     expect(controller.openExchanges).toBe(0);
+  });
+
+  it('times an exchange out after 30 s when neither the controller nor the exchange sets a timeout', async () => {
+    const controller = make();
+    const xc = controller.createExchange();
+    const { correlationId } = xc.registerRequest();
+    expect(xc.deadline).toBe(clock.now() + DEFAULT_TIMEOUT);
+    expect(DEFAULT_TIMEOUT).toBe(30_000);
+    clock.advance(DEFAULT_TIMEOUT - 1);
+    expect(xc.state).toBe('open');
+    clock.advance(1);
+    expect((await xc.wait()).status).toBe('timed-out');
+    expect(await controller.isRolledBack(correlationId)).toBe(true);
   });
 
   it('treats an Infinity timeout as none', () => {
