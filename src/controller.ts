@@ -262,19 +262,28 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     return this.hasTag(id, this.#options.rollbackTag);
   }
 
-  /** The open exchange that registered `correlationId`. */
+  /**
+   * The open exchange that registered `correlationId`.
+   * @throws {@link InvalidArgumentError} for an ID that is not a non-empty string of at most `maxIdLength` characters.
+   */
   getExchange(correlationId: string): Exchange<Req, Res> | undefined {
-    return this.#index.get(correlationId)?.owner;
+    return this.#lookUp(correlationId)?.owner;
   }
 
-  /** Whether a request is registered under `correlationId` in an open exchange. */
+  /**
+   * Whether a request is registered under `correlationId` in an open exchange.
+   * @throws {@link InvalidArgumentError} for an ID that is not a non-empty string of at most `maxIdLength` characters.
+   */
   hasRequest(correlationId: string): boolean {
-    return this.#index.has(correlationId);
+    return this.#lookUp(correlationId) !== undefined;
   }
 
-  /** Milliseconds since the request under `correlationId` was registered; `undefined` if none is. */
+  /**
+   * Milliseconds since the request under `correlationId` was registered; `undefined` if none is.
+   * @throws {@link InvalidArgumentError} for an ID that is not a non-empty string of at most `maxIdLength` characters.
+   */
   requestAge(correlationId: string): number | undefined {
-    const entry = this.#index.get(correlationId);
+    const entry = this.#lookUp(correlationId);
     return entry === undefined ? undefined : this.#options.clock.now() - this.#epoch - entry.requestedAt;
   }
 
@@ -403,6 +412,12 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   #callStore<T>(operation: string, call: () => T | PromiseLike<T>): T | Promise<T> {
     if (this.#closed !== undefined) throw new ControllerClosedError();
     return this.#rollback.call(operation, call);
+  }
+
+  /** The request pending under an ID given by the application, checked first. */
+  #lookUp(correlationId: string): Entry<Req, Res> | undefined {
+    checkId(correlationId, 'correlationId', this.#options.maxIdLength);
+    return this.#index.get(correlationId);
   }
 
   #checkTagArguments(id: string, ...tags: string[]): void {

@@ -258,8 +258,10 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
    * requests without being handed the exchange.
    *
    * @returns What `fn` returns.
+   * @throws {@link InvalidArgumentError} when `fn` is not a function.
    */
   run<T>(fn: () => T): T {
+    if (typeof fn !== 'function') throw new InvalidArgumentError(`run needs a function, got ${describe(fn)}`);
     return this.#host.storage.run(this, fn);
   }
 
@@ -285,22 +287,34 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     await this.wait();
   }
 
-  /** The request message registered under `correlationId` in this exchange. */
+  /**
+   * The request message registered under `correlationId` in this exchange.
+   * @throws {@link InvalidArgumentError} for an ID that is not a non-empty string of at most `maxIdLength` characters.
+   */
   getRequest(correlationId: string): Req | undefined {
     return this.#find(correlationId)?.message;
   }
 
-  /** The reply received for `correlationId` in this exchange, if it came. */
+  /**
+   * The reply received for `correlationId` in this exchange, if it came.
+   * @throws {@link InvalidArgumentError} for an ID that is not a non-empty string of at most `maxIdLength` characters.
+   */
   getResponse(correlationId: string): Res | undefined {
     return this.#find(correlationId)?.responseMessage;
   }
 
-  /** Whether this exchange registered a request under `correlationId`. */
+  /**
+   * Whether this exchange registered a request under `correlationId`.
+   * @throws {@link InvalidArgumentError} for an ID that is not a non-empty string of at most `maxIdLength` characters.
+   */
   hasRequest(correlationId: string): boolean {
     return this.#find(correlationId) !== undefined;
   }
 
-  /** Milliseconds since the request under `correlationId` was registered here; `undefined` if it was not. */
+  /**
+   * Milliseconds since the request under `correlationId` was registered here; `undefined` if it was not.
+   * @throws {@link InvalidArgumentError} for an ID that is not a non-empty string of at most `maxIdLength` characters.
+   */
   requestAge(correlationId: string): number | undefined {
     const entry = this.#find(correlationId);
     return entry === undefined ? undefined : this.#host.clock.now() - this.#host.epoch - entry.requestedAt;
@@ -342,6 +356,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
   }
 
   #find(correlationId: string): Entry<Req, Res> | undefined {
+    checkId(correlationId, 'correlationId', this.#host.maxIdLength);
     if (this.#state !== 'ended') {
       const entry = this.#host.find(correlationId);
       return entry?.owner === this ? entry : undefined;

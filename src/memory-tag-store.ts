@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
-import { systemClock, type Clock } from './clock.js';
+import { checkClock, checkInteger, checkOptionsObject, optionKeys } from './_validate.js';
+import type { Clock } from './clock.js';
 import { tagEvictedChannel, type TagEvictedMessage } from './events.js';
 import type { TagStore } from './adapters.js';
 
@@ -36,13 +37,16 @@ export class MemoryTagStore implements TagStore {
 
   /**
    * @param options - Bound and clock.
+   * @throws {@link InvalidArgumentError} for an unknown option or a bad value.
    */
-  constructor(options: MemoryTagStoreOptions = {}) {
-    this.#clock = options.clock ?? systemClock;
+  constructor(options?: MemoryTagStoreOptions) {
+    const given = checkOptionsObject(options, 'MemoryTagStore options', MEMORY_TAG_STORE_KEYS);
+    const maxTags = checkInteger('maxTags', given.maxTags ?? DEFAULT_MAX_TAGS, 1);
+    this.#clock = checkClock(given.clock);
     this.#cache = new LRUCache<string, readonly TagEntry[]>({
       // A count bound through maxSize rather than max: `max` pre-allocates
       // every slot up front (about 4 MB for 100 000 IDs).
-      maxSize: options.maxTags ?? DEFAULT_MAX_TAGS,
+      maxSize: maxTags,
       sizeCalculation: () => 1,
       perf: this.#clock,
       // 0: read the injected clock on every check; any resolution > 0 makes
@@ -93,6 +97,8 @@ export class MemoryTagStore implements TagStore {
     return entries.filter((e) => e.expiresAt > now).map((e) => e.tag);
   }
 }
+
+const MEMORY_TAG_STORE_KEYS = optionKeys<MemoryTagStoreOptions>({ maxTags: true, clock: true });
 
 /** lru-cache TTL of an ID: until its last tag expires; 0 (none) if one never does. */
 function cacheTtl(entries: readonly TagEntry[], now: number): number {

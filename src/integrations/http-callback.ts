@@ -282,10 +282,9 @@ export function createCallbackListener<Res, Req extends IncomingMessage = Incomi
  */
 export function fromHeader(name: string): (request: IncomingMessage) => string | undefined {
   const key = checkString('header name', name).toLowerCase();
-  return (request) => {
-    const value = request.headers[key];
-    return Array.isArray(value) ? value[0] : value;
-  };
+  // headersDistinct, not headers: Node joins a repeated custom header's
+  // values into one string ("a, b"), which is no correlation ID.
+  return (request) => request.headersDistinct[key]?.[0];
 }
 
 /**

@@ -104,7 +104,7 @@ async function startApp(options: { timeout?: number; listener?: Partial<Callback
 }
 
 /** Posts raw bytes to the app with node:http, so headers and chunking are under the test's control. */
-function post(url: string, body: Buffer | string, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown }> {
+function post(url: string, body: Buffer | string, headers: Record<string, string | string[]> = {}): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { method: 'POST', headers }, (res: IncomingMessage) => {
       let text = '';
@@ -223,6 +223,19 @@ describe('createCallbackListener over real HTTP', () => {
     expect((await post(server.url, '{}')).status).toBe(400);
     expect((await post(server.url, '[1]', { 'x-request-id': correlationId })).status).toBe(202);
     expect(exchange.getResponse(correlationId)).toEqual([1]);
+    exchange.close();
+  });
+
+  it('reads the first value of a header sent twice with fromHeader, not the two joined', async () => {
+    const controller = new Controller();
+    cleanups.push(() => controller.close());
+    const server = await listen(createCallbackListener(controller, { getCorrelationId: fromHeader('x-correlation-id') }));
+    cleanups.push(() => server.close());
+    const exchange = controller.createExchange();
+    const { correlationId } = exchange.registerRequest();
+    // Node joins the values of a repeated custom header into "a, b" in `headers`.
+    expect((await post(server.url, '[2]', { 'x-correlation-id': [correlationId, 'other'] })).status).toBe(202);
+    expect(exchange.getResponse(correlationId)).toEqual([2]);
     exchange.close();
   });
 });
