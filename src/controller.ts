@@ -111,6 +111,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       find: (correlationId) => this.#index.get(correlationId),
       register: (exchange, correlationId, message, now) => this.#register(exchange, correlationId, message, now),
       registered: (exchange, entry) => this.#registered(exchange, entry),
+      delivered: (exchange, entry) => this.#publishOutcome(entry.correlationId, 'delivered', exchange),
       created: (exchange) => this.#created(exchange),
       ended: (exchange, last, result, endedAt) => this.#ended(exchange, last, result, endedAt),
       exchangeId: (seq) => this.#exchangePrefix + seq.toString(36),
@@ -353,38 +354,52 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
 
   #route(correlationId: string, message: Res, overwrite: boolean, mayForward: boolean): Promise<ResponseOutcome> {
     const outcome = this.#routeLocally(correlationId, message, overwrite);
-    if (outcome === undefined) return this.#routeMiss(correlationId, message, overwrite, mayForward);
-    this.#publishOutcome(correlationId, outcome);
-    return SETTLED[outcome];
+    return outcome === undefined ? this.#routeMiss(correlationId, message, overwrite, mayForward) : SETTLED[outcome];
   }
 
-  #publishOutcome(correlationId: string, outcome: ResponseOutcome): void {
+  /**
+   * Publishes `outcome` on its channel.
+   * @param exchange - The exchange the reply went to, when it is open here.
+   */
+  #publishOutcome(correlationId: string, outcome: ResponseOutcome, exchange?: Exchange<Req, Res>): void {
     const channel = responseChannels[outcome];
-    if (channel.hasSubscribers) channel.publish({ controller: this, correlationId, outcome } satisfies ResponseMessage);
+    if (!channel.hasSubscribers) return;
+    const message: { -readonly [K in keyof ResponseMessage]: ResponseMessage[K] } = { controller: this, correlationId, outcome };
+    if (exchange !== undefined) message.exchange = exchange;
+    channel.publish(message);
   }
 
-  /** What can be decided in memory, without a store or a backplane. */
+  /** What can be decided in memory, without a store or a backplane; published as decided. */
   #routeLocally(correlationId: string, message: Res, overwrite: boolean): ResponseOutcome | undefined {
     const entry = this.#index.get(correlationId);
+    let outcome: ResponseOutcome;
     if (entry !== undefined) {
+      const exchange = entry.owner;
       if (entry.pending) {
+        // Published by the exchange's host.delivered, before a completed end.
         if (this.#options.backplane?.checkLease?.() !== false) {
-          entry.owner.deliver(entry, message);
+          exchange.deliver(entry, message);
           return 'delivered';
         }
         // Fenced: the backplane abandoned this instance's exchanges, so the
         // reply came after its exchange ended unanswered and its ID was
         // tagged. (Had it failed to end this one, leave the reply to the
         // backplane rather than deliver it.)
-        return entry.pending ? undefined : 'rolled-back';
+        if (entry.pending) return undefined;
+        outcome = 'rolled-back';
+      } else if (!overwrite) {
+        this.#publishOutcome(correlationId, 'duplicate', exchange);
+        return 'duplicate';
+      } else {
+        exchange.overwrite(entry, message);
+        this.#publishOutcome(correlationId, 'overwritten', exchange);
+        return 'overwritten';
       }
-      if (!overwrite) return 'duplicate';
-      entry.owner.overwrite(entry, message);
-      return 'overwritten';
-    }
-    if (this.#answered.has(correlationId)) return 'duplicate';
-    if (this.#rollback.isTagging(correlationId)) return 'rolled-back';
-    return undefined;
+    } else if (this.#answered.has(correlationId)) outcome = 'duplicate';
+    else if (this.#rollback.isTagging(correlationId)) outcome = 'rolled-back';
+    else return undefined;
+    this.#publishOutcome(correlationId, outcome);
+    return outcome;
   }
 
   /**

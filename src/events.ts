@@ -74,6 +74,13 @@ export interface ResponseMessage {
   readonly correlationId: string;
   /** What happened to it. */
   readonly outcome: ResponseOutcome;
+  /**
+   * The exchange it went to, when that exchange is open here: always for
+   * `delivered` and `overwritten`, for `duplicate` while the exchange is
+   * open. A delivered reply that completes its exchange is published before
+   * that exchange's `rrxc:exchange:ended`.
+   */
+  readonly exchange?: Exchange<any, any>;
 }
 
 /** Message of `rrxc:rollback:tagged`. */

@@ -38,6 +38,8 @@ export interface ExchangeHost<Req, Res> {
   register(exchange: Exchange<Req, Res>, correlationId: string | undefined, message: Req | undefined, now: number): Entry<Req, Res>;
   /** Announces a request the exchange has taken into its list. */
   registered(exchange: Exchange<Req, Res>, entry: Entry<Req, Res>): void;
+  /** Announces a reply handed to `entry`: before the end it may cause, which is announced after it. */
+  delivered(exchange: Exchange<Req, Res>, entry: Entry<Req, Res>): void;
   /** Adds a new exchange to the open ones and announces it. */
   created(exchange: Exchange<Req, Res>): void;
   /**
@@ -331,6 +333,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
       const snapshot = entry.snapshot(host.epoch);
       for (const stream of streams) stream.push(snapshot);
     }
+    host.delivered(this, entry);
     if (this.#unanswered === 0 && this.#state === 'sealed') this.#end('completed', NO_REASON, now);
   }
 

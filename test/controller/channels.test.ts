@@ -28,14 +28,15 @@ describe('diagnostics channels', () => {
       xc.close();
       await controller.registerResponse({ correlationId: 'never', message: 'late' });
       await controller.registerResponse({ correlationId: 'nobody', message: '?' });
-      const response = (id: string, outcome: ResponseOutcome): Record<string, unknown> => ({ controller, correlationId: id, outcome });
+      const response = (id: string, outcome: ResponseOutcome, exchange?: unknown): Record<string, unknown> =>
+        exchange === undefined ? { controller, correlationId: id, outcome } : { controller, correlationId: id, outcome, exchange };
       expect(seen).toEqual([
         ['rrxc:exchange:created', { controller, exchange: xc }],
         ['rrxc:request:registered', { controller, exchange: xc, correlationId }],
         ['rrxc:request:registered', { controller, exchange: xc, correlationId: 'never' }],
-        ['rrxc:response:delivered', response(correlationId, 'delivered')],
-        ['rrxc:response:duplicate', response(correlationId, 'duplicate')],
-        ['rrxc:response:overwritten', response(correlationId, 'overwritten')],
+        ['rrxc:response:delivered', response(correlationId, 'delivered', xc)],
+        ['rrxc:response:duplicate', response(correlationId, 'duplicate', xc)],
+        ['rrxc:response:overwritten', response(correlationId, 'overwritten', xc)],
         ['rrxc:rollback:tagged', { controller, exchange: xc, correlationIds: ['never'], tag: 'rollback', ttl: THREE_HOURS }],
         [
           'rrxc:exchange:ended',
@@ -59,13 +60,38 @@ describe('diagnostics channels', () => {
     subscribe(CHANNELS.responseOverwritten, listener);
     try {
       const controller = make();
-      const { correlationId } = controller.createExchange().registerRequest();
+      const exchange = controller.createExchange();
+      const { correlationId } = exchange.registerRequest();
       await controller.registerResponse({ correlationId, message: 'first' });
       expect(seen).toEqual([]);
       expect(await controller.registerResponse({ correlationId, message: 'second', overwrite: true })).toBe('overwritten');
-      expect(seen).toEqual([{ controller, correlationId, outcome: 'overwritten' }]);
+      expect(seen).toEqual([{ controller, correlationId, outcome: 'overwritten', exchange }]);
     } finally {
       unsubscribe(CHANNELS.responseOverwritten, listener);
+    }
+  });
+
+  it('publishes the reply that completes an exchange before the exchange\'s end, naming the exchange', async () => {
+    const seen: [string, unknown][] = [];
+    const names = [CHANNELS.responseDelivered, CHANNELS.exchangeEnded];
+    const listeners = names.map((name) => {
+      const listener = (message: unknown): void => void seen.push([name, (message as { exchange: unknown }).exchange]);
+      subscribe(name, listener);
+      return [name, listener] as const;
+    });
+    try {
+      const controller = make();
+      const exchange = controller.createExchange();
+      const { correlationId } = exchange.registerRequest();
+      const waiting = exchange.wait();
+      expect(await controller.registerResponse({ correlationId, message: 'last' })).toBe('delivered');
+      expect((await waiting).status).toBe('completed');
+      expect(seen).toEqual([
+        [CHANNELS.responseDelivered, exchange],
+        [CHANNELS.exchangeEnded, exchange],
+      ]);
+    } finally {
+      for (const [name, listener] of listeners) unsubscribe(name, listener);
     }
   });
 
