@@ -19,10 +19,12 @@ import { MemoryTagStore } from './memory-tag-store.js';
 import {
   checkExchangeOptions,
   resolveControllerOptions,
+  REQUEST_KEYS,
   TAG_KEYS,
   type ControllerOptions,
   type CreateExchangeOptions,
   type RegisterResponseOptions,
+  type RequestOptions,
   type ResolvedOptions,
   type SynchronizeOptions,
   type TagOptions,
@@ -34,7 +36,7 @@ import { PendingRequest } from './routing/pending-request.js';
 import { OpenSet } from './structures/open-set.js';
 import { AbortFanout } from './timing/abort-fanout.js';
 import { DeadlineQueue } from './timing/deadline-queue.js';
-import type { ExchangeResult, ResponseOutcome } from './types.js';
+import type { ExchangeResult, RequestHandle, ResponseOutcome } from './types.js';
 
 type Entry<Req, Res> = PendingRequest<Req, Res, Exchange<Req, Res>>;
 
@@ -229,6 +231,48 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       throw error;
     }
     return exchange.wait();
+  }
+
+  /**
+   * Sends one request and resolves with its reply: the commonest exchange,
+   * in one call, as nats.js `request()` and rabbitmq-client's RPC `send()`
+   * offer. The request is registered before `send` runs, so a reply that
+   * beats `send`'s own promise is not lost. When the exchange ends first —
+   * its timeout (the controller's, 30 s by default), its signal, `close()` —
+   * it rejects with {@link ExchangeEndedError} (its `status` says which,
+   * its `cause` the reason), after the ID is tagged for rollback. When
+   * `send` throws, the exchange is closed with the error, the ID tagged,
+   * and the error rethrown.
+   *
+   * @param message - The request, kept in the result as `synchronize()` does.
+   * @param send - Puts the request on the wire, stamped with `correlationId`.
+   * @param options - The exchange's `signal`, `timeout` and `id`, and the request's `correlationId`.
+   * @returns The reply.
+   * @throws {@link InvalidArgumentError} (as a rejection) for bad options or a `send` that is not a function.
+   * @throws {@link ExchangeEndedError} (as a rejection) when the exchange ended before the reply came.
+   *
+   * @example
+   * ```ts
+   * const answer = await controller.request(job, (correlationId) => {
+   *   channel.sendToQueue('jobs', encode(job), { correlationId, replyTo: 'replies' });
+   * }, { timeout: 5_000 });
+   * ```
+   */
+  async request(message: Req, send: (correlationId: string, message: Req) => unknown, options?: RequestOptions): Promise<Res> {
+    if (typeof send !== 'function') throw new InvalidArgumentError(`request needs a send function, got ${describe(send)}`);
+    const { correlationId, ...exchangeOptions } = checkOptionsObject(options, 'request options', REQUEST_KEYS) as RequestOptions;
+    const exchange = this.createExchange(exchangeOptions);
+    let handle: RequestHandle<Res>;
+    try {
+      handle = exchange.registerRequest(correlationId === undefined ? { message } : { message, correlationId });
+      await send(handle.correlationId, message);
+    } catch (error) {
+      exchange.close(error);
+      await exchange.wait();
+      throw error;
+    }
+    await exchange.wait();
+    return handle.response;
   }
 
   /**

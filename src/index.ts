@@ -40,6 +40,7 @@ export {
   type CreateExchangeOptions,
   type RegisterRequestOptions,
   type RegisterResponseOptions,
+  type RequestOptions,
   type SynchronizeOptions,
   type TagOptions,
 } from './options.js';

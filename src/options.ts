@@ -135,6 +135,15 @@ export interface CreateExchangeOptions {
 /** Options of `controller.synchronize()`. */
 export type SynchronizeOptions = CreateExchangeOptions;
 
+/** Options of `controller.request()`: the exchange's, and the request's correlation ID. */
+export interface RequestOptions extends CreateExchangeOptions {
+  /** The ID the reply will carry; generated when absent. */
+  correlationId?: string;
+}
+
+/** The keys of {@link RequestOptions}. */
+export const REQUEST_KEYS = optionKeys<RequestOptions>({ signal: true, timeout: true, id: true, correlationId: true });
+
 /** Options of `exchange.registerRequest()`. */
 export interface RegisterRequestOptions<Req = unknown> {
   /** The ID the reply will carry; generated when absent. */

@@ -46,7 +46,7 @@ const surface = publicMembers(declarations);
 /** The public members each exported class may have; a new one is a decision, made here. */
 const PINNED: Record<string, string[]> = {
   Controller: [
-    'constructor', 'openExchanges', 'pendingRequests', 'createExchange', 'newCorrelationId', 'registerResponse', 'synchronize',
+    'constructor', 'openExchanges', 'pendingRequests', 'createExchange', 'newCorrelationId', 'registerResponse', 'synchronize', 'request',
     'tag', 'untag', 'hasTag', 'isRolledBack', 'getExchange', 'hasRequest', 'requestAge', 'currentExchange', 'close', '[Symbol.asyncDispose]',
   ],
   // No constructor: exchanges come from the controller.
