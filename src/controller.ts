@@ -7,10 +7,12 @@ import { ControllerClosedError, InvalidArgumentError } from './errors.js';
 import {
   exchangeCreatedChannel,
   exchangeEndedChannel,
+  exchangeTracing,
   requestRegisteredChannel,
   responseChannels,
   type ExchangeEndedMessage,
   type ExchangeMessage,
+  type ExchangeTraceContext,
   type RequestMessage,
   type ResponseMessage,
 } from './events.js';
@@ -148,9 +150,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
    * @throws {@link InvalidArgumentError} for a bad signal, timeout or ID, or an unknown option.
    */
   createExchange(options?: CreateExchangeOptions): Exchange<Req, Res> {
-    if (this.#closed !== undefined) throw new ControllerClosedError();
-    const { signal, timeout, id } = checkExchangeOptions(options, this.#options.maxIdLength);
-    return new Exchange(this.#host, id ?? ++this.#exchanges, timeout ?? this.#options.timeout, signal);
+    return this.#traced(this.#checkExchangeOptions(options), returnExchange);
   }
 
   /**
@@ -222,9 +222,18 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     if (typeof operation !== 'function') {
       throw new InvalidArgumentError(`synchronize needs an operation function, got ${describe(operation)}`);
     }
-    const exchange = this.createExchange(options);
+    let exchange!: Exchange<Req, Res>;
+    // Made and started in one traced step: the operation runs in the context a tracer binds to the exchange.
+    const running = this.#traced(this.#checkExchangeOptions(options), (made) => {
+      exchange = made;
+      try {
+        return Promise.resolve(exchange.run(() => operation(exchange)));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    });
     try {
-      await exchange.run(() => operation(exchange));
+      await running;
     } catch (error) {
       exchange.close(error);
       await exchange.wait();
@@ -261,11 +270,19 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   async request(message: Req, send: (correlationId: string, message: Req) => unknown, options?: RequestOptions): Promise<Res> {
     if (typeof send !== 'function') throw new InvalidArgumentError(`request needs a send function, got ${describe(send)}`);
     const { correlationId, ...exchangeOptions } = checkOptionsObject(options, 'request options', REQUEST_KEYS) as RequestOptions;
-    const exchange = this.createExchange(exchangeOptions);
-    let handle: RequestHandle<Res>;
+    let exchange!: Exchange<Req, Res>;
+    let handle!: RequestHandle<Res>;
+    const sending = this.#traced(this.#checkExchangeOptions(exchangeOptions), (made) => {
+      exchange = made;
+      try {
+        handle = exchange.registerRequest(correlationId === undefined ? { message } : { message, correlationId });
+        return Promise.resolve(send(handle.correlationId, message));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    });
     try {
-      handle = exchange.registerRequest(correlationId === undefined ? { message } : { message, correlationId });
-      await send(handle.correlationId, message);
+      await sending;
     } catch (error) {
       exchange.close(error);
       await exchange.wait();
@@ -409,7 +426,11 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     const channel = responseChannels[outcome];
     if (!channel.hasSubscribers) return;
     const message: { -readonly [K in keyof ResponseMessage]: ResponseMessage[K] } = { controller: this, correlationId, outcome };
-    if (exchange !== undefined) message.exchange = exchange;
+    if (exchange !== undefined) {
+      message.exchange = exchange;
+      const carrier = exchange.carrierOf(correlationId);
+      if (carrier !== undefined) message.requestCarrier = carrier;
+    }
     channel.publish(message);
   }
 
@@ -473,6 +494,33 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     return this.#rollback.call(operation, call);
   }
 
+  #checkExchangeOptions(options: CreateExchangeOptions | undefined): CreateExchangeOptions {
+    if (this.#closed !== undefined) throw new ControllerClosedError();
+    return checkExchangeOptions(options, this.#options.maxIdLength);
+  }
+
+  /**
+   * Makes an exchange and runs `start` with it: the synchronous part of its
+   * operation, if any. With subscribers on the tracing channel, that is the
+   * `start`…`end` of the exchange's trace (`start` runs in the stores a
+   * tracer binds), and the exchange publishes the rest as it ends.
+   */
+  #traced<T>({ signal, timeout, id }: CreateExchangeOptions, start: (exchange: Exchange<Req, Res>) => T): T {
+    const exchange = new Exchange(this.#host, id ?? ++this.#exchanges, timeout ?? this.#options.timeout, signal);
+    if (!exchangeTracing.hasSubscribers) return start(exchange);
+    const trace: ExchangeTraceContext = { controller: this, exchange };
+    // Not traceSync(): it would set `result` to what `start` returns, where
+    // `result` is the exchange's own, as the asynchronous events report it.
+    try {
+      return exchangeTracing.start.runStores(trace, () => {
+        exchange.trace(trace);
+        return start(exchange);
+      });
+    } finally {
+      exchangeTracing.end.publish(trace);
+    }
+  }
+
   /** The request pending under an ID given by the application, checked first. */
   #lookUp(correlationId: string): Entry<Req, Res> | undefined {
     checkId(correlationId, 'correlationId', this.#options.maxIdLength);
@@ -504,7 +552,8 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     const correlationId = entry.correlationId;
     this.#options.backplane?.requestRegistered?.(correlationId, exchange.deadline);
     if (requestRegisteredChannel.hasSubscribers) {
-      requestRegisteredChannel.publish({ controller: this, exchange, correlationId } satisfies RequestMessage);
+      const carrier = exchange.carrierOf(correlationId);
+      requestRegisteredChannel.publish((carrier === undefined ? { controller: this, exchange, correlationId } : { controller: this, exchange, correlationId, carrier }) satisfies RequestMessage);
     }
   }
 
@@ -577,3 +626,7 @@ const SETTLED: Readonly<Record<ResponseOutcome, Promise<ResponseOutcome>>> = {
   'rolled-back': Promise.resolve('rolled-back'),
   unmatched: Promise.resolve('unmatched'),
 };
+
+function returnExchange<E>(exchange: E): E {
+  return exchange;
+}

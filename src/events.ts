@@ -1,7 +1,7 @@
-import { channel, type Channel } from 'node:diagnostics_channel';
+import { channel, tracingChannel, type Channel } from 'node:diagnostics_channel';
 import type { Controller } from './controller.js';
 import type { Exchange } from './exchange.js';
-import type { ExchangeResult, ResponseOutcome } from './types.js';
+import type { ExchangeResult, ResponseOutcome, TraceCarrier } from './types.js';
 
 /**
  * Names of the `node:diagnostics_channel` channels rrxc publishes on.
@@ -46,6 +46,50 @@ export const CHANNELS = {
   tagStoreError: 'rrxc:tag-store:error',
 } as const;
 
+/**
+ * Name of the `diagnostics_channel.tracingChannel` of exchanges: its
+ * channels are `tracing:rrxc:exchange:start`, `:end`, `:asyncStart`,
+ * `:asyncEnd` and `:error`, as Node's `tracingChannel()` names them. Every
+ * exchange is one traced operation, its context an
+ * {@link ExchangeTraceContext}:
+ *
+ * - `start` / `end` bracket its creation — for `synchronize()` and
+ *   `request()` also the synchronous part of the operation, so a store an
+ *   APM binds to `start` (`bindStore`) is the context the operation, and
+ *   what it sends, runs in;
+ * - `error` (only when it did not complete), then `asyncStart` and
+ *   `asyncEnd` mark its end, with `result` set.
+ *
+ * Nothing is built while no one subscribes.
+ *
+ * @example
+ * ```ts
+ * import { tracingChannel } from 'node:diagnostics_channel';
+ * import { EXCHANGE_TRACING, type ExchangeTraceContext } from 'rrxc';
+ *
+ * tracingChannel<unknown, ExchangeTraceContext>(EXCHANGE_TRACING).subscribe({
+ *   start: (context) => console.log('exchange', context.exchange.id, 'opened'),
+ *   end: () => {},
+ *   asyncStart: () => {},
+ *   asyncEnd: (context) => console.log('exchange', context.exchange.id, (context as ExchangeTraceContext).result?.status),
+ *   error: (context) => console.log('exchange', context.exchange.id, 'did not complete:', context.error),
+ * });
+ * ```
+ */
+export const EXCHANGE_TRACING = 'rrxc:exchange';
+
+/** The context of one exchange on the {@link EXCHANGE_TRACING} tracing channel; the same object for all its events. */
+export interface ExchangeTraceContext {
+  /** The controller that owns the exchange. */
+  readonly controller: Controller<any, any>;
+  /** The exchange. */
+  readonly exchange: Exchange<any, any>;
+  /** How it ended; set from `error`/`asyncStart` on. */
+  result?: ExchangeResult<any, any>;
+  /** Why it did not complete: an `ExchangeEndedError` with its status and reason; set on `error`. */
+  error?: unknown;
+}
+
 /** Message of `rrxc:exchange:created`. */
 export interface ExchangeMessage {
   /** The controller that owns the exchange. */
@@ -64,6 +108,8 @@ export interface ExchangeEndedMessage extends ExchangeMessage {
 export interface RequestMessage extends ExchangeMessage {
   /** The ID the request was registered under. */
   readonly correlationId: string;
+  /** The trace context given to `registerRequest`, if any. */
+  readonly carrier?: TraceCarrier;
 }
 
 /** Message of the `rrxc:response:*` channels, one per settled `registerResponse`. */
@@ -81,6 +127,8 @@ export interface ResponseMessage {
    * that exchange's `rrxc:exchange:ended`.
    */
   readonly exchange?: Exchange<any, any>;
+  /** The trace context its request was registered with, when the exchange is open here and one was given. */
+  readonly requestCarrier?: TraceCarrier;
 }
 
 /** Message of `rrxc:rollback:tagged`. */
@@ -121,6 +169,7 @@ export interface TagStoreErrorMessage {
   readonly correlationIds: readonly string[];
 }
 
+export const exchangeTracing = tracingChannel<unknown, ExchangeTraceContext>(EXCHANGE_TRACING);
 export const exchangeCreatedChannel = channel(CHANNELS.exchangeCreated);
 export const exchangeEndedChannel = channel(CHANNELS.exchangeEnded);
 export const requestRegisteredChannel = channel(CHANNELS.requestRegistered);

@@ -3,6 +3,7 @@ import { describe } from './_describe.js';
 import { checkId } from './_validate.js';
 import type { Clock } from './clock.js';
 import { ExchangeEndedError, ExchangeSealedError, InvalidArgumentError } from './errors.js';
+import { exchangeTracing, type ExchangeTraceContext } from './events.js';
 import type { RegisterRequestOptions } from './options.js';
 import { Result } from './results/snapshots.js';
 import { ResponseStream } from './results/response-stream.js';
@@ -10,7 +11,7 @@ import { SealedHandle, type PendingRequest } from './routing/pending-request.js'
 import { OPEN_SET_INDEX } from './structures/open-set.js';
 import type { AbortFanout } from './timing/abort-fanout.js';
 import type { DeadlineQueue } from './timing/deadline-queue.js';
-import type { ExchangeResult, ExchangeState, ExchangeStatus, RequestHandle, RequestResponse } from './types.js';
+import type { ExchangeResult, ExchangeState, ExchangeStatus, RequestHandle, RequestResponse, TraceCarrier } from './types.js';
 
 /**
  * What an exchange needs from its controller, which hands it to every
@@ -191,8 +192,11 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
       throw new InvalidArgumentError(`registerRequest options must be an object, got ${describe(options)}`);
     }
     const host = this.#host;
-    const given = options.correlationId;
+    const { correlationId: given, carrier } = options;
     if (given !== undefined) checkId(given, 'correlationId', host.maxIdLength);
+    if (carrier !== undefined && (typeof carrier !== 'object' || carrier === null)) {
+      throw new InvalidArgumentError(`carrier must be an object of trace context fields, got ${describe(carrier)}`);
+    }
     const entry = host.register(this, given, options.message, host.clock.now() - host.epoch);
     const last = this.#last;
     if (last === undefined) entry.next = entry;
@@ -202,6 +206,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     }
     this.#last = entry;
     this.#unanswered++;
+    if (carrier !== undefined) ((this.#extras ??= {}).carriers ??= new Map()).set(entry.correlationId, carrier);
     // Announced once counted: a subscriber may call wait() at once.
     host.registered(this, entry);
     return new SealedHandle(entry);
@@ -342,6 +347,20 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     entry.answer(message, this.#host.clock.now() - this.#host.epoch);
   }
 
+  /**
+   * @internal Traces the rest of this exchange's life on `trace`, whose
+   * `start` is being published: its end, or at once if it ended already.
+   */
+  trace(trace: ExchangeTraceContext): void {
+    (this.#extras ??= {}).trace = trace;
+    if (this.#result !== undefined) this.#traceEnd(trace, this.#result);
+  }
+
+  /** @internal The trace context the request under `correlationId` was registered with. */
+  carrierOf(correlationId: string): TraceCarrier | undefined {
+    return this.#extras?.carriers?.get(correlationId);
+  }
+
   /** @internal What an unanswered request's `response` rejects with. */
   missedReplyError(): ExchangeEndedError {
     return this.#endedError('the reply did not come');
@@ -433,12 +452,23 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     const tagging = host.ended(this, last, result, endedAt);
     const extras = this.#extras;
     if (extras !== undefined) {
+      if (extras.trace !== undefined) this.#traceEnd(extras.trace, result);
       if (status !== 'completed' && extras.ownSignal !== undefined) this.#abortOwnSignal(extras.ownSignal, result);
       if (extras.streams !== undefined) for (const stream of extras.streams) stream.end();
       extras.streams = undefined;
     }
     if (tagging === undefined) this.#tagged();
     else tagging.then(() => this.#tagged());
+  }
+
+  #traceEnd(trace: ExchangeTraceContext, result: ExchangeResult<Req, Res>): void {
+    trace.result = result;
+    if (result.status !== 'completed') {
+      trace.error = this.#endedError('the exchange did not complete');
+      exchangeTracing.error.publish(trace);
+    }
+    exchangeTracing.asyncStart.publish(trace);
+    exchangeTracing.asyncEnd.publish(trace);
   }
 
   #tagged(): void {
@@ -464,6 +494,10 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
 
 /** What an exchange makes only when asked for. */
 interface Extras<Req, Res> {
+  /** Its context on the tracing channel, when someone subscribed as it was made. */
+  trace?: ExchangeTraceContext;
+  /** The trace contexts requests were registered with, by correlation ID. */
+  carriers?: Map<string, TraceCarrier>;
   ownSignal?: AbortController;
   streams?: Set<ResponseStream<Req, Res>> | undefined;
 }

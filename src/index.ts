@@ -46,6 +46,8 @@ export {
 } from './options.js';
 export {
   CHANNELS,
+  EXCHANGE_TRACING,
+  type ExchangeTraceContext,
   type ExchangeEndedMessage,
   type ExchangeMessage,
   type HookErrorMessage,
@@ -63,4 +65,5 @@ export type {
   RequestHandle,
   RequestResponse,
   ResponseOutcome,
+  TraceCarrier,
 } from './types.js';

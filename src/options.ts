@@ -15,7 +15,7 @@ import { MAX_TIMEOUT, type Clock } from './clock.js';
 import { InvalidArgumentError } from './errors.js';
 import { DEFAULT_MAX_TAGS } from './memory-tag-store.js';
 import { GENERATED_ID_LENGTH } from './routing/secure-id.js';
-import type { ExchangeResult } from './types.js';
+import type { ExchangeResult, TraceCarrier } from './types.js';
 
 /** Default {@link ControllerOptions.rollbackTag}. */
 export const DEFAULT_ROLLBACK_TAG = 'rollback';
@@ -150,6 +150,13 @@ export interface RegisterRequestOptions<Req = unknown> {
   correlationId?: string;
   /** The outgoing message, kept for the result and `getRequest()`. */
   message?: Req;
+  /**
+   * The trace context the request goes out with, kept with it and handed
+   * to the `rrxc:request:registered` and `rrxc:response:*` subscribers, so
+   * that a tracer (`rrxc/otel`) links the processing of its reply —
+   * wherever it arrives — to the request.
+   */
+  carrier?: TraceCarrier;
 }
 
 /** Options of `controller.registerResponse()`. */

@@ -1,3 +1,9 @@
+/**
+ * Trace context in a propagator's text form — W3C `traceparent` and
+ * `tracestate`, or any other fields — as `propagation.inject()` writes it.
+ */
+export type TraceCarrier = Readonly<Record<string, string>>;
+
 /** A value, or a promise of it: what adapter methods may return. */
 export type Awaitable<T> = T | PromiseLike<T>;
 
