@@ -1,0 +1,328 @@
+import { createInbox, ErrorCode, headers as createHeaders, NatsError, type Msg, type MsgHdrs, type NatsConnection, type Payload } from 'nats';
+import { describe, describeCause } from '../_describe.js';
+import { checkFunction, checkOptionsObject, optionKeys } from '../_validate.js';
+import type { Controller } from '../controller.js';
+import { InvalidArgumentError } from '../errors.js';
+import { REQUEST_KEYS, type RequestOptions } from '../options.js';
+import { NATS_CORRELATION_HEADER, NATS_REQUEUE_HEADER } from './reply-fields.js';
+
+/**
+ * What {@link consumeNatsReplies} reads of a handler's decision: the
+ * `action` it applies and the `requeues` it counts. The
+ * `ReplyDecision` of {@link integrations!createReplyHandler} fits.
+ */
+export interface NatsReplyDecision {
+  /**
+   * What to do with the message. Core NATS has no acknowledgement, so only
+   * `requeue` does anything: the reply is republished to its subject with
+   * {@link NATS_REQUEUE_HEADER} incremented. Every other action (`ack`,
+   * `drop`, `dead-letter`, `reject`) leaves the message be: it is gone
+   * once handled, and `onDecision` is where to keep a dead letter.
+   */
+  readonly action: string;
+  /** How often the message was requeued before this delivery. */
+  readonly requeues: number;
+}
+
+/**
+ * Routes one reply message and answers what to do with it: the handler
+ * {@link integrations!createReplyHandler} returns, given
+ * {@link natsReplyFields}. It should never reject; if it does, the error
+ * goes to `onError`.
+ *
+ * @typeParam D - Its decision type.
+ */
+export type NatsReplyHandler<D extends NatsReplyDecision> = (message: Msg) => Promise<D>;
+
+/**
+ * Options of {@link consumeNatsReplies}.
+ *
+ * @typeParam Req - Type of the request messages (the controller's `Req`).
+ * @typeParam D - Type of the handler's decisions.
+ */
+export interface ConsumeNatsRepliesOptions<Req, D extends NatsReplyDecision> {
+  /**
+   * The inbox: replies come to `<inbox>.<correlationId>`. A subject without
+   * wildcards that no other subscriber uses.
+   * @defaultValue nats.js `createInbox()`: `_INBOX.<nuid>`
+   */
+  inbox?: string;
+  /**
+   * Encodes the request message for {@link NatsReplyConsumer.request}.
+   * @defaultValue `JSON.stringify`
+   */
+  encode?: (message: Req) => Payload;
+  /** Told every decision, with the message it is about, after it was applied. */
+  onDecision?: (decision: D, message: Msg) => void;
+  /**
+   * Told what went wrong outside a decision: a handler that rejected, a
+   * requeue that could not be published, an `onDecision` that threw, an
+   * error of the subscription itself (then without a message).
+   * @defaultValue a process warning (`RrxcConsumerWarning`)
+   */
+  onError?: (error: unknown, message: Msg | undefined) => void;
+}
+
+/** Options of {@link NatsReplyConsumer.publish}. */
+export interface NatsPublishOptions {
+  /** Headers to send besides {@link NATS_CORRELATION_HEADER}; they are copied, not changed. */
+  headers?: MsgHdrs;
+}
+
+/** Options of {@link NatsReplyConsumer.request}: the exchange's and the request's, as for `controller.request()`, and the headers. */
+export interface NatsRequestOptions extends RequestOptions, NatsPublishOptions {}
+
+/**
+ * A running NATS reply consumer: one subscription to `<inbox>.*` that
+ * routes every reply through the handler, and ends the exchange of a
+ * request the server reports no responders for.
+ *
+ * @typeParam Req - Type of the request messages.
+ * @typeParam Res - Type of the reply messages.
+ */
+export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
+  /** The inbox; replies come to `<inbox>.<correlationId>`. */
+  readonly inbox: string;
+  /** Replies being handled right now. */
+  readonly inFlight: number;
+  /**
+   * The reply subject of a request: `<inbox>.<correlationId>`, for a
+   * request published some other way (a JetStream publish).
+   * @throws {@link index!InvalidArgumentError} for an ID that is not a subject token.
+   */
+  replyTo(correlationId: string): string;
+  /**
+   * Publishes a request whose reply comes back here: `reply` is
+   * {@link NatsReplyConsumer.replyTo}, and {@link NATS_CORRELATION_HEADER}
+   * carries the ID. Register the request first (`exchange.registerRequest()`);
+   * should the server find no subscriber for `subject`, its exchange ends
+   * at once with status `closed`, the ID tagged for rollback, and its
+   * `response` rejects with an {@link index!ExchangeEndedError} whose `cause` is
+   * a nats.js `NatsError` of code `ErrorCode.NoResponders` (`"503"`) —
+   * instead of waiting for its timeout.
+   *
+   * @param subject - Where the workers listen.
+   * @param payload - The encoded request.
+   * @param correlationId - The registered request's ID; it must be a subject token (no `.`, `*`, `>` or whitespace), as generated IDs are.
+   * @param options - Extra headers.
+   * @throws {@link index!InvalidArgumentError} for a bad subject, ID or option, or after `close()`.
+   */
+  publish(subject: string, payload: Payload, correlationId: string, options?: NatsPublishOptions): void;
+  /**
+   * One request and its reply in one call, as nats.js `request()`: a
+   * `controller.request()` whose send is {@link NatsReplyConsumer.publish} of
+   * the encoded message. A subject nobody subscribes to rejects at once.
+   *
+   * @param subject - Where the workers listen.
+   * @param message - The request; encoded by the consumer's `encode`.
+   * @param options - The exchange's `signal`, `timeout` and `id`, the request's `correlationId`, extra headers.
+   * @returns The reply.
+   * @throws {@link index!ExchangeEndedError} (as a rejection) when the exchange ended before the reply came; after no responders its `status` is `closed` and its `cause` the `NatsError` 503.
+   * @throws {@link index!InvalidArgumentError} (as a rejection) for a bad subject or option, or after `close()`.
+   */
+  request(subject: string, message: Req, options?: NatsRequestOptions): Promise<Res>;
+  /**
+   * Stops consuming and resolves once every reply already received is
+   * decided (drains the subscription: the server gets the unsubscribe, and
+   * what it sent before arrives and is handled). Idempotent. Call it before
+   * `controller.close()` so that no reply meets a closed controller. A
+   * reply the handler requeues meanwhile has nobody left to receive it.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Consumes the replies of NATS requests: subscribes to `<inbox>.*`, routes
+ * each reply through `handler` (typically
+ * {@link integrations!createReplyHandler} with {@link natsReplyFields}:
+ * `registerResponse`, compensation of late replies once, and the decision),
+ * republishes what it decides to requeue, and ends at once the exchange of
+ * a request the server answers "no responders" (a status message 503, which
+ * nats.js connections ask for by default).
+ *
+ * The correlation ID travels as the last token of the reply subject — as
+ * in nats.js' own muxed requests — because the server's no-responders
+ * status carries no header of the request, only its reply subject.
+ *
+ * @typeParam Req - Type of the request messages (the controller's `Req`).
+ * @typeParam Res - Type of the reply messages (the controller's `Res`).
+ * @typeParam D - Type of the handler's decisions.
+ * @param connection - A nats.js connection; the consumer never closes it.
+ * @param controller - The controller whose exchanges wait for the replies.
+ * @param handler - Routes one reply and decides about it.
+ * @param options - See {@link ConsumeNatsRepliesOptions}.
+ * @returns The running consumer, subscribed on the server; `close()` it on shutdown.
+ * @throws {@link index!InvalidArgumentError} (as a rejection) for a bad argument or option.
+ *
+ * @example
+ * ```ts
+ * import { connect } from 'nats';
+ * import { createReplyHandler } from 'rrxc/integrations';
+ * import { consumeNatsReplies, natsReplyFields } from 'rrxc/nats';
+ *
+ * const nc = await connect({ servers: '127.0.0.1:4222' });
+ * const replies = await consumeNatsReplies(nc, controller, createReplyHandler(controller, {
+ *   ...natsReplyFields<Answer>(),
+ *   compensate: (answer, { correlationId }) => refund(correlationId, answer),
+ * }));
+ * const answer = await replies.request('jobs', job, { timeout: 5_000 });
+ * // the worker: nc.subscribe('jobs', { callback: (_, msg) => msg.respond(JSON.stringify(work(msg.json()))) })
+ * await replies.close();
+ * await controller.close();
+ * ```
+ */
+export async function consumeNatsReplies<Req, Res, D extends NatsReplyDecision>(
+  connection: NatsConnection,
+  controller: Controller<Req, Res>,
+  handler: NatsReplyHandler<D>,
+  options?: ConsumeNatsRepliesOptions<Req, D>,
+): Promise<NatsReplyConsumer<Req, Res>> {
+  if (typeof connection !== 'object' || connection === null || typeof connection.subscribe !== 'function' || typeof connection.publish !== 'function') {
+    throw new InvalidArgumentError(`connection must be a nats.js NatsConnection, got ${describe(connection)}`);
+  }
+  if (typeof controller !== 'object' || controller === null || typeof controller.getExchange !== 'function' || typeof controller.request !== 'function') {
+    throw new InvalidArgumentError(`controller must be an rrxc Controller, got ${describe(controller)}`);
+  }
+  if (typeof handler !== 'function') throw new InvalidArgumentError(`handler must be a function (createReplyHandler's), got ${describe(handler)}`);
+  const given = checkOptionsObject(options, 'consumeNatsReplies options', CONSUME_KEYS);
+  const inbox = given.inbox === undefined ? createInbox() : checkSubject('inbox', given.inbox);
+  const encode = checkFunction('encode', given.encode) ?? encodeJson;
+  const onDecision = checkFunction('onDecision', given.onDecision);
+  const onError = checkFunction('onError', given.onError) ?? warn;
+  const prefix = `${inbox}.`;
+
+  const report = (error: unknown, message: Msg | undefined): void => {
+    try {
+      onError(error, message);
+    } catch (failure) {
+      // The application's own reporter failed: warn rather than leave an unhandled rejection.
+      warn(failure);
+    }
+  };
+
+  const apply = async (message: Msg): Promise<void> => {
+    try {
+      const decision = await handler(message);
+      if (decision.action === 'requeue') {
+        connection.publish(message.subject, message.data, { headers: copyHeaders(message.headers, NATS_REQUEUE_HEADER, String(decision.requeues + 1)) });
+      }
+      onDecision?.(decision, message);
+    } catch (error) {
+      report(error, message);
+    }
+  };
+
+  /** The server found nobody for the request: its exchange ends now rather than at its timeout. */
+  const noResponders = (message: Msg): void => {
+    const correlationId = message.subject.slice(prefix.length);
+    try {
+      controller
+        .getExchange(correlationId)
+        ?.close(new NatsError(`no responders: nobody subscribes to the subject of request \`${correlationId}\``, ErrorCode.NoResponders));
+    } catch (error) {
+      report(error, message);
+    }
+  };
+
+  const inFlight = new Set<Promise<void>>();
+  const subscription = connection.subscribe(`${prefix}*`, {
+    callback: (error, message) => {
+      if (error !== null) return report(error, undefined);
+      // As nats.js tells a request error: a status 503 without a payload.
+      if (message.data.length === 0 && message.headers?.code === 503) return noResponders(message);
+      const done = apply(message).finally(() => inFlight.delete(done));
+      inFlight.add(done);
+    },
+  });
+  try {
+    // Once the server has the subscription, a request published on any connection has its reply received.
+    await connection.flush();
+  } catch (error) {
+    subscription.unsubscribe();
+    throw error;
+  }
+
+  let closing: Promise<void> | undefined;
+  const checkOpen = (): void => {
+    if (closing !== undefined) throw new InvalidArgumentError(`the NATS reply consumer of ${inbox} is closed: a reply would reach nobody`);
+  };
+  const replyTo = (correlationId: string): string => prefix + checkToken(correlationId);
+  const publish = (subject: string, payload: Payload, correlationId: string, publishOptions?: NatsPublishOptions): void => {
+    checkOpen();
+    checkSubject('subject', subject);
+    const reply = replyTo(correlationId);
+    const { headers } = checkOptionsObject(publishOptions, 'publish options', PUBLISH_KEYS);
+    connection.publish(subject, payload, { reply, headers: copyHeaders(headers, NATS_CORRELATION_HEADER, correlationId) });
+  };
+
+  return {
+    inbox,
+    get inFlight() {
+      return inFlight.size;
+    },
+    replyTo,
+    publish,
+    async request(subject, message, requestOptions) {
+      // Checked before the exchange opens: what cannot be sent is not tagged for rollback.
+      checkOpen();
+      checkSubject('subject', subject);
+      const { headers, ...rest } = checkOptionsObject(requestOptions, 'request options', REQUEST_OPTION_KEYS);
+      if (rest.correlationId !== undefined) checkToken(rest.correlationId);
+      return controller.request(message, (correlationId) => publish(subject, encode(message), correlationId, headers === undefined ? undefined : { headers }), rest);
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+
+  function close(): Promise<void> {
+    closing ??= (async () => {
+      try {
+        if (!subscription.isClosed()) await subscription.drain();
+      } catch (error) {
+        // A connection closed meanwhile took the subscription with it.
+        if (!connection.isClosed()) report(error, undefined);
+      } finally {
+        while (inFlight.size > 0) await Promise.all(inFlight);
+      }
+    })();
+    return closing;
+  }
+}
+
+const CONSUME_KEYS = optionKeys<ConsumeNatsRepliesOptions<unknown, NatsReplyDecision>>({ inbox: true, encode: true, onDecision: true, onError: true });
+const PUBLISH_KEYS = optionKeys<NatsPublishOptions>({ headers: true });
+const REQUEST_OPTION_KEYS = new Set([...REQUEST_KEYS, ...PUBLISH_KEYS]);
+
+/** A subject token: what the server matches `*` against. */
+const TOKEN = /^[^\s.*>]+$/;
+
+function checkToken(correlationId: unknown): string {
+  if (typeof correlationId !== 'string' || !TOKEN.test(correlationId)) {
+    throw new InvalidArgumentError(`a correlation ID sent over NATS must be a subject token (no ".", "*", ">" or whitespace), got ${describe(correlationId)}`);
+  }
+  return correlationId;
+}
+
+/** Throws unless `value` is a subject one can publish to: dot-separated tokens, no wildcard. */
+function checkSubject(what: string, value: unknown): string {
+  if (typeof value !== 'string' || !value.split('.').every((token) => TOKEN.test(token))) {
+    throw new InvalidArgumentError(`${what} must be a NATS subject without wildcards, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** A copy of `from` (or new headers) with `name` set to `value`. */
+function copyHeaders(from: MsgHdrs | undefined, name: string, value: string): MsgHdrs {
+  const headers = createHeaders();
+  if (from !== undefined) for (const [key, values] of from) for (const v of values) headers.append(key, v);
+  headers.set(name, value);
+  return headers;
+}
+
+function encodeJson(message: unknown): Payload {
+  return JSON.stringify(message) ?? '';
+}
+
+function warn(error: unknown): void {
+  process.emitWarning(`rrxc NATS reply consumer: ${describeCause(error)}`, 'RrxcConsumerWarning');
+}

@@ -1,0 +1,388 @@
+import { randomUUID } from 'node:crypto';
+import { connect, ErrorCode, headers, NatsError, type Msg, type NatsConnection } from 'nats';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Controller, ExchangeEndedError, InvalidArgumentError } from '../../src/index.js';
+import { createReplyHandler, type ReplyDecision, type ReplyHandlerOptions } from '../../src/integrations/index.js';
+import {
+  consumeNatsReplies,
+  NATS_CORRELATION_HEADER,
+  NATS_REQUEUE_HEADER,
+  natsReplyFields,
+  type ConsumeNatsRepliesOptions,
+  type NatsReplyConsumer,
+} from '../../src/nats/index.js';
+import { useNats, type TestNats } from '../helpers/nats-server.js';
+
+interface Job {
+  x: number;
+  /** How long the worker takes. */
+  delayMs?: number;
+  /** How often the worker sends its answer (an at-least-once publisher). */
+  copies?: number;
+}
+interface Answer {
+  double: number;
+}
+
+let server: TestNats;
+let nc: NatsConnection;
+let cleanups: (() => Promise<unknown> | void)[];
+
+beforeAll(async () => {
+  server = await useNats();
+});
+afterAll(async () => {
+  await server.stop();
+});
+beforeEach(async () => {
+  nc = await connect({ servers: server.url });
+  cleanups = [];
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  await nc.close();
+});
+
+/** A subject no other test (or run) uses. */
+const uniqueSubject = (label: string): string => `rrxc-test.${label}.${randomUUID()}`;
+
+/** The worker: answers `{ double: 2x }` with `msg.respond()` after the job's delay, `copies` times. */
+async function startWorker(subject: string, connection = nc): Promise<{ jobs: Msg[] }> {
+  const jobs: Msg[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const sub = connection.subscribe(subject, {
+    callback: (_, msg) => {
+      jobs.push(msg);
+      const job = msg.json<Job>();
+      const answer = (): void => {
+        for (let i = 0; i < (job.copies ?? 1); i++) msg.respond(JSON.stringify({ double: job.x * 2 }));
+      };
+      if (!job.delayMs) return answer();
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        answer();
+      }, job.delayMs);
+      timers.add(timer);
+    },
+  });
+  await connection.flush();
+  cleanups.push(() => {
+    for (const timer of timers) clearTimeout(timer);
+    sub.unsubscribe();
+  });
+  return { jobs };
+}
+
+interface Setup {
+  controller: Controller<Job, Answer>;
+  consumer: NatsReplyConsumer<Job, Answer>;
+  decisions: { decision: ReplyDecision<Answer>; message: Msg }[];
+  jobs: string;
+}
+
+async function setUp(
+  handlerOptions: Omit<ReplyHandlerOptions<Msg, Answer>, 'getCorrelationId' | 'getPayload' | 'getRequeues'> = {},
+  consumerOptions: ConsumeNatsRepliesOptions<Job, ReplyDecision<Answer>> = {},
+  controller = new Controller<Job, Answer>(),
+): Promise<Setup> {
+  cleanups.push(() => controller.close());
+  const decisions: Setup['decisions'] = [];
+  const handler = createReplyHandler(controller, { ...natsReplyFields<Answer>(), ...handlerOptions });
+  const consumer = await consumeNatsReplies(nc, controller, handler, {
+    ...consumerOptions,
+    onDecision: (decision, message) => decisions.push({ decision, message }),
+  });
+  cleanups.push(() => consumer.close());
+  const jobs = uniqueSubject('jobs');
+  await startWorker(jobs);
+  return { controller, consumer, decisions, jobs };
+}
+
+describe('consumeNatsReplies on a NATS server', () => {
+  it('routes the worker reply to the waiting request and decides it delivered', async () => {
+    const { consumer, decisions, jobs } = await setUp();
+    await expect(consumer.request(jobs, { x: 21 })).resolves.toEqual({ double: 42 });
+    await vi.waitFor(() => expect(decisions).toHaveLength(1));
+    const [{ decision, message }] = decisions as [Setup['decisions'][number]];
+    expect(decision).toMatchObject({ action: 'ack', outcome: 'delivered', payload: { double: 42 }, compensated: false });
+    expect(message.subject).toBe(consumer.replyTo(decision.correlationId!));
+  });
+
+  it('publishes with the reply subject and the correlation header, and routes the replies of an exchange of several requests', async () => {
+    const { controller, consumer, jobs } = await setUp();
+    const seen: Msg[] = [];
+    const spy = nc.subscribe(jobs, { callback: (_, msg) => seen.push(msg) });
+    cleanups.push(() => spy.unsubscribe());
+    const result = await controller.synchronize({ timeout: 5_000 }, (xc) => {
+      for (const x of [1, 2, 3]) {
+        const { correlationId } = xc.registerRequest({ message: { x } });
+        consumer.publish(jobs, JSON.stringify({ x }), correlationId);
+      }
+    });
+    expect(result.status).toBe('completed');
+    expect(result.entries.map((e) => e.response)).toEqual([{ double: 2 }, { double: 4 }, { double: 6 }]);
+    expect(seen.map((m) => [m.reply, m.headers?.get(NATS_CORRELATION_HEADER)])).toEqual(
+      result.entries.map((e) => [`${consumer.inbox}.${e.correlationId}`, e.correlationId]),
+    );
+  });
+
+  it('decides a second copy of a reply duplicate', async () => {
+    const { consumer, decisions, jobs } = await setUp();
+    await expect(consumer.request(jobs, { x: 2, copies: 2 })).resolves.toEqual({ double: 4 });
+    await vi.waitFor(() => expect(decisions).toHaveLength(2));
+    expect(decisions.map((d) => [d.decision.action, d.decision.outcome])).toEqual([
+      ['ack', 'delivered'],
+      ['ack', 'duplicate'],
+    ]);
+  });
+
+  it('decides a reply that came after the timeout rolled back, and compensates once for two copies', async () => {
+    const compensate = vi.fn();
+    const { controller, consumer, decisions, jobs } = await setUp({ compensate });
+    const correlationId = 'late-1';
+    const failure = await consumer.request(jobs, { x: 5, delayMs: 300, copies: 2 }, { timeout: 100, correlationId }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ExchangeEndedError);
+    expect(failure).toMatchObject({ code: 'ERR_RRXC_EXCHANGE_ENDED', status: 'timed-out' });
+    await vi.waitFor(() => expect(decisions).toHaveLength(2));
+    expect(decisions.map((d) => [d.decision.action, d.decision.outcome])).toEqual([
+      ['ack', 'rolled-back'],
+      ['ack', 'rolled-back'],
+    ]);
+    expect(decisions.map((d) => d.decision.compensated).sort()).toEqual([false, true]);
+    expect(compensate).toHaveBeenCalledTimes(1);
+    expect(compensate).toHaveBeenCalledWith({ double: 10 }, expect.objectContaining({ correlationId }));
+    expect(await controller.isRolledBack(correlationId)).toBe(true);
+  });
+
+  it('decides a reply nobody waits for unmatched, and a malformed one invalid, and keeps consuming', async () => {
+    const { consumer, decisions, jobs } = await setUp();
+    nc.publish(consumer.replyTo('nobody-owns-this'), JSON.stringify({ double: 0 }));
+    nc.publish(consumer.replyTo('some-id'), 'not json');
+    await vi.waitFor(() => expect(decisions).toHaveLength(2));
+    // Decided in either order: the malformed one never reaches the controller.
+    const [unmatched, invalid] = [...decisions].sort((a, b) => a.decision.correlationId!.localeCompare(b.decision.correlationId!)).map((d) => d.decision);
+    expect(unmatched).toMatchObject({ action: 'dead-letter', outcome: 'unmatched', correlationId: 'nobody-owns-this' });
+    expect(invalid).toMatchObject({ action: 'reject', outcome: 'invalid', correlationId: 'some-id' });
+    expect(invalid!.error).toBeInstanceOf(SyntaxError);
+    await expect(consumer.request(jobs, { x: 4 })).resolves.toEqual({ double: 8 });
+  });
+
+  it('republishes a late reply whose compensation failed with the requeue count, and compensates on its return', async () => {
+    const compensate = vi.fn().mockRejectedValueOnce(new Error('refund service down')).mockResolvedValue(undefined);
+    const { consumer, decisions, jobs } = await setUp({ compensate });
+    await expect(consumer.request(jobs, { x: 1, delayMs: 200 }, { timeout: 50 })).rejects.toBeInstanceOf(ExchangeEndedError);
+    await vi.waitFor(() => expect(decisions).toHaveLength(2));
+    expect(decisions.map((d) => [d.decision.action, d.decision.outcome, d.decision.requeues, d.decision.compensated])).toEqual([
+      ['requeue', 'failed', 0, false],
+      ['ack', 'rolled-back', 1, true],
+    ]);
+    expect(decisions[1]!.message.headers?.get(NATS_REQUEUE_HEADER)).toBe('1');
+    expect(decisions[1]!.message.subject).toBe(decisions[0]!.message.subject);
+    expect(compensate).toHaveBeenCalledTimes(2);
+  });
+
+  it('requeues at most maxRequeues times', async () => {
+    const { consumer, decisions } = await setUp({ unmatched: 'requeue', maxRequeues: 2 });
+    nc.publish(consumer.replyTo('nobody'), JSON.stringify({ double: 0 }));
+    await vi.waitFor(() => expect(decisions).toHaveLength(3));
+    expect(decisions.map((d) => [d.decision.action, d.decision.requeues])).toEqual([
+      ['requeue', 0],
+      ['requeue', 1],
+      ['dead-letter', 2],
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(decisions).toHaveLength(3);
+  });
+
+  it('reads the correlation ID from a header when told to', async () => {
+    const { consumer, decisions } = await setUp();
+    const controller = new Controller<Job, Answer>();
+    cleanups.push(() => controller.close());
+    const byHeader = createReplyHandler(controller, natsReplyFields<Answer>({ header: NATS_CORRELATION_HEADER }));
+    const decided: ReplyDecision<Answer>[] = [];
+    const other = await consumeNatsReplies(nc, controller, byHeader, { onDecision: (decision) => decided.push(decision) });
+    cleanups.push(() => other.close());
+    const { correlationId, response } = controller.createExchange().registerRequest();
+    const h = headers();
+    h.set(NATS_CORRELATION_HEADER, correlationId);
+    // A reply that does not come to <inbox>.<id>: only the header names it.
+    nc.publish(other.replyTo('shared-reply-subject'), JSON.stringify({ double: 6 }), { headers: h });
+    await expect(response).resolves.toEqual({ double: 6 });
+    expect(decided).toMatchObject([{ outcome: 'delivered', correlationId }]);
+    expect(decisions).toEqual([]);
+    expect(consumer.inbox).not.toBe(other.inbox);
+  });
+});
+
+describe('no responders', () => {
+  it('rejects a request to a subject nobody subscribes to at once, with ExchangeEndedError caused by the NATS 503, and tags the ID', async () => {
+    const { controller, consumer } = await setUp();
+    const correlationId = 'nobody-listens-1';
+    const started = performance.now();
+    const failure = await consumer.request(uniqueSubject('nobody'), { x: 1 }, { timeout: 10_000, correlationId }).catch((error: unknown) => error);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(failure).toBeInstanceOf(ExchangeEndedError);
+    expect(failure).toMatchObject({ name: 'ExchangeEndedError', code: 'ERR_RRXC_EXCHANGE_ENDED', status: 'closed' });
+    const cause = (failure as ExchangeEndedError).cause;
+    expect(cause).toBeInstanceOf(NatsError);
+    expect((cause as NatsError).code).toBe(ErrorCode.NoResponders);
+    expect(await controller.isRolledBack(correlationId)).toBe(true);
+    expect(controller.openExchanges).toBe(0);
+  });
+
+  it('ends the whole exchange of a published request with no responders, its other requests tagged too', async () => {
+    const { controller, consumer, decisions, jobs } = await setUp();
+    const result = await controller.synchronize({ timeout: 10_000 }, (xc) => {
+      const slow = xc.registerRequest({ message: { x: 1, delayMs: 300 } });
+      consumer.publish(jobs, JSON.stringify({ x: 1, delayMs: 300 }), slow.correlationId);
+      const lost = xc.registerRequest({ message: { x: 2 } });
+      consumer.publish(uniqueSubject('nobody'), JSON.stringify({ x: 2 }), lost.correlationId);
+    });
+    expect(result.status).toBe('closed');
+    expect(result.durationMs).toBeLessThan(1_000);
+    expect((result.reason as NatsError).code).toBe(ErrorCode.NoResponders);
+    expect(result.unanswered).toEqual(result.entries.map((e) => e.correlationId));
+    // The reply to the one that was sent comes later, and is rolled back.
+    await vi.waitFor(() => expect(decisions.map((d) => d.decision.outcome)).toEqual(['rolled-back']));
+  });
+
+  it('takes a no-responders status for an ID no exchange holds as nothing: no decision, no error', async () => {
+    const errors: unknown[] = [];
+    const { controller, consumer, decisions } = await setUp({}, { onError: (error) => errors.push(error) });
+    nc.publish(uniqueSubject('nobody'), '', { reply: consumer.replyTo('ended-long-ago') });
+    await nc.flush();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(decisions).toEqual([]);
+    expect(errors).toEqual([]);
+    expect(controller.openExchanges).toBe(0);
+  });
+});
+
+describe('closing the consumer', () => {
+  it('waits for replies in flight, then leaves no subscription on the inbox', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const { consumer, decisions, jobs } = await setUp({ compensate: () => gate });
+    await expect(consumer.request(jobs, { x: 1, delayMs: 100 }, { timeout: 20 })).rejects.toBeInstanceOf(ExchangeEndedError);
+    await vi.waitFor(() => expect(consumer.inFlight).toBe(1));
+    let done = false;
+    const closed = consumer.close().then(() => (done = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(done).toBe(false);
+    release();
+    await closed;
+    expect(decisions.map((d) => d.decision.outcome)).toEqual(['rolled-back']);
+    expect(consumer.close()).toBe(consumer.close());
+    // Nobody subscribes to the inbox any more: the server answers no responders.
+    await expect(nc.request(consumer.replyTo('after-close'), '', { timeout: 1_000 })).rejects.toMatchObject({ code: ErrorCode.NoResponders });
+  });
+
+  it('refuses to publish once closed', async () => {
+    const { consumer, jobs } = await setUp();
+    await consumer.close();
+    expect(() => consumer.publish(jobs, '{}', 'some-id')).toThrow(InvalidArgumentError);
+    await expect(consumer.request(jobs, { x: 1 })).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it('closes when the connection closed first', async () => {
+    const connection = await connect({ servers: server.url });
+    const controller = new Controller<Job, Answer>();
+    cleanups.push(() => controller.close());
+    const errors: unknown[] = [];
+    const consumer = await consumeNatsReplies(connection, controller, createReplyHandler(controller, natsReplyFields<Answer>()), { onError: (e) => errors.push(e) });
+    await connection.close();
+    await consumer.close();
+    expect(errors).toEqual([]);
+  });
+
+  it('leaves no timer or socket behind once the consumer, the controller and the connection are closed', async () => {
+    const count = (resource: string): number => process.getActiveResourcesInfo().filter((r) => r === resource).length;
+    const [timers, sockets] = [count('Timeout'), count('TCPSocketWrap')];
+    const connection = await connect({ servers: server.url });
+    const controller = new Controller<Job, Answer>();
+    const consumer = await consumeNatsReplies(connection, controller, createReplyHandler(controller, natsReplyFields<Answer>()));
+    const jobs = uniqueSubject('jobs');
+    await startWorker(jobs, connection);
+    await expect(consumer.request(jobs, { x: 3 })).resolves.toEqual({ double: 6 });
+    await expect(consumer.request(uniqueSubject('nobody'), { x: 3 })).rejects.toBeInstanceOf(ExchangeEndedError);
+    await expect(consumer.request(jobs, { x: 3, delayMs: 200 }, { timeout: 10 })).rejects.toBeInstanceOf(ExchangeEndedError);
+    await consumer.close();
+    await controller.close();
+    await cleanups.pop()!(); // the worker's timers
+    await connection.close();
+    await vi.waitFor(() => expect(count('TCPSocketWrap')).toBeLessThanOrEqual(sockets));
+    expect(count('Timeout')).toBeLessThanOrEqual(timers);
+  });
+});
+
+describe('consumeNatsReplies reports', () => {
+  it('turns a rejecting handler and a throwing onError into a warning, never an unhandled rejection', async () => {
+    const controller = new Controller<Job, Answer>();
+    cleanups.push(() => controller.close());
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    cleanups.push(() => void process.off('unhandledRejection', onUnhandled));
+    const warned = new Promise<Error>((resolve) => process.once('warning', resolve));
+    const consumer = await consumeNatsReplies(nc, controller, () => Promise.reject(new Error('handler broke')), {
+      onError: () => {
+        throw new Error('onError threw');
+      },
+    });
+    cleanups.push(() => consumer.close());
+    nc.publish(consumer.replyTo('x'), '{}');
+    expect((await warned).message).toMatch(/onError threw/);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(unhandled).toEqual([]);
+  });
+
+  it('tells onError what the handler rejected with, and the message', async () => {
+    const controller = new Controller<Job, Answer>();
+    cleanups.push(() => controller.close());
+    const errors: [unknown, Msg | undefined][] = [];
+    const consumer = await consumeNatsReplies(nc, controller, () => Promise.reject(new Error('handler broke')), { onError: (error, message) => errors.push([error, message]) });
+    cleanups.push(() => consumer.close());
+    nc.publish(consumer.replyTo('x'), '{}');
+    await vi.waitFor(() => expect(errors).toHaveLength(1));
+    expect((errors[0]![0] as Error).message).toBe('handler broke');
+    expect(errors[0]![1]?.subject).toBe(consumer.replyTo('x'));
+  });
+});
+
+describe('consumeNatsReplies arguments', () => {
+  it('rejects a bad connection, controller, handler, inbox or option with InvalidArgumentError', async () => {
+    const controller = new Controller();
+    cleanups.push(() => controller.close());
+    const handler = createReplyHandler(controller, natsReplyFields());
+    const bad: [unknown, unknown, unknown, unknown][] = [
+      [{}, controller, handler, undefined],
+      [nc, {}, handler, undefined],
+      [nc, controller, 'handler', undefined],
+      [nc, controller, handler, { inbox: '_INBOX.*' }],
+      [nc, controller, handler, { inbox: '' }],
+      [nc, controller, handler, { inbox: 'a..b' }],
+      [nc, controller, handler, { onDecision: 1 }],
+      [nc, controller, handler, { queue: 'q' }],
+    ];
+    for (const args of bad) {
+      await expect((consumeNatsReplies as (...a: unknown[]) => Promise<unknown>)(...args)).rejects.toMatchObject({ name: 'InvalidArgumentError', code: 'ERR_RRXC_INVALID_ARGUMENT' });
+    }
+  });
+
+  it('refuses a correlation ID or subject NATS cannot carry, before any exchange opens', async () => {
+    const { controller, consumer, jobs } = await setUp();
+    for (const id of ['a.b', 'a*', '>', 'with space', '']) expect(() => consumer.replyTo(id)).toThrow(InvalidArgumentError);
+    expect(() => consumer.publish('jobs.*', '{}', 'id')).toThrow(InvalidArgumentError);
+    expect(() => consumer.publish(jobs, '{}', 'id', { header: 1 } as never)).toThrow(InvalidArgumentError);
+    await expect(consumer.request(jobs, { x: 1 }, { correlationId: 'a.b' })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(consumer.request('', { x: 1 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(controller.openExchanges).toBe(0);
+    expect(await controller.isRolledBack('a.b')).toBe(false);
+  });
+
+  it('rejects a bad header name for natsReplyFields', () => {
+    expect(() => natsReplyFields({ header: 'with space' })).toThrow(InvalidArgumentError);
+    expect(() => natsReplyFields({ header: 'a:b' })).toThrow(InvalidArgumentError);
+    expect(() => natsReplyFields({ heading: 'x' } as never)).toThrow(InvalidArgumentError);
+  });
+});
