@@ -103,8 +103,13 @@ async function startApp(options: { timeout?: number; listener?: Partial<Callback
   return { controller, app, partner, answers, compensate, webhook };
 }
 
-/** Posts raw bytes to the app with node:http, so headers and chunking are under the test's control. */
+/** Posts raw bytes to the app with node:http, so headers and chunking are under the test's control: JSON unless `headers` say otherwise. */
 function post(url: string, body: Buffer | string, headers: Record<string, string | string[]> = {}): Promise<{ status: number; body: unknown }> {
+  return httpPost(url, body, { 'content-type': 'application/json', ...headers });
+}
+
+/** Posts raw bytes with exactly `headers` (and what node:http adds: host, content-length or chunking). */
+function httpPost(url: string, body: Buffer | string, headers: Record<string, string | string[]>): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { method: 'POST', headers }, (res: IncomingMessage) => {
       let text = '';
@@ -173,6 +178,46 @@ describe('createCallbackListener over real HTTP', () => {
     const fits = await post(`${app.url}/callbacks/some-id`, JSON.stringify({ pad: 'x'.repeat(40) }));
     expect(fits.status).toBe(404);
     expect(answers.map((a) => a.outcome)).toEqual(['too-large', 'too-large', 'unmatched']);
+  });
+
+  it('answers 400 to an empty body, 415 to a body that is not declared JSON or text, and takes JSON posted as text/plain', async () => {
+    const { app, controller, answers } = await startApp();
+    const exchange = controller.createExchange();
+    const { correlationId, response } = exchange.registerRequest();
+    const url = `${app.url}/callbacks/${correlationId}`;
+    expect(await post(url, '')).toMatchObject({ status: 400, body: { outcome: 'invalid', error: 'the callback has an empty body' } });
+    expect(await post(url, 'a=1', { 'content-type': 'application/x-www-form-urlencoded' })).toMatchObject({ status: 415, body: { outcome: 'unsupported-media-type' } });
+    expect((await post(url, '{}', { 'content-type': 'application/xml' })).status).toBe(415);
+    expect((await post(url, 'charged!', { 'content-type': 'text/plain' })).status).toBe(400);
+    // No content-type at all: nothing says it is JSON.
+    expect((await httpPost(url, '{}', {})).status).toBe(415);
+    expect(controller.hasRequest(correlationId)).toBe(true);
+    // fetch() declares a string body text/plain;charset=UTF-8.
+    expect((await fetch(url, { method: 'POST', body: '{"ok":true}' })).status).toBe(202);
+    await expect(response).resolves.toEqual({ ok: true });
+    expect(answers.map((a) => a.outcome)).toEqual(['invalid', 'unsupported-media-type', 'unsupported-media-type', 'invalid', 'unsupported-media-type', 'delivered']);
+    exchange.close();
+  });
+
+  it('accepts the media types of contentTypes, with parameters and suffixes, in any case', async () => {
+    const { app, controller } = await startApp({ listener: { contentTypes: ['application/*+json', 'Text/*'] } });
+    const exchange = controller.createExchange();
+    const { correlationId } = exchange.registerRequest();
+    const url = `${app.url}/callbacks/${correlationId}`;
+    expect((await post(url, '{}', { 'content-type': 'application/json' })).status).toBe(415);
+    expect((await post(url, '{}', { 'content-type': 'APPLICATION/Merge-Patch+JSON; charset=utf-8' })).status).toBe(202);
+    expect((await post(url, '{}', { 'content-type': 'text/csv' })).status).toBe(200);
+    exchange.close();
+  });
+
+  it('passes any media type to a parse of yours, unless contentTypes says otherwise', async () => {
+    const parse = (body: Buffer): Receipt => ({ status: 'charged', amount: Number(body.toString()) });
+    const { app, controller } = await startApp({ listener: { parse } });
+    const exchange = controller.createExchange();
+    const { correlationId, response } = exchange.registerRequest();
+    expect((await httpPost(`${app.url}/callbacks/${correlationId}`, '42', {})).status).toBe(202);
+    await expect(response).resolves.toEqual({ status: 'charged', amount: 42 });
+    exchange.close();
   });
 
   it('answers 401 when authorize says no, before routing', async () => {
@@ -265,7 +310,16 @@ describe('listener.route for framework-parsed bodies', () => {
 describe('createCallbackListener arguments', () => {
   it('throws InvalidArgumentError for bad options and a bad controller', () => {
     const controller = new Controller();
-    const bad: unknown[] = [{ maxBodySize: -1 }, { parse: 'json' }, { getCorrelationID: () => 'x' }, { compensatedTag: '' }];
+    const bad: unknown[] = [
+      { maxBodySize: -1 },
+      { parse: 'json' },
+      { getCorrelationID: () => 'x' },
+      { compensatedTag: '' },
+      { contentTypes: 'application/json' },
+      { contentTypes: [] },
+      { contentTypes: ['json'] },
+      { contentTypes: ['*/json'] },
+    ];
     for (const options of bad) {
       expect(() => createCallbackListener(controller, options as CallbackListenerOptions<unknown>)).toThrow(InvalidArgumentError);
     }
