@@ -1,13 +1,9 @@
-import { InvalidArgumentError } from '../errors.js';
-import { describe } from '../_describe.js';
-
-/** Default key prefix of every key and channel rrxc/redis writes. */
-export const DEFAULT_PREFIX = 'rrxc:';
-
 /**
- * Key names. The correlation ID sits in a `{…}` hash tag, so that an ID's
- * tag hash and its ownership record share a Redis Cluster slot and one Lua
- * script may touch both.
+ * Key and channel names. Redis Cluster puts a key in the hash slot of the
+ * part of its name inside `{…}` (its hash tag): a correlation ID's tag hash
+ * and its ownership key share the hash tag `{<id>}`, and an instance's
+ * lease and sets the hash tag `{<instanceId>}`, so that one Lua script may
+ * touch each group.
  */
 export class Keys {
   constructor(readonly prefix: string) {}
@@ -17,12 +13,12 @@ export class Keys {
     return `${this.prefix}t:{${id}}`;
   }
 
-  /** Ownership record of `id`. */
-  record(id: string): string {
+  /** Who owns `id`, an ID the application chose, and whether it was answered. */
+  ownership(id: string): string {
     return `${this.prefix}o:{${id}}`;
   }
 
-  /** Liveness (lease) key of an instance; in the instance's slot, with its sets. */
+  /** Liveness (lease) key of an instance. */
   lease(instanceId: string): string {
     return `${this.prefix}live:{${instanceId}}`;
   }
@@ -41,12 +37,4 @@ export class Keys {
   channel(instanceId: string): string {
     return `${this.prefix}in:${instanceId}`;
   }
-}
-
-/** Checks a key prefix: a string without braces (they would break the Cluster hash tags). */
-export function checkPrefix(prefix: unknown): string {
-  if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
-    throw new InvalidArgumentError(`prefix must be a string without \`{\` or \`}\`, got ${describe(prefix)}`);
-  }
-  return prefix;
 }

@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Command, type Cluster, type Redis } from 'ioredis';
-
-/** A connection rrxc/redis works with: a single node (or Sentinel) client, or a Cluster client. */
-export type RedisConnection = Redis | Cluster;
+import { Command, type Redis } from 'ioredis';
+import type { RedisConnection } from './_connection.js';
 
 /*
  * Every time in these scripts is Redis server time (TIME), so that expiry and
@@ -12,13 +10,13 @@ export type RedisConnection = Redis | Cluster;
  * The key itself expires with its last tag (PEXPIREAT), so nothing stays
  * without a TTL.
  *
- * Ownership record (one per correlation ID the application chose), a string:
+ * Ownership (one key per correlation ID the application chose), a string:
  *   p|<instance>|<deadline or empty>   pending at <instance>
  *   a|<instance>                       answered at <instance> (duplicate window)
  *
  * For the IDs an instance generated (`<instance>~…`) the owner is in the ID;
- * their state lives in two sorted sets per instance, in the instance's slot
- * (`{<instance>}`, with its lease), written once per event-loop turn:
+ * their state lives in two sorted sets per instance, in the instance's hash
+ * slot (hash tag `{<instance>}`, with its lease), written once per event-loop turn:
  *   pending set:  member = ID, score = deadline (server ms), or
  *                 -<settled at> once another instance rolled it back
  *   answered set: member = ID, score = when it was answered (duplicate window)
@@ -45,8 +43,8 @@ local function has_tag(key, tag, now)
   local e = redis.call('HGET', key, tag)
   return e ~= false and tonumber(e) > now
 end
-local function parse(rec)
-  return string.match(rec, '^(%a)|([^|]*)|?(.*)$')
+local function parse(ownership)
+  return string.match(ownership, '^(%a)|([^|]*)|?(.*)$')
 end
 `;
 
@@ -74,8 +72,8 @@ end
 return live`;
 
 /**
- * KEYS: record. ARGV: owner, ms until the deadline (-1: none), ms to keep the
- * record after the deadline, ms to keep it without a deadline.
+ * KEYS: ownership. ARGV: owner, ms until the deadline (-1: none), ms to keep
+ * the ownership after the deadline, ms to keep it without a deadline.
  */
 const REGISTER = `${PRELUDE}
 local remaining = tonumber(ARGV[2])
@@ -88,17 +86,18 @@ end
 return 1`;
 
 /**
- * The owner ends an ID. KEYS: record, tag hash. ARGV: owner, answered (1/0),
- * duplicate window ms (0: none), rollback tag, rollback ttl ms.
- * Answers 1 when the record was this owner's pending one; 2 when the ID was
- * answered here although another instance already rolled it back; 0 otherwise.
+ * The owner gives an ID up, its exchange ended. KEYS: ownership, tag hash.
+ * ARGV: owner, answered (1/0), duplicate window ms (0: none), rollback tag,
+ * rollback ttl ms. Answers 1 when the ownership was this owner's pending
+ * one; 2 when the ID was answered here although another instance already
+ * rolled it back; 0 otherwise.
  */
-const END = `${PRELUDE}
+const DISOWN = `${PRELUDE}
 local now = now_ms()
-local rec = redis.call('GET', KEYS[1])
+local held = redis.call('GET', KEYS[1])
 local mine = false
-if rec then
-  local state, owner = parse(rec)
+if held then
+  local state, owner = parse(held)
   mine = state == 'p' and owner == ARGV[1]
 end
 if ARGV[2] == '1' then
@@ -110,7 +109,7 @@ if ARGV[2] == '1' then
     end
     return 1
   end
-  if not rec and has_tag(KEYS[2], ARGV[4], now) then return 2 end
+  if not held and has_tag(KEYS[2], ARGV[4], now) then return 2 end
   return 0
 end
 if mine then redis.call('DEL', KEYS[1]) end
@@ -119,15 +118,15 @@ if mine then return 1 end
 return 0`;
 
 /**
- * A non-owner decides an ID its owner did not answer for. KEYS: record, tag
+ * A non-owner decides an ID its owner did not answer for. KEYS: ownership, tag
  * hash. ARGV: owner seen, owner alive (1/0), grace ms, rollback tag, rollback
  * ttl ms. Answers the outcome, or 'pending' when the owner may still deliver.
  */
 const SETTLE = `${PRELUDE}
 local now = now_ms()
-local rec = redis.call('GET', KEYS[1])
-if rec then
-  local state, owner, deadline = parse(rec)
+local held = redis.call('GET', KEYS[1])
+if held then
+  local state, owner, deadline = parse(held)
   if state == 'a' then return 'duplicate' end
   local expired = deadline ~= '' and now > tonumber(deadline) + tonumber(ARGV[3])
   if owner == ARGV[1] and (ARGV[2] == '0' or expired) then
@@ -215,8 +214,8 @@ return old`;
  * A non-owner decides a generated ID its owner did not answer for. KEYS:
  * owner's lease, pending set, answered set. ARGV: ID, grace ms, duplicate
  * window, 1 when the owner is this very instance. Answers the outcome,
- * 'pending' when the owner may still deliver, or 'none' when the owner has
- * no record of the ID (the tags decide).
+ * 'pending' when the owner may still deliver, or 'none' when neither of the
+ * owner's sets holds the ID (the tags decide).
  */
 const SETTLE_OWNED = `${PRELUDE}
 local now = now_ms()
@@ -245,7 +244,7 @@ export interface Scripts {
   tag(key: string, tag: string, ttl: number): Promise<unknown>;
   untag(key: string, tag: string): Promise<number>;
   getTags(key: string): Promise<string[]>;
-  settle(record: string, tags: string, owner: string, alive: '1' | '0', grace: number, rollbackTag: string, rollbackTtl: number): Promise<string>;
+  settle(ownership: string, tags: string, owner: string, alive: '1' | '0', grace: number, rollbackTag: string, rollbackTtl: number): Promise<string>;
   beat(lease: string, pending: string, answered: string, token: string, leaseTtl: number, pendingTtl: number, duplicateWindow: number, keep: number, rollbackTtl: number): Promise<string | null>;
   settleOwned(lease: string, pending: string, answered: string, id: string, grace: number, duplicateWindow: number, self: '1' | '0'): Promise<string>;
 }
@@ -255,7 +254,7 @@ const DEFINITIONS = {
   rrxcUntag1: { numberOfKeys: 1, lua: UNTAG },
   rrxcGetTags1: { numberOfKeys: 1, lua: GET_TAGS },
   rrxcRegister1: { numberOfKeys: 1, lua: REGISTER },
-  rrxcEnd1: { numberOfKeys: 2, lua: END },
+  rrxcDisown1: { numberOfKeys: 2, lua: DISOWN },
   rrxcSettle1: { numberOfKeys: 2, lua: SETTLE },
   rrxcOwn1: { numberOfKeys: 2, lua: OWN },
   rrxcBeat1: { numberOfKeys: 3, lua: BEAT },
@@ -265,7 +264,7 @@ const DEFINITIONS = {
 type Defined = { [K in keyof typeof DEFINITIONS]: (...args: (string | number)[]) => Promise<never> };
 
 /** Name of one of rrxc's scripts. */
-export type ScriptName = keyof typeof DEFINITIONS;
+type ScriptName = keyof typeof DEFINITIONS;
 
 const SHAS = Object.fromEntries(Object.entries(DEFINITIONS).map(([name, { lua }]) => [name, createHash('sha1').update(lua).digest('hex')])) as Record<ScriptName, string>;
 
@@ -277,7 +276,7 @@ export type ScriptRunner = (name: ScriptName, args: readonly (string | number)[]
 /**
  * How to run scripts on `redis` in a write with other commands: on a single
  * node, {@link sendScript}, so that they join a corked write; on a Cluster,
- * which sends each command to the node of its keys' slot itself, the
+ * which sends each command to the node of its keys' hash slot itself, the
  * commands {@link defineScripts} defined (call it first).
  */
 export function scriptRunner(redis: RedisConnection): ScriptRunner {
@@ -320,7 +319,7 @@ export function defineScripts(redis: RedisConnection): Scripts {
     tag: (key, tag, ttl) => defined.rrxcTag1(key, tag, ttl),
     untag: (key, tag) => defined.rrxcUntag1(key, tag),
     getTags: (key) => defined.rrxcGetTags1(key),
-    settle: (record, tags, owner, alive, grace, rollbackTag, rollbackTtl) => defined.rrxcSettle1(record, tags, owner, alive, grace, rollbackTag, rollbackTtl),
+    settle: (ownership, tags, owner, alive, grace, rollbackTag, rollbackTtl) => defined.rrxcSettle1(ownership, tags, owner, alive, grace, rollbackTag, rollbackTtl),
     beat: (lease, pending, answered, token, leaseTtl, pendingTtl, duplicateWindow, keep, rollbackTtl) =>
       defined.rrxcBeat1(lease, pending, answered, token, leaseTtl, pendingTtl, duplicateWindow, keep, rollbackTtl),
     settleOwned: (lease, pending, answered, id, grace, duplicateWindow, self) => defined.rrxcSettleOwned1(lease, pending, answered, id, grace, duplicateWindow, self),

@@ -1,5 +1,6 @@
 import { channel } from 'node:diagnostics_channel';
-import type { BackplaneError } from '../errors.js';
+import { BackplaneError } from '../errors.js';
+import { transportError } from './_connection.js';
 
 /**
  * Names of the `node:diagnostics_channel` channels `rrxc/redis` publishes
@@ -39,7 +40,7 @@ export const REDIS_CHANNELS = {
 export interface RedisErrorMessage {
   /** The instance that failed. */
   readonly instanceId: string;
-  /** What it was doing: `register`, `end`, `heartbeat`, `subscribe`, `connection`, `decode`. */
+  /** What it was doing: `register`, `own` (the turn's write for generated IDs), `end`, `heartbeat`, `connection`, `decode`. */
   readonly operation: string;
   /** The correlation IDs concerned, if any. */
   readonly correlationIds: readonly string[];
@@ -69,3 +70,32 @@ export const errorChannel = channel(REDIS_CHANNELS.error);
 export const conflictChannel = channel(REDIS_CHANNELS.conflict);
 /** @internal */
 export const leaseLostChannel = channel(REDIS_CHANNELS.leaseLost);
+
+/**
+ * @internal What goes wrong in one instance's background: published on
+ * `rrxc:redis:error`, or, while nobody subscribes, as a process warning once
+ * per outage — a dead Redis fails every registration and every heartbeat.
+ */
+export class Failures {
+  #failing = false;
+
+  constructor(readonly instanceId: string) {}
+
+  /** Reports that `operation` (on `correlationIds`, if any) failed with `error`; never throws. */
+  report(operation: string, correlationIds: readonly string[], error: unknown): void {
+    const wrapped = error instanceof BackplaneError ? error : transportError(operation, error);
+    if (errorChannel.hasSubscribers) {
+      errorChannel.publish({ instanceId: this.instanceId, operation, correlationIds, error: wrapped } satisfies RedisErrorMessage);
+    } else if (!this.#failing && operation !== 'connection') {
+      // Connection errors themselves already reach callers as failed
+      // commands or a failed ready().
+      this.#failing = true;
+      process.emitWarning(wrapped);
+    }
+  }
+
+  /** Redis answered again: the next failure starts a new outage. */
+  recovered(): void {
+    this.#failing = false;
+  }
+}

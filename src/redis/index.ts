@@ -15,19 +15,22 @@
  *
  * @packageDocumentation
  */
+export { RedisBackplane } from './backplane.js';
+export { RedisTagStore } from './tag-store.js';
 export {
-  RedisBackplane,
   JSON_CODEC,
   DEFAULT_COMMAND_TIMEOUT,
+  DEFAULT_CONNECT_TIMEOUT,
   DEFAULT_DEADLINE_GRACE,
   DEFAULT_FORWARD_TIMEOUT,
   DEFAULT_LEASE_TTL,
+  DEFAULT_MAX_TTL,
+  DEFAULT_PREFIX,
   DEFAULT_RETRY_INTERVAL,
   type RedisBackplaneOptions,
   type RedisCodec,
-} from './backplane.js';
-export { RedisTagStore, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_TTL, type RedisTagStoreOptions } from './tag-store.js';
+  type RedisTagStoreOptions,
+} from './options.js';
 export { BackplaneError, type BackplaneFailure } from '../errors.js';
 export { REDIS_CHANNELS, type RedisConflictMessage, type RedisErrorMessage, type RedisLeaseLostMessage } from './channels.js';
-export { DEFAULT_PREFIX } from './_keys.js';
-export type { RedisConnection } from './_scripts.js';
+export type { RedisConnection } from './_connection.js';

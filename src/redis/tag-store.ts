@@ -1,64 +1,9 @@
-import type { RedisOptions } from 'ioredis';
-import type { Clock } from '../clock.js';
 import { TagStoreError } from '../errors.js';
-import { checkClock, checkOptionsObject } from '../_validate.js';
 import type { TagStore } from '../adapters.js';
-import { checkConnectionOptions, connectUrl, readyOrClosed, release, whenReady } from './_connection.js';
-import { checkPrefix, DEFAULT_PREFIX, Keys } from './_keys.js';
-import { checkDuration, checkRedisTtl, clampTtl } from './_options.js';
-import { defineScripts, type RedisConnection, type Scripts } from './_scripts.js';
-
-/** Default {@link RedisTagStoreOptions.maxTtl}: 30 days. */
-export const DEFAULT_MAX_TTL = 30 * 24 * 60 * 60 * 1000;
-/** Default {@link RedisTagStoreOptions.connectTimeout} (and the backplane's). */
-export const DEFAULT_CONNECT_TIMEOUT = 5_000;
-
-/**
- * Options of {@link RedisTagStore}. Give exactly one of `redis` and `url`; an
- * unknown key is an error (it is usually a typo). `connectTimeout` is at most
- * `MAX_TIMEOUT` (from `rrxc`), the longest timer Node holds; `maxTtl`, which
- * is no timer, at most `Number.MAX_SAFE_INTEGER`.
- */
-export interface RedisTagStoreOptions {
-  /**
-   * An ioredis connection (`Redis` or `Cluster`) the store issues its commands
-   * on. It stays yours: {@link RedisTagStore.close} leaves it open.
-   */
-  redis?: RedisConnection;
-  /**
-   * A Redis URL (`redis://host:6379/0`, `rediss://…`) to connect to. The store
-   * makes its own connection and {@link RedisTagStore.close} closes it.
-   */
-  url?: string;
-  /**
-   * ioredis options for the connection made from `url`, over rrxc's defaults
-   * (no offline queue, one retry per command, auto-pipelining).
-   */
-  redisOptions?: RedisOptions;
-  /**
-   * Prefix of every key. Give each application (and each test) its own. No
-   * `{` or `}`: the correlation ID is the Cluster hash tag.
-   * @defaultValue `"rrxc:"`
-   */
-  prefix?: string;
-  /**
-   * Longest time a tag lives, in ms: a TTL of `0` ("no expiry" in the
-   * {@link TagStore} contract) and any longer TTL are cut to it, so that no
-   * key is ever left without an expiry in Redis.
-   * @defaultValue 2 592 000 000 (30 days)
-   */
-  maxTtl?: number;
-  /**
-   * Milliseconds {@link RedisTagStore.connect} waits for Redis.
-   * @defaultValue 5 000
-   */
-  connectTimeout?: number;
-  /**
-   * Time source for the connection timeout, for tests.
-   * @defaultValue `systemClock` (from `rrxc`)
-   */
-  clock?: Clock;
-}
+import { Bounds, connectUrl, readyOrClosed, release, whenReady, type RedisConnection } from './_connection.js';
+import { Keys } from './_keys.js';
+import { clampTtl, resolveTagStoreOptions, type RedisTagStoreOptions } from './options.js';
+import { defineScripts, type Scripts } from './_scripts.js';
 
 /**
  * A {@link TagStore} in Redis, so that a rollback tag written by one instance
@@ -89,8 +34,8 @@ export class RedisTagStore implements TagStore {
   readonly #scripts: Scripts;
   readonly #keys: Keys;
   readonly #maxTtl: number;
-  readonly #connectTimeout: number;
-  readonly #clock: Clock;
+  /** Bounds by `connectTimeout`: the wait for the connection, and its closing. */
+  readonly #connecting: Bounds;
   #closed: Promise<void> | undefined;
 
   /**
@@ -114,14 +59,12 @@ export class RedisTagStore implements TagStore {
    * @throws `InvalidArgumentError` (from `rrxc`) for bad options.
    */
   constructor(options: RedisTagStoreOptions) {
-    const given = checkOptionsObject(options, 'RedisTagStore options', TAG_STORE_KEYS);
-    checkConnectionOptions('RedisTagStore', given.redis, given.url);
-    this.#keys = new Keys(checkPrefix(given.prefix ?? DEFAULT_PREFIX));
-    this.#maxTtl = checkRedisTtl('maxTtl', given.maxTtl ?? DEFAULT_MAX_TTL);
-    this.#connectTimeout = checkDuration('connectTimeout', given.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT);
-    this.#clock = checkClock(given.clock);
-    this.#owned = given.redis === undefined;
-    this.#redis = given.redis ?? connectUrl(given.url!, given.redisOptions);
+    const resolved = resolveTagStoreOptions(options);
+    this.#keys = new Keys(resolved.prefix);
+    this.#maxTtl = resolved.maxTtl;
+    this.#connecting = new Bounds('connectTimeout', resolved.connectTimeout, resolved.clock);
+    this.#owned = resolved.redis === undefined;
+    this.#redis = resolved.redis ?? connectUrl(resolved.url!, resolved.redisOptions);
     if (this.#owned) this.#redis.on('error', ignore);
     this.#scripts = defineScripts(this.#redis);
   }
@@ -130,12 +73,9 @@ export class RedisTagStore implements TagStore {
    * Resolves once the connection is ready (at once if it already is).
    * @throws `TagStoreError` (from `rrxc`) (as a rejection) after `connectTimeout`.
    */
-  async ready(): Promise<void> {
-    try {
-      await whenReady(this.#redis, this.#connectTimeout, this.#clock);
-    } catch (error) {
-      throw new TagStoreError('connect', error);
-    }
+  ready(): Promise<void> {
+    // It says what went wrong through its cause: p-timeout's TimeoutError, or the connection's own error.
+    return whenReady(this.#redis, this.#connecting, (why, cause) => new TagStoreError('connect', cause ?? why));
   }
 
   /**
@@ -162,11 +102,9 @@ export class RedisTagStore implements TagStore {
    * stays open. Tags stay in Redis until they expire. Idempotent.
    */
   close(): Promise<void> {
-    return (this.#closed ??= this.#owned ? release(this.#redis, this.#connectTimeout, this.#clock) : Promise.resolve());
+    return (this.#closed ??= this.#owned ? release(this.#redis, this.#connecting) : Promise.resolve());
   }
 }
-
-const TAG_STORE_KEYS: ReadonlySet<string> = new Set<keyof RedisTagStoreOptions>(['redis', 'url', 'redisOptions', 'prefix', 'maxTtl', 'connectTimeout', 'clock']);
 
 function ignore(): void {
   // Connection errors surface as failed commands; ioredis would otherwise print them.

@@ -8,9 +8,11 @@ import type { Clock } from '../clock.js';
  * The one place rrxc hands a clock to p-timeout, which calls its timers
  * unbound (`setTimeout.call(undefined, …)`): they are wrapped here, so that
  * a clock written as a class, whose methods need `this`, works too. Only
- * for calls that may hang on something outside the process — a tag store,
- * Redis — never per exchange: p-timeout builds its `TimeoutError`, stack
- * and all, on every call.
+ * for calls that may hang on something outside the process — a tag store —
+ * never per exchange: p-timeout builds its `TimeoutError`, stack and all,
+ * and arms a timer on every call. rrxc/redis, which bounds every Redis
+ * command, shares one timer per duration instead (`Bounds`, in
+ * src/redis/_connection.ts, says why).
  */
 export function withTimeout<T>(promise: PromiseLike<T>, ms: number, message: string, clock: Clock): Promise<T> {
   if (ms === Infinity) return Promise.resolve(promise);
