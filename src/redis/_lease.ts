@@ -7,7 +7,7 @@ import type { BackplaneParts, Settings } from './_ownership.js';
 import type { Scripts } from './_scripts.js';
 
 /** What a {@link Lease} is made of. */
-export interface LeaseParts extends BackplaneParts {
+interface LeaseParts extends BackplaneParts {
   /** How long Redis keeps what it holds about IDs: each heartbeat trims this instance's sets by it. */
   readonly settings: () => Settings;
   /** Ends every open exchange of the controller with `reason`. */

@@ -37,7 +37,7 @@ export interface BackplaneParts {
 }
 
 /** What an {@link Ownership} is made of. */
-export interface OwnershipParts extends BackplaneParts {
+interface OwnershipParts extends BackplaneParts {
   /** Makes sure this turn ends with a write, which calls {@link Ownership.write}. */
   readonly schedule: () => void;
 }

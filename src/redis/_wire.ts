@@ -24,7 +24,7 @@ import { TimerLane, type DeadlineTarget } from '../timing/timer-lane.js';
 import { corked, type Bounds, type RedisConnection } from './_connection.js';
 
 /** A reply forwarded to the instance that owns its exchange. */
-export interface ForwardFrame {
+interface ForwardFrame {
   readonly kind: 'forward';
   /** The instance that forwards it, and awaits the answer on its own channel. */
   readonly from: string;
@@ -37,7 +37,7 @@ export interface ForwardFrame {
 }
 
 /** The owner's answer to a forward. */
-export interface AckFrame {
+interface AckFrame {
   readonly kind: 'ack';
   /** The number of the forward answered. */
   readonly seq: number;
@@ -57,7 +57,7 @@ export const RETRY = Symbol('retry');
 /** What a wait settles with when nobody received the message it was sent in. */
 export const NOBODY = Symbol('nobody listens');
 /** What one send of a forward comes to: the owner's answer, {@link RETRY}, {@link NOBODY}, or the PUBLISH failure. */
-export type Attempt = string | typeof RETRY | typeof NOBODY | { readonly error: unknown };
+type Attempt = string | typeof RETRY | typeof NOBODY | { readonly error: unknown };
 
 /** Whether an answer is an outcome, to be returned as it is. */
 export function isOutcome(answer: string): answer is ResponseOutcome {

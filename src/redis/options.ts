@@ -194,8 +194,8 @@ export interface RedisTagStoreOptions {
   clock?: Clock;
 }
 
-/** @internal Where a component's connections come from: exactly one of `redis` (given) and `url` (to make them from). */
-export interface ConnectionSource {
+/** Where a component's connections come from: exactly one of `redis` (given) and `url` (to make them from). */
+interface ConnectionSource {
   readonly redis: RedisConnection | undefined;
   readonly subscriber: RedisConnection | undefined;
   readonly url: string | undefined;
@@ -207,8 +207,8 @@ type ConnectionOptions = keyof ConnectionSource;
 /** @internal {@link RedisBackplaneOptions}, checked, with every default applied. */
 export type ResolvedBackplaneOptions = Readonly<Required<Omit<RedisBackplaneOptions, ConnectionOptions>>> & ConnectionSource;
 
-/** @internal {@link RedisTagStoreOptions}, checked, with every default applied. */
-export type ResolvedTagStoreOptions = Readonly<Required<Omit<RedisTagStoreOptions, ConnectionOptions>>> & Omit<ConnectionSource, 'subscriber'>;
+/** {@link RedisTagStoreOptions}, checked, with every default applied. */
+type ResolvedTagStoreOptions = Readonly<Required<Omit<RedisTagStoreOptions, ConnectionOptions>>> & Omit<ConnectionSource, 'subscriber'>;
 
 /**
  * @internal Checks the options of a {@link RedisBackplane} and applies the defaults.
