@@ -1,21 +1,24 @@
 /**
  * The calculator service: `npm start` (in-process queues, no server needed),
  * `AMQP_URL=amqp://guest:guest@127.0.0.1:5672 npm start` (RabbitMQ).
- * Several instances that share replies: `REDIS_URL=redis://127.0.0.1:6379
- * npm start -- --port 3001` and the same with `--port 3002` (jobs and replies
- * on Redis lists; with `AMQP_URL` too, on RabbitMQ with a shared reply queue).
+ * Several instances whose replies cross: `REDIS_URL=redis://127.0.0.1:6379
+ * npm start -- --port 3001` and the same with `--port 3002` (jobs on a
+ * shared Redis list, replies on a list per instance; with `AMQP_URL` too, on
+ * RabbitMQ): every other answer, starting with the first, goes to the other
+ * instance, whose backplane forwards it to the one waiting.
  * Flags: `--port <n>` (default 3000), `--timeout <ms>` (default 1000),
- * `--max-delay <ms>` (default 1200).
+ * `--max-delay <ms>` (default 250: ordinary requests are answered in time;
+ * `delay=<ms>` on a request makes that one late on purpose).
  */
 import { parseArgs } from 'node:util';
-import { start } from './service.js';
+import { DEFAULT_MAX_DELAY, DEFAULT_TIMEOUT, start } from './service.js';
 
 const { values } = parseArgs({
   options: {
     port: { type: 'string', default: '3000' },
     host: { type: 'string', default: '127.0.0.1' },
-    timeout: { type: 'string', default: '1000' },
-    'max-delay': { type: 'string', default: '1200' },
+    timeout: { type: 'string', default: String(DEFAULT_TIMEOUT) },
+    'max-delay': { type: 'string', default: String(DEFAULT_MAX_DELAY) },
   },
 });
 
@@ -35,7 +38,9 @@ const calculator = await start({
 });
 console.log(`calculator listening on ${calculator.url} (${calculator.mode}, timeout ${timeout} ms, worker delay 0–${maxDelay} ms)`);
 if (calculator.instanceId !== undefined) {
-  console.log(`instance ${calculator.instanceId}: start another with another --port; replies this one receives for the other are forwarded through Redis, and logged`);
+  console.log(
+    `instance ${calculator.instanceId}: start another with another --port; then every other answer to this one's jobs goes to the other, which logs it and forwards it back through Redis`,
+  );
 }
 console.log(`try:  curl '${calculator.url}/calc?op=add&a=1&b=2'`);
 console.log(`      curl -X POST ${calculator.url}/calc -H 'content-type: application/json' -d '{"op":"div","a":1,"b":3}'`);

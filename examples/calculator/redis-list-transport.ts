@@ -8,8 +8,10 @@ import { Worker } from './worker.js';
 
 export interface RedisListTransportOptions extends TransportOptions {
   readonly url: string;
-  /** Head of the list names, the same on every instance: `<prefix>:jobs`, `<prefix>:replies`, `<prefix>:dead-letters`. */
+  /** Head of the list names, the same on every instance: `<prefix>:jobs`, `<prefix>:dead-letters`, `<prefix>:replies:<instanceId>`. */
   readonly prefix: string;
+  /** This instance's name on the backplane: its reply list is `<prefix>:replies:<instanceId>`. */
+  readonly instanceId: string;
 }
 
 /** A job on `<prefix>:jobs`. */
@@ -20,7 +22,7 @@ interface JobMessage {
   readonly job: Job;
 }
 
-/** An answer on `<prefix>:replies`. */
+/** An answer on an instance's reply list. */
 interface ReplyMessage {
   readonly correlationId: string;
   readonly answer: Answer;
@@ -34,20 +36,21 @@ const POP_TIMEOUT = 5;
 const MAX_DEAD_LETTERS = 1_000;
 
 /**
- * Jobs and replies on two Redis lists shared by every instance: each
- * instance's worker pops jobs from `<prefix>:jobs` and pushes answers (with
- * their correlation ID) to `<prefix>:replies`, and every instance pops
- * replies from that list. A reply often lands on an instance that is not
- * waiting for it; the controller's backplane forwards it to the one that
- * is, and answers with that instance's outcome.
+ * Jobs on a Redis list shared by every instance, replies on a list of each
+ * instance's own: each instance's worker pops jobs from `<prefix>:jobs` and
+ * pushes the answer (with its correlation ID) to the reply list the job
+ * names, and each instance pops replies from `<prefix>:replies:<instanceId>`.
+ * A job may name another instance's list (see reply-ring.ts): the reply
+ * then lands on an instance that is not waiting for it, whose backplane
+ * forwards it to the one that is, and answers with that instance's outcome.
  *
  * Three connections of its own: a blocking pop holds its connection, so
  * the jobs loop and the replies loop each need one, and pushes use a third.
  */
 export async function createRedisListTransport(controller: Controller<Job, Answer>, options: RedisListTransportOptions): Promise<Transport> {
-  const { url, prefix, maxDelay, log } = options;
+  const { url, prefix, instanceId, maxDelay, log } = options;
   const jobsKey = `${prefix}:jobs`;
-  const repliesKey = `${prefix}:replies`;
+  const repliesKey = `${prefix}:replies:${instanceId}`;
   const deadLettersKey = `${prefix}:dead-letters`;
 
   const connections = [0, 1, 2].map(() => new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true }));
@@ -138,8 +141,9 @@ export async function createRedisListTransport(controller: Controller<Job, Answe
 
   return {
     name: 'redis-list',
-    publish(job, correlationId) {
-      push(jobsKey, JSON.stringify({ correlationId, replyTo: repliesKey, job } satisfies JobMessage));
+    replyTo: repliesKey,
+    publish(job, correlationId, replyTo = repliesKey) {
+      push(jobsKey, JSON.stringify({ correlationId, replyTo, job } satisfies JobMessage));
     },
     async close() {
       if (stopped.signal.aborted) return;
@@ -151,6 +155,8 @@ export async function createRedisListTransport(controller: Controller<Job, Answe
       await Promise.all(loops);
       // Replies being routed may still requeue or dead-letter: let them push before the last connection goes.
       await Promise.allSettled([...handling]);
+      // Nobody pops this instance's reply list any more: what is left on it is dropped with it.
+      await commands.del(repliesKey).catch(() => undefined);
       await commands.quit().catch(() => commands.disconnect());
     },
   };

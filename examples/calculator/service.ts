@@ -4,8 +4,18 @@ import { Controller, ControllerClosedError } from '../../src/index.js';
 import { RedisBackplane } from '../../src/redis/index.js';
 import { describeJob, parseJob, type Answer, type Job } from './calculator.js';
 import { createRedisListTransport } from './redis-list-transport.js';
+import { ReplyRing } from './reply-ring.js';
 import { createReplyStats, type ReplyStats } from './reply-stats.js';
 import { createAmqpTransport, createInProcessTransport, type Transport, type TransportOptions } from './transport.js';
+
+/** How long a request waits for the worker by default, in ms. */
+export const DEFAULT_TIMEOUT = 1_000;
+/**
+ * The upper bound of the worker's random delay by default, in ms: well under
+ * {@link DEFAULT_TIMEOUT}, so that ordinary requests are answered. A job's
+ * own `delay` (`/calc?…&delay=1500`) is the way to be too late on purpose.
+ */
+export const DEFAULT_MAX_DELAY = 250;
 
 /** Options of {@link start}. */
 export interface CalculatorOptions {
@@ -13,20 +23,25 @@ export interface CalculatorOptions {
   readonly port?: number;
   /** Interface to listen on. Default `127.0.0.1`. */
   readonly host?: string;
-  /** How long a request waits for the worker, in ms. Default 1000. */
+  /** How long a request waits for the worker, in ms. Default {@link DEFAULT_TIMEOUT}. */
   readonly timeout?: number;
-  /** Upper bound of the worker's random delay, in ms. Default 1200: some answers come too late. */
+  /**
+   * Upper bound of the worker's random delay, in ms, for jobs without a
+   * `delay` of their own. Default {@link DEFAULT_MAX_DELAY}; one at or above
+   * `timeout` makes ordinary requests time out at random (the start-up log says so).
+   */
   readonly maxDelay?: number;
   /** RabbitMQ URL; absent: in-process queues (or, with `redisUrl`, Redis lists). */
   readonly amqpUrl?: string;
   /** The jobs queue on RabbitMQ. Default `rrxc-calculator-jobs`. */
   readonly jobsQueue?: string;
   /**
-   * Redis URL: run as one of several instances joined by a Redis backplane,
-   * so a reply may reach any instance. Jobs and replies then go through
-   * Redis lists shared by every instance, or, with `amqpUrl` too, through
-   * RabbitMQ with one reply queue shared by every instance
-   * (`<jobsQueue>-replies`).
+   * Redis URL: run as one of several instances joined by a Redis backplane.
+   * Jobs go through a Redis list shared by every instance (or, with
+   * `amqpUrl` too, the RabbitMQ jobs queue), answers to a reply list (or
+   * queue) of each instance's own — and every other answer, starting with
+   * the first, to another running instance's (reply-ring.ts), whose
+   * backplane forwards it to the instance waiting for it.
    */
   readonly redisUrl?: string;
   /** Head of the Redis keys, the same on every instance. Default `rrxc-calculator`. */
@@ -42,12 +57,14 @@ export interface Calculator {
   readonly port: number;
   /** `in-process`, `amqp` or `redis-list`. */
   readonly transport: string;
-  /** The set-up in words, for the start-up line: `in-process queue`, `RabbitMQ`, `Redis backplane, shared reply list`, … */
+  /** The set-up in words, for the start-up line: `in-process queue`, `RabbitMQ`, `Redis backplane, a reply list per instance`, … */
   readonly mode: string;
   /** This instance's name on the Redis backplane; absent without `redisUrl`. */
   readonly instanceId?: string;
   /** The replies this instance consumed, and those it forwarded to the instance waiting for them. */
   readonly replies: ReplyStats;
+  /** The other running instances this one sends every other answer to; empty without `redisUrl`, or alone. */
+  readonly others: readonly string[];
   readonly controller: Controller<Job, Answer>;
   /** Stops accepting, ends waiting requests (503), stops the worker and the consumers, disconnects. Idempotent. */
   close(): Promise<void>;
@@ -60,7 +77,8 @@ export interface Calculator {
  * job that has no result, 400 for a bad one.
  */
 export async function start(options: CalculatorOptions = {}): Promise<Calculator> {
-  const { port = 3000, host = '127.0.0.1', timeout = 1_000, maxDelay = 1_200, log = console.log } = options;
+  const { port = 3000, host = '127.0.0.1', timeout = DEFAULT_TIMEOUT, maxDelay = DEFAULT_MAX_DELAY, log = console.log } = options;
+  if (maxDelay >= timeout) log(`worker delays go up to ${maxDelay} ms, the timeout is ${timeout} ms: some ordinary requests will time out`);
   const { amqpUrl, redisUrl, jobsQueue = 'rrxc-calculator-jobs', redisPrefix = 'rrxc-calculator' } = options;
   const backplane = redisUrl === undefined ? undefined : await RedisBackplane.connect({ url: redisUrl, prefix: `${redisPrefix}:` });
   const controller = new Controller<Job, Answer>(backplane === undefined ? { timeout } : { timeout, backplane, tagStore: backplane.tagStore });
@@ -70,13 +88,11 @@ export async function start(options: CalculatorOptions = {}): Promise<Calculator
   let mode: string;
   try {
     if (amqpUrl !== undefined) {
-      // With a backplane any instance may route any reply: one reply queue for all, round-robined by the broker.
-      const replyQueue = backplane === undefined ? {} : { replyQueue: `${jobsQueue}-replies` };
-      transport = await createAmqpTransport(controller, { ...transportOptions, url: amqpUrl, jobsQueue, ...replyQueue });
-      mode = backplane === undefined ? 'RabbitMQ' : 'RabbitMQ, shared reply queue, Redis backplane';
-    } else if (redisUrl !== undefined) {
-      transport = await createRedisListTransport(controller, { ...transportOptions, url: redisUrl, prefix: redisPrefix });
-      mode = 'Redis backplane, shared reply list';
+      transport = await createAmqpTransport(controller, { ...transportOptions, url: amqpUrl, jobsQueue });
+      mode = backplane === undefined ? 'RabbitMQ' : 'RabbitMQ, a reply queue per instance, Redis backplane';
+    } else if (backplane !== undefined) {
+      transport = await createRedisListTransport(controller, { ...transportOptions, url: redisUrl!, prefix: redisPrefix, instanceId: backplane.instanceId });
+      mode = 'Redis backplane, a reply list per instance';
     } else {
       transport = createInProcessTransport(controller, transportOptions);
       mode = 'in-process queue';
@@ -85,6 +101,16 @@ export async function start(options: CalculatorOptions = {}): Promise<Calculator
     // Also closes the backplane and its connections.
     await controller.close();
     throw error;
+  }
+  let ring: ReplyRing | undefined;
+  if (backplane !== undefined) {
+    try {
+      ring = await ReplyRing.join({ url: redisUrl!, key: `${redisPrefix}:reply-ring`, instanceId: backplane.instanceId, replyTo: transport.replyTo, log });
+    } catch (error) {
+      await controller.close();
+      await transport.close();
+      throw error;
+    }
   }
 
   const server = createServer((request, response) => {
@@ -119,7 +145,7 @@ export async function start(options: CalculatorOptions = {}): Promise<Calculator
     try {
       result = await controller.synchronize({ signal: gone.signal }, (xc) => {
         ({ correlationId } = xc.registerRequest({ message: job }));
-        transport.publish(job, correlationId);
+        transport.publish(job, correlationId, ring?.next());
       });
     } catch (error) {
       if (error instanceof ControllerClosedError) return send(response, 503, { error: 'shutting down' });
@@ -146,6 +172,7 @@ export async function start(options: CalculatorOptions = {}): Promise<Calculator
       resolve();
     });
   }).catch(async (error: unknown) => {
+    await ring?.leave();
     await controller.close();
     await transport.close();
     throw error;
@@ -160,11 +187,16 @@ export async function start(options: CalculatorOptions = {}): Promise<Calculator
     mode,
     ...(backplane === undefined ? {} : { instanceId: backplane.instanceId }),
     replies: replies.stats,
+    get others() {
+      return ring?.others ?? [];
+    },
     controller,
     close() {
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
+        // First, so that the others stop sending answers here.
+        await ring?.leave();
         // Waiting requests end as `closed` and are answered 503 before the sockets go.
         // With a backplane this also closes it and the connections it made.
         await controller.close(new Error('the service is shutting down'));

@@ -8,8 +8,10 @@ import { Worker } from './worker.js';
 export interface Transport {
   /** `in-process`, `amqp` or `redis-list`. */
   readonly name: string;
-  /** Publishes a job; its answer will carry `correlationId`. */
-  publish(job: Job, correlationId: string): void;
+  /** Where this instance consumes the answers: its reply queue or list. */
+  readonly replyTo: string;
+  /** Publishes a job; its answer will carry `correlationId` and go to `replyTo` (this instance's own by default). */
+  publish(job: Job, correlationId: string, replyTo?: string): void;
   /** Stops the worker and the reply consumer, and disconnects. */
   close(): Promise<void>;
 }
@@ -72,8 +74,9 @@ export function createInProcessTransport(controller: Controller<Job, Answer>, op
 
   return {
     name: 'in-process',
-    publish(job, correlationId) {
-      jobs.send({ body: job, correlationId, replyTo: 'replies', requeues: 0 });
+    replyTo: 'replies',
+    publish(job, correlationId, replyTo = 'replies') {
+      jobs.send({ body: job, correlationId, replyTo, requeues: 0 });
     },
     async close() {
       worker.stop();
@@ -86,20 +89,14 @@ export interface AmqpTransportOptions extends TransportOptions {
   readonly url: string;
   /** The jobs queue, shared by every instance. */
   readonly jobsQueue: string;
-  /**
-   * A reply queue shared by every instance, which the broker round-robins
-   * among them: for instances joined by a backplane, which forwards each
-   * reply to the instance waiting for it. Absent: an exclusive reply queue
-   * of this instance's own.
-   */
-  readonly replyQueue?: string;
 }
 
 /**
- * Jobs on a RabbitMQ queue shared by every instance, answers on this
- * instance's exclusive reply queue (or on `replyQueue`, shared): the classic
- * RPC pattern, `correlationId` and `replyTo` on every job. The worker runs in
- * this process too, so one command starts the whole demo.
+ * Jobs on a RabbitMQ queue shared by every instance, answers on the
+ * exclusive reply queue a job names — this instance's own, or, with several
+ * instances, another's (see reply-ring.ts): the classic RPC pattern,
+ * `correlationId` and `replyTo` on every job. The worker runs in this
+ * process too, so one command starts the whole demo.
  */
 export async function createAmqpTransport(controller: Controller<Job, Answer>, options: AmqpTransportOptions): Promise<Transport> {
   const { url, jobsQueue, maxDelay, log } = options;
@@ -110,10 +107,7 @@ export async function createAmqpTransport(controller: Controller<Job, Answer>, o
     const channel = await connection.createChannel();
     const workerChannel = await connection.createChannel();
     await channel.assertQueue(jobsQueue, { durable: false });
-    const { queue: replyQueue } =
-      options.replyQueue === undefined
-        ? await channel.assertQueue('', { exclusive: true, autoDelete: true })
-        : await channel.assertQueue(options.replyQueue, { durable: false, autoDelete: true });
+    const { queue: replyQueue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
 
     const worker = new Worker(maxDelay);
     await workerChannel.prefetch(1_000);
@@ -144,8 +138,9 @@ export async function createAmqpTransport(controller: Controller<Job, Answer>, o
 
     return {
       name: 'amqp',
-      publish(job, correlationId) {
-        channel.sendToQueue(jobsQueue, Buffer.from(JSON.stringify(job)), { correlationId, replyTo: replyQueue, contentType: 'application/json' });
+      replyTo: replyQueue,
+      publish(job, correlationId, replyTo = replyQueue) {
+        channel.sendToQueue(jobsQueue, Buffer.from(JSON.stringify(job)), { correlationId, replyTo, contentType: 'application/json' });
       },
       async close() {
         worker.stop();

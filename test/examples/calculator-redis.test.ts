@@ -30,7 +30,11 @@ interface Instance {
   readonly lines: string[];
 }
 
-/** Two instances of one service: the same Redis prefix (and jobs queue), each its own controller, backplane and connections. */
+/**
+ * Two instances of one service: the same Redis prefix (and jobs queue), each
+ * its own controller, backplane and connections; resolves once each knows
+ * the other, as a user who starts the second and then sends a request.
+ */
 async function twoInstances(options: CalculatorOptions): Promise<[Instance, Instance]> {
   const redisPrefix = `rrxc-test:calc:${randomUUID()}`;
   cleanups.push(() => deleteKeys(admin, `${redisPrefix}:`));
@@ -41,7 +45,12 @@ async function twoInstances(options: CalculatorOptions): Promise<[Instance, Inst
     cleanups.push(() => calc.close());
     started.push({ calc, lines });
   }
-  return started as [Instance, Instance];
+  const [a, b] = started as [Instance, Instance];
+  await vi.waitFor(() => {
+    expect(a.calc.others).toEqual([b.calc.instanceId]);
+    expect(b.calc.others).toEqual([a.calc.instanceId]);
+  }, { timeout: 3_000 });
+  return [a, b];
 }
 
 /** `count` requests `add(i, 1000)` sent at once, alternating between the instances. */
@@ -65,22 +74,23 @@ function count(resource: 'TCPSocketWrap' | 'Timeout'): number {
 }
 
 describe('the calculator example, two instances on Redis', () => {
-  it('answers every request right while replies cross instances through the backplane', async () => {
+  it('answers every request right while every other reply crosses instances through the backplane', async () => {
     const instances = await twoInstances({ timeout: 5_000, maxDelay: 30 });
     const [a, b] = instances;
     expect(a.calc.transport).toBe('redis-list');
-    expect(a.calc.mode).toBe('Redis backplane, shared reply list');
+    expect(a.calc.mode).toBe('Redis backplane, a reply list per instance');
     expect(a.calc.instanceId).not.toBe(b.calc.instanceId);
 
     const count = 40;
     expect(await alternate(instances, count)).toEqual(expected(count));
 
-    // Both pop the one reply list, so each got some replies of the other's requests: the backplane delivered them there.
+    // Each instance sent every other answer of its 20 jobs to the other, whose backplane delivered it here.
     // (The receiver learns the owner's outcome just after the owner delivered it.)
     await vi.waitFor(() => expect(a.calc.replies.received + b.calc.replies.received).toBe(count));
-    expect(crossed(instances, 'delivered')).toBeGreaterThan(0);
+    expect(a.calc.replies.crossed).toEqual({ delivered: 10 });
+    expect(b.calc.replies.crossed).toEqual({ delivered: 10 });
     const crossings = [...a.lines, ...b.lines].filter((line) => / crossed instances: .* which answered delivered$/.test(line));
-    expect(crossings.length).toBeGreaterThan(0);
+    expect(crossings).toHaveLength(2 * 10);
     for (const { calc, lines } of instances) {
       for (const line of lines.filter((l) => l.includes(' crossed instances: '))) {
         // Received here, owned by the other instance.
@@ -89,10 +99,25 @@ describe('the calculator example, two instances on Redis', () => {
     }
   });
 
+  it('shows a reply crossing from the first request of a run, and every other one after it', async () => {
+    const [a, b] = await twoInstances({ timeout: 5_000, maxDelay: 0 });
+    const crossedToB: number[] = [];
+    for (let i = 1; i <= 4; i++) {
+      const response = await fetch(`${a.calc.url}/calc?op=add&a=${i}&b=1`);
+      expect(await response.json()).toMatchObject({ result: i + 1 });
+      await vi.waitFor(() => expect(a.calc.replies.received + b.calc.replies.received).toBe(i));
+      crossedToB.push(b.calc.replies.crossed.delivered ?? 0);
+    }
+    expect(crossedToB).toEqual([1, 1, 2, 2]);
+    expect(a.calc.replies.crossed).toEqual({});
+    expect(b.lines.filter((line) => line.includes(' crossed instances: '))).toHaveLength(2);
+    expect(a.lines).toContain(`instance ${a.calc.instanceId}: every other answer (the first, the third, …) goes to another instance (${b.calc.instanceId}), which forwards it here through the backplane`);
+  });
+
   it('acknowledges a too-late reply as rolled back on whichever instance pops it, and compensates once', async () => {
     const instances = await twoInstances({ timeout: 150 });
     const [a, b] = instances;
-    // All owned by a; both instances pop the replies (a blocked pop is served first come, first served), so b gets some.
+    // All owned by a, which sends every other answer to b's reply list.
     const late = await Promise.all(
       Array.from({ length: 4 }, async (_, i) => {
         const response = await fetch(`${a.calc.url}/calc?op=mul&a=${i}&b=7&delay=400`);
@@ -108,8 +133,8 @@ describe('the calculator example, two instances on Redis', () => {
       }
       expect(a.calc.replies.received + b.calc.replies.received).toBe(late.length);
     });
-    // The ones b popped were rolled back by their owner a, and compensated on b.
-    expect(b.calc.replies.crossed['rolled-back']).toBeGreaterThan(0);
+    // The two b popped were rolled back by their owner a, and compensated on b.
+    expect(b.calc.replies.crossed).toEqual({ 'rolled-back': 2 });
     expect(a.calc.replies.crossed).toEqual({});
   });
 
@@ -128,7 +153,8 @@ describe('the calculator example, two instances on Redis', () => {
     await Promise.all(instances.map(({ calc }) => calc.close()));
 
     for (const { calc, lines } of instances) expect(lines.at(-1)).toMatch(new RegExp(`^replies received by ${calc.instanceId}: \\d+; `));
-    expect(await keysUnder(admin, `${redisPrefix}:`)).not.toContain(`${redisPrefix}:jobs`);
+    // No job, no reply list, no member of the reply ring.
+    expect((await keysUnder(admin, `${redisPrefix}:`)).filter((key) => /:(jobs|replies:.*|reply-ring)$/.test(key))).toEqual([]);
     // fetch's keep-alive sockets close when the server's FIN arrives.
     await vi.waitFor(() => expect(count('TCPSocketWrap')).toBeLessThanOrEqual(sockets));
     // No timer of ours outlives close().
@@ -137,7 +163,7 @@ describe('the calculator example, two instances on Redis', () => {
 });
 
 describe('the calculator example, two instances on Redis and RabbitMQ', () => {
-  it('shares one reply queue, and replies that reach the other instance are delivered through the backplane', async () => {
+  it("sends every other reply to the other instance's queue, which delivers it through the backplane", async () => {
     const jobsQueue = `rrxc-test-calc-${randomUUID()}`;
     cleanups.push(async () => {
       const connection = await amqp.connect(AMQP_URL);
@@ -146,10 +172,10 @@ describe('the calculator example, two instances on Redis and RabbitMQ', () => {
     });
     const instances = await twoInstances({ amqpUrl: AMQP_URL, jobsQueue, timeout: 5_000, maxDelay: 30 });
     expect(instances[0].calc.transport).toBe('amqp');
-    expect(instances[0].calc.mode).toBe('RabbitMQ, shared reply queue, Redis backplane');
+    expect(instances[0].calc.mode).toBe('RabbitMQ, a reply queue per instance, Redis backplane');
 
     const count = 40;
     expect(await alternate(instances, count)).toEqual(expected(count));
-    expect(crossed(instances, 'delivered')).toBeGreaterThan(0);
+    await vi.waitFor(() => expect(crossed(instances, 'delivered')).toBe(count / 2));
   });
 });

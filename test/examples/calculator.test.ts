@@ -27,6 +27,24 @@ describe('the calculator example, in-process', () => {
     expect(await posted.json()).toMatchObject({ result: 42 });
   });
 
+  it('answers ordinary requests in time with its default timeout and worker delay', async () => {
+    const { calc, lines } = await calculator({});
+    const statuses = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const response = await fetch(`${calc.url}/calc?op=add&a=${i}&b=1`);
+        await response.body?.cancel();
+        return response.status;
+      }),
+    );
+    expect(statuses).toEqual(Array.from({ length: 40 }, () => 200));
+    expect(lines.filter((line) => line.includes('will time out'))).toEqual([]);
+  });
+
+  it('says at start-up when its worker delay reaches the timeout', async () => {
+    const { lines } = await calculator({ timeout: 500, maxDelay: 800 });
+    expect(lines).toContain('worker delays go up to 800 ms, the timeout is 500 ms: some ordinary requests will time out');
+  });
+
   it('answers 504 when the worker is too late, then acknowledges the late reply as rolled back and compensates', async () => {
     const { calc, lines } = await calculator({ timeout: 100 });
     const response = await fetch(`${calc.url}/calc?op=sub&a=5&b=3&delay=300`);
