@@ -37,7 +37,7 @@ const calculator = await start({
   ...(redisUrl === undefined ? {} : { redisUrl }),
 });
 console.log(`calculator listening on ${calculator.url} (${calculator.mode}, timeout ${timeout} ms, worker delay 0–${maxDelay} ms)`);
-if (calculator.instanceId !== undefined) {
+if (calculator.instanceId !== undefined && calculator.others.length === 0) {
   console.log(
     `instance ${calculator.instanceId}: start another with another --port; then every other answer to this one's jobs goes to the other, which logs it and forwards it back through Redis`,
   );
