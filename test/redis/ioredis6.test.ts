@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { describe, expect, it, vi } from 'vitest';
 import { systemClock, type Clock } from '../../src/index.js';
 import { DEFAULT_LEASE_TTL, RedisBackplane, RedisTagStore } from '../../src/redis/index.js';
-import { describeBackplane } from '../conformance/backplane.js';
+import { describeBackplane, type BackplaneCluster } from '../conformance/backplane.js';
 import { describeTagStore } from '../conformance/tag-store.js';
 import { redisForFile } from '../helpers/redis-for-file.js';
 import { deleteKeys } from '../helpers/redis-keys.js';
@@ -38,13 +38,17 @@ describeTagStore('RedisTagStore on ioredis 6, on its own connection (url)', asyn
   return { store: await RedisTagStore.connect({ url: redis.url, prefix }), cleanup: () => deleteKeys(redis.connection, prefix) };
 });
 
-describeBackplane('RedisBackplane on ioredis 6', async (size) => {
+/**
+ * A cluster of `size` Redis backplanes, instance `index` made by `connect`,
+ * as in the ioredis 5 run (test/conformance/backplane.test.ts): each
+ * instance reads the time through its own clock, which loseLease() moves
+ * past the lease.
+ */
+async function redisCluster(size: number, connect: (options: { prefix: string; clock: Clock }, index: number) => Promise<RedisBackplane>, release?: () => Promise<unknown>): Promise<BackplaneCluster> {
   const prefix = uniquePrefix('backplane-ioredis6');
-  // As on ioredis 5 (test/conformance/backplane.test.ts): each instance
-  // reads the time through its own clock, which loseLease() moves past the lease.
   const skews = Array.from({ length: size }, () => 0);
   const clocks = skews.map((_, index): Clock => ({ ...systemClock, now: () => systemClock.now() + skews[index]! }));
-  const backplanes = await Promise.all(clocks.map((clock) => RedisBackplane.connect({ url: redis.url, prefix, clock })));
+  const backplanes = await Promise.all(clocks.map((clock, index) => connect({ prefix, clock }, index)));
   return {
     backplanes,
     tagStore: (index) => backplanes[index]!.tagStore,
@@ -53,26 +57,19 @@ describeBackplane('RedisBackplane on ioredis 6', async (size) => {
     cleanup: async () => {
       await Promise.all(backplanes.map((backplane) => backplane.close()));
       await deleteKeys(redis.connection, prefix);
+      await release?.();
     },
   };
-});
+}
 
-describeBackplane('RedisBackplane on ioredis 6, on given connections', async (size) => {
-  const prefix = uniquePrefix('backplane-ioredis6-given');
-  const skews = Array.from({ length: size }, () => 0);
-  const clocks = skews.map((_, index): Clock => ({ ...systemClock, now: () => systemClock.now() + skews[index]! }));
+describeBackplane('RedisBackplane on ioredis 6', (size) => redisCluster(size, (options) => RedisBackplane.connect({ ...options, url: redis.url })));
+
+describeBackplane('RedisBackplane on ioredis 6, on given connections', (size) => {
   // Each backplane duplicates its connection for its subscription, and closes that copy itself.
-  const connections = clocks.map(() => redis.connection.duplicate({ enableAutoPipelining: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 }));
-  const backplanes = await Promise.all(connections.map((connection, index) => RedisBackplane.connect({ redis: connection, prefix, clock: clocks[index]! })));
-  return {
-    backplanes,
-    tagStore: (index) => backplanes[index]!.tagStore,
-    settle: () => new Promise((resolve) => setTimeout(resolve, 30)),
-    loseLease: (index) => void (skews[index] = 2 * DEFAULT_LEASE_TTL),
-    cleanup: async () => {
-      await Promise.all(backplanes.map((backplane) => backplane.close()));
-      await deleteKeys(redis.connection, prefix);
-      await Promise.all(connections.map((connection) => connection.quit()));
-    },
-  };
+  const connections = Array.from({ length: size }, () => redis.connection.duplicate({ enableAutoPipelining: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 }));
+  return redisCluster(
+    size,
+    (options, index) => RedisBackplane.connect({ ...options, redis: connections[index]! }),
+    () => Promise.all(connections.map((connection) => connection.quit())),
+  );
 });
