@@ -39,7 +39,7 @@ import { AckWaits, AnswerLog, encodeAck, encodeForward, ERROR, GONE, isOutcome, 
  * import { Controller } from 'rrxc';
  * import { RedisBackplane } from 'rrxc/redis';
  *
- * const backplane = await RedisBackplane.connect({ url: process.env.REDIS_URL, prefix: 'orders:' });
+ * const backplane = await RedisBackplane.connect({ url: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379', prefix: 'orders:' });
  * const controller = new Controller({ backplane, tagStore: backplane.tagStore, timeout: 5_000 });
  * // …
  * await controller.close(); // also closes the backplane and its connections

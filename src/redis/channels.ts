@@ -15,7 +15,7 @@ import { transportError } from './_connection.js';
  *
  * subscribe(REDIS_CHANNELS.conflict, (message) => {
  *   const { correlationId } = message as RedisConflictMessage;
- *   log.error({ correlationId }, 'reply delivered after another instance reported it rolled back');
+ *   console.error(`reply to ${correlationId} delivered after another instance reported it rolled back`);
  * });
  * ```
  */

@@ -24,7 +24,7 @@ import { defineScripts, type Scripts } from './_scripts.js';
  * import { Controller } from 'rrxc';
  * import { RedisTagStore } from 'rrxc/redis';
  *
- * const redis = new Redis(process.env.REDIS_URL);
+ * const redis = new Redis(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379');
  * const controller = new Controller({ tagStore: new RedisTagStore({ redis, prefix: 'orders:' }) });
  * ```
  */
