@@ -46,3 +46,14 @@ export {
   type UnmatchedPolicy,
 } from './queue-consumer.js';
 export { DEFAULT_COMPENSATED_TAG, type ReplyTarget } from './reply-target.js';
+export { UNANSWERED_STATUS, type ExchangeHandlerOptions, type ExchangeTarget } from './http-exchange.js';
+export { expressExchange, type ExpressNext, type ExpressResponseLike } from './express.js';
+export {
+  fastifyExchange,
+  fastifyWebhook,
+  type FastifyInstanceLike,
+  type FastifyPluginLike,
+  type FastifyReplyLike,
+  type FastifyRequestLike,
+  type FastifyWebhookOptions,
+} from './fastify.js';
