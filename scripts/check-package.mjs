@@ -10,13 +10,13 @@
 import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, posix } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, posix, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import semver from 'semver';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'node_modules', '.bin');
-const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
 /**
  * Node versions where `require()` of an ES module works without a flag
@@ -57,7 +57,7 @@ const sourcePkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
 try {
   console.log(`check:package: ${sourcePkg.name}@${sourcePkg.version} as a user installs it (Node ${process.version})`);
   const tree = await step('copy the tree a fresh clone has', copyTree);
-  const packed = await step('npm pack of that tree (its prepare script builds dist/)', () => pack(tree));
+  const packed = await step('npm pack of that tree (npm runs its prepare script, the build)', () => pack(tree));
   const pkg = JSON.parse(readFileSync(join(packed.dir, 'package.json'), 'utf8'));
   const subpaths = await step('every exports target is in the tarball', () => checkExports(pkg, packed.files, tree));
   await step('tarball contents: LICENSE, CHANGELOG, docs; dist/ matches src/', () => checkContents(packed.files, tree));
@@ -114,7 +114,7 @@ async function copyTree() {
 
 /** `npm pack` in the copied tree (running its lifecycle scripts, as `npm publish` and git installs do), then the tarball unpacked. */
 async function pack(tree) {
-  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: tree.dir, timeout: 120_000, check: 'npm pack failed (its prepare script runs `npm run build`)' });
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: tree.dir, timeout: 180_000, check: 'npm pack failed (its prepare script runs `npm run build`)' });
   let report;
   try {
     [report] = JSON.parse(stdout.slice(stdout.indexOf('[')));
@@ -258,7 +258,7 @@ async function install(tarball, pkg) {
   const types = `@types/node@${dev['@types/node']}`;
   await run('npm', ['install', tarball, ...peers, types, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], {
     cwd: dir,
-    timeout: 120_000,
+    timeout: 180_000,
     check: `npm install ${pkg.name} ${peers.join(' ')} failed`,
   });
   const versions = Object.keys(pkg.peerDependencies ?? {}).map((name) => {
@@ -314,46 +314,42 @@ console.log(JSON.stringify(names));
 }
 
 /**
- * `tsc --noEmit` of one file importing every subpath with types, strict and
- * without skipLibCheck, once per resolution. An error in rrxc's declarations
- * or in the consumer file fails; one in a peer's own declarations (which a
- * consumer without skipLibCheck meets with or without rrxc) is a note.
+ * A type-check of one file importing every subpath with types, strict,
+ * once per resolution, through the TypeScript API: it asks for the
+ * diagnostics of that file and of every declaration file of rrxc (as
+ * skipLibCheck off would), not of the peers' own declarations, which a
+ * consumer meets with or without rrxc (and which would triple the time).
  */
-async function typecheck(consumer, subpaths) {
+function typecheck(consumer, subpaths) {
+  const ts = createRequire(join(ROOT, 'package.json'))('typescript');
   const typed = subpaths.filter((subpath) => !subpath.endsWith('.json'));
-  const source = typed.map((subpath, index) => `import * as m${index} from '${subpath}';`).join('\n');
-  writeFileSync(join(consumer.dir, 'consumer.ts'), `${source}\n\nexport const modules = [${typed.map((_, index) => `m${index}`).join(', ')}];\n`);
-  const ours = (file) => file === 'consumer.ts' || file.startsWith(`node_modules/${sourcePkg.name}/`);
-  const runs = await Promise.all(
-    Object.entries(TS_RESOLUTIONS).map(async ([name, options]) => {
-      const config = `tsconfig.${name}.json`;
-      const compilerOptions = { ...options, target: 'ES2022', lib: ['ES2022'], types: ['node'], strict: true, skipLibCheck: false, noEmit: true };
-      writeFileSync(join(consumer.dir, config), JSON.stringify({ compilerOptions, files: ['consumer.ts'] }, null, 2));
-      const { code, stdout, stderr } = await run(process.execPath, [TSC, '-p', config, '--pretty', 'false'], { cwd: consumer.dir, allowFailure: true });
-      return { name, code, output: `${stdout}${stderr}`, errors: tscErrors(`${stdout}${stderr}`) };
-    }),
-  );
-  const foreign = new Set();
-  for (const { name, code, output, errors } of runs) {
-    const mine = errors.filter((error) => ours(error.file));
-    if (mine.length > 0) throw new CheckFailure(`tsc under ${name} resolution: ${mine.length} error(s) in rrxc's types or the consumer`, mine.map((error) => error.text).join('\n'));
-    if (code !== 0 && errors.length === 0) throw new CheckFailure(`tsc under ${name} resolution exited with ${code}`, output);
-    for (const error of errors) foreign.add(error.file.replace(/^node_modules\/((?:@[^/]+\/)?[^/]+)\/.*$/, '$1'));
+  const entry = join(consumer.dir, 'consumer.ts');
+  const imports = typed.map((subpath, index) => `import * as m${index} from '${subpath}';`).join('\n');
+  writeFileSync(entry, `${imports}\n\nexport const modules = [${typed.map((_, index) => `m${index}`).join(', ')}];\n`);
+  const ours = join(consumer.dir, 'node_modules', sourcePkg.name) + sep;
+  let declarations = 0;
+  for (const [name, resolution] of Object.entries(TS_RESOLUTIONS)) {
+    const json = { ...resolution, target: 'ES2022', lib: ['ES2022'], types: ['node'], strict: true, skipLibCheck: false, noEmit: true };
+    const { options, errors } = ts.convertCompilerOptionsFromJson(json, consumer.dir);
+    if (errors.length > 0) throw new CheckFailure(`bad compiler options for ${name}`, format(errors));
+    const host = ts.createCompilerHost(options);
+    const program = ts.createProgram({ rootNames: [entry], options, host });
+    const checked = program.getSourceFiles().filter((file) => file.fileName === entry.replaceAll(sep, '/') || file.fileName.startsWith(ours.replaceAll(sep, '/')));
+    const ownDeclarations = checked.filter((file) => file.isDeclarationFile).length;
+    if (ownDeclarations === 0) throw new CheckFailure(`under ${name} resolution the program holds none of ${sourcePkg.name}'s declaration files`);
+    declarations = Math.max(declarations, ownDeclarations);
+    const diagnostics = [
+      ...program.getOptionsDiagnostics(),
+      ...program.getGlobalDiagnostics(),
+      ...checked.flatMap((file) => [...program.getSyntacticDiagnostics(file), ...program.getSemanticDiagnostics(file)]),
+    ];
+    if (diagnostics.length > 0) throw new CheckFailure(`under ${name} resolution: ${diagnostics.length} error(s)`, format(diagnostics));
   }
-  if (foreign.size > 0) console.log(`      note: without skipLibCheck, tsc also reports errors in the declarations of ${[...foreign].sort().join(', ')} (not rrxc's)`);
-  const version = JSON.parse(readFileSync(join(ROOT, 'node_modules', 'typescript', 'package.json'), 'utf8')).version;
-  return { summary: `${typed.length} subpaths, strict, skipLibCheck off, TypeScript ${version}` };
-}
+  return { summary: `${typed.length} subpaths, ${declarations} declaration files of ${sourcePkg.name}, strict, TypeScript ${ts.version}` };
 
-/** The errors of `tsc --pretty false` output: file (relative to the project), and the text with its continuation lines. */
-function tscErrors(output) {
-  const errors = [];
-  for (const line of output.split('\n')) {
-    const match = /^(.+?)\(\d+,\d+\): error TS\d+:/.exec(line);
-    if (match) errors.push({ file: match[1].replaceAll('\\', '/'), text: line });
-    else if (/^\s/.test(line) && errors.length > 0) errors[errors.length - 1].text += `\n${line}`;
+  function format(diagnostics) {
+    return ts.formatDiagnostics(diagnostics, { getCanonicalFileName: (file) => file, getCurrentDirectory: () => consumer.dir, getNewLine: () => '\n' });
   }
-  return errors;
 }
 
 /** Every path string of an `exports` entry, through its conditions. */
@@ -376,15 +372,13 @@ function relativeLinks(markdown) {
 
 /**
  * Runs a command. A failure is a {@link CheckFailure} with the message
- * `check` (or the command line) and the command's output; with
- * `allowFailure`, a non-zero exit is returned as `code` instead.
- * @returns {Promise<{ code: number, stdout: string, stderr: string }>}
+ * `check` (or the command line) and the command's output.
+ * @returns {Promise<{ stdout: string, stderr: string }>}
  */
-function run(command, args, { cwd, timeout = 60_000, check, allowFailure = false } = {}) {
+function run(command, args, { cwd, timeout = 60_000, check } = {}) {
   return new Promise((resolve, reject) => {
     execFile(command, args, { cwd, timeout, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } }, (error, stdout, stderr) => {
-      if (error === null) return resolve({ code: 0, stdout, stderr });
-      if (allowFailure && !error.killed && typeof error.code === 'number') return resolve({ code: error.code, stdout, stderr });
+      if (error === null) return resolve({ stdout, stderr });
       const what = error.killed ? `timed out after ${timeout / 1000} s` : `exited with ${error.code ?? error.signal}`;
       reject(new CheckFailure(`${check ?? `\`${command} ${args.join(' ')}\` failed`}: ${what}`, `${stdout}\n${stderr}`));
     });
