@@ -332,7 +332,8 @@ function typecheck(consumer, subpaths) {
     const json = { ...resolution, target: 'ES2022', lib: ['ES2022'], types: ['node'], strict: true, skipLibCheck: false, noEmit: true };
     const { options, errors } = ts.convertCompilerOptionsFromJson(json, consumer.dir);
     if (errors.length > 0) throw new CheckFailure(`bad compiler options for ${name}`, format(errors));
-    const host = ts.createCompilerHost(options);
+    // As if tsc ran in the consumer: `types: ["node"]` resolves from there.
+    const host = { ...ts.createCompilerHost(options), getCurrentDirectory: () => consumer.dir };
     const program = ts.createProgram({ rootNames: [entry], options, host });
     const checked = program.getSourceFiles().filter((file) => file.fileName === entry.replaceAll(sep, '/') || file.fileName.startsWith(ours.replaceAll(sep, '/')));
     const ownDeclarations = checked.filter((file) => file.isDeclarationFile).length;
