@@ -157,18 +157,27 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
  * @example
  * ```ts
  * import { connect } from 'nats';
+ * import { Controller } from 'rrxc';
  * import { createReplyHandler } from 'rrxc/integrations';
  * import { consumeNatsReplies, natsReplyFields } from 'rrxc/nats';
  *
+ * interface Job { x: number }
+ * interface Answer { double: number }
+ * declare function refund(correlationId: string, answer: Answer): Promise<void>;
+ *
  * const nc = await connect({ servers: '127.0.0.1:4222' });
+ * const controller = new Controller<Job, Answer>();
  * const replies = await consumeNatsReplies(nc, controller, createReplyHandler(controller, {
  *   ...natsReplyFields<Answer>(),
  *   compensate: (answer, { correlationId }) => refund(correlationId, answer),
  * }));
- * const answer = await replies.request('jobs', job, { timeout: 5_000 });
- * // the worker: nc.subscribe('jobs', { callback: (_, msg) => msg.respond(JSON.stringify(work(msg.json()))) })
+ * // The worker needs nothing of rrxc: msg.respond() answers to <inbox>.<correlationId>.
+ * nc.subscribe('jobs', { callback: (_, msg) => msg.respond(JSON.stringify({ double: 2 * msg.json<Job>().x })) });
+ *
+ * const answer = await replies.request('jobs', { x: 21 }, { timeout: 5_000 }); // { double: 42 }
  * await replies.close();
  * await controller.close();
+ * await nc.close();
  * ```
  */
 export async function consumeNatsReplies<Req, Res, D extends NatsReplyDecision>(

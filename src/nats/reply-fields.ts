@@ -65,6 +65,16 @@ export interface NatsReplyFields<Res> {
  *
  * @example
  * ```ts
+ * import type { NatsConnection } from 'nats';
+ * import { Controller } from 'rrxc';
+ * import { createReplyHandler } from 'rrxc/integrations';
+ * import { consumeNatsReplies, natsReplyFields } from 'rrxc/nats';
+ *
+ * interface Answer { double: number }
+ * declare const nc: NatsConnection;
+ * declare function refund(correlationId: string, answer: Answer): Promise<void>;
+ *
+ * const controller = new Controller<unknown, Answer>();
  * const handler = createReplyHandler(controller, {
  *   ...natsReplyFields<Answer>(),
  *   compensate: (answer, { correlationId }) => refund(correlationId, answer),
