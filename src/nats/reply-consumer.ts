@@ -9,7 +9,7 @@ import { NATS_CORRELATION_HEADER, NATS_REQUEUE_HEADER } from './reply-fields.js'
 /**
  * What {@link consumeNatsReplies} reads of a handler's decision: the
  * `action` it applies and the `requeues` it counts. The
- * `ReplyDecision` of {@link integrations!createReplyHandler} fits.
+ * `ReplyDecision` of {@link "rrxc/integrations"!createReplyHandler} fits.
  */
 export interface NatsReplyDecision {
   /**
@@ -26,7 +26,7 @@ export interface NatsReplyDecision {
 
 /**
  * Routes one reply message and answers what to do with it: the handler
- * {@link integrations!createReplyHandler} returns, given
+ * {@link "rrxc/integrations"!createReplyHandler} returns, given
  * {@link natsReplyFields}. It should never reject; if it does, the error
  * goes to `onError`.
  *
@@ -88,7 +88,7 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
   /**
    * The reply subject of a request: `<inbox>.<correlationId>`, for a
    * request published some other way (a JetStream publish).
-   * @throws {@link index!InvalidArgumentError} for an ID that is not a subject token.
+   * @throws {@link rrxc!InvalidArgumentError} for an ID that is not a subject token.
    */
   replyTo(correlationId: string): string;
   /**
@@ -97,7 +97,7 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
    * carries the ID. Register the request first (`exchange.registerRequest()`);
    * should the server find no subscriber for `subject`, its exchange ends
    * at once with status `closed`, the ID tagged for rollback, and its
-   * `response` rejects with an {@link index!ExchangeEndedError} whose `cause` is
+   * `response` rejects with an {@link rrxc!ExchangeEndedError} whose `cause` is
    * a nats.js `NatsError` of code `ErrorCode.NoResponders` (`"503"`) —
    * instead of waiting for its timeout.
    *
@@ -105,7 +105,7 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
    * @param payload - The encoded request.
    * @param correlationId - The registered request's ID; it must be a subject token (no `.`, `*`, `>` or whitespace), as generated IDs are.
    * @param options - Extra headers.
-   * @throws {@link index!InvalidArgumentError} for a bad subject, ID or option, or after `close()`.
+   * @throws {@link rrxc!InvalidArgumentError} for a bad subject, ID or option, or after `close()`.
    */
   publish(subject: string, payload: Payload, correlationId: string, options?: NatsPublishOptions): void;
   /**
@@ -117,8 +117,8 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
    * @param message - The request; encoded by the consumer's `encode`.
    * @param options - The exchange's `signal`, `timeout` and `id`, the request's `correlationId`, extra headers.
    * @returns The reply.
-   * @throws {@link index!ExchangeEndedError} (as a rejection) when the exchange ended before the reply came; after no responders its `status` is `closed` and its `cause` the `NatsError` 503.
-   * @throws {@link index!InvalidArgumentError} (as a rejection) for a bad subject or option, or after `close()`.
+   * @throws {@link rrxc!ExchangeEndedError} (as a rejection) when the exchange ended before the reply came; after no responders its `status` is `closed` and its `cause` the `NatsError` 503.
+   * @throws {@link rrxc!InvalidArgumentError} (as a rejection) for a bad subject or option, or after `close()`.
    */
   request(subject: string, message: Req, options?: NatsRequestOptions): Promise<Res>;
   /**
@@ -134,7 +134,7 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
 /**
  * Consumes the replies of NATS requests: subscribes to `<inbox>.*`, routes
  * each reply through `handler` (typically
- * {@link integrations!createReplyHandler} with {@link natsReplyFields}:
+ * {@link "rrxc/integrations"!createReplyHandler} with {@link natsReplyFields}:
  * `registerResponse`, compensation of late replies once, and the decision),
  * republishes what it decides to requeue, and ends at once the exchange of
  * a request the server answers "no responders" (a status message 503, which
@@ -152,7 +152,7 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
  * @param handler - Routes one reply and decides about it.
  * @param options - See {@link ConsumeNatsRepliesOptions}.
  * @returns The running consumer, subscribed on the server; `close()` it on shutdown.
- * @throws {@link index!InvalidArgumentError} (as a rejection) for a bad argument or option.
+ * @throws {@link rrxc!InvalidArgumentError} (as a rejection) for a bad argument or option.
  *
  * @example
  * ```ts

@@ -35,7 +35,7 @@ export interface NatsReplyFieldsOptions {
 
 /**
  * How a NATS reply message is read: the three extractors that
- * {@link integrations!createReplyHandler} needs for a message type that is not
+ * {@link "rrxc/integrations"!createReplyHandler} needs for a message type that is not
  * amqplib-shaped. Spread them into its options, and override any of them
  * (`getPayload` for a codec other than JSON).
  *
@@ -51,7 +51,7 @@ export interface NatsReplyFields<Res> {
 }
 
 /**
- * The extractors that make {@link integrations!createReplyHandler} read NATS
+ * The extractors that make {@link "rrxc/integrations"!createReplyHandler} read NATS
  * messages: pass the handler it returns to {@link consumeNatsReplies}. By
  * default the correlation ID is the last token of the subject, where
  * {@link NatsReplyConsumer.publish} puts it (`<inbox>.<correlationId>`), so
@@ -61,7 +61,7 @@ export interface NatsReplyFields<Res> {
  * @typeParam Res - Type of the reply payloads.
  * @param options - Where the correlation ID is read from.
  * @returns `{ getCorrelationId, getPayload, getRequeues }`.
- * @throws {@link index!InvalidArgumentError} for a bad header name or an unknown option.
+ * @throws {@link rrxc!InvalidArgumentError} for a bad header name or an unknown option.
  *
  * @example
  * ```ts
