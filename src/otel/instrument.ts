@@ -44,7 +44,7 @@ export interface Instrumentation extends Disposable {
    *
    * @param exchange - An exchange of any controller.
    * @returns Its span; `undefined` once it ended, or if it was made before `instrument()` or after `uninstrument()`.
-   * @throws {@link index!InvalidArgumentError} when `exchange` is not an object.
+   * @throws {@link rrxc!InvalidArgumentError} when `exchange` is not an object.
    *
    * @example
    * ```ts
@@ -94,7 +94,7 @@ export interface Instrumentation extends Disposable {
  *
  * @param options - Providers and propagator; the global ones by default.
  * @returns The running instrumentation, to `uninstrument()` it.
- * @throws {@link index!InvalidArgumentError} for an unknown option, or a provider or propagator without the methods it needs.
+ * @throws {@link rrxc!InvalidArgumentError} for an unknown option, or a provider or propagator without the methods it needs.
  *
  * @example
  * ```ts
