@@ -8,6 +8,7 @@
  * late reply can be acknowledged and compensated instead of requeued forever.
  *
  * @packageDocumentation
+ * @module rrxc
  */
 export { Controller } from './controller.js';
 export { Exchange } from './exchange.js';

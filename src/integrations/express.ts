@@ -5,14 +5,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Exchange } from '../exchange.js';
 import { exchangeHandlerSettings, serveExchange, unansweredAnswer, type ExchangeHandlerOptions, type ExchangeTarget } from './http-exchange.js';
 
-/**
- * The part of Express's `Response` an exchange handler uses: a `node:http`
- * response with `json()`.
- */
-export interface ExpressResponseLike extends ServerResponse {
+/** The part of Express's `Response` an exchange handler uses: a `node:http` response with `json()`. */
+export type ExpressResponseLike = ServerResponse & {
   /** Sends `body` as JSON, with Express's `json replacer` and `json spaces` settings. */
   json(body: unknown): unknown;
-}
+};
 
 /** Express's `next`: hands an error to the error-handling middleware. */
 export type ExpressNext = (error?: unknown) => void;

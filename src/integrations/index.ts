@@ -7,6 +7,7 @@
  * amqplib channel and the HTTP framework are passed in.
  *
  * @packageDocumentation
+ * @module rrxc/integrations
  */
 export {
   CALLBACK_STATUS,

@@ -176,7 +176,7 @@ export type CustomReplyHandlerOptions<M, Res> = ReplyHandlerOptions<M, Res> &
  * @param controller - The controller whose exchanges wait for the replies.
  * @param options - Extractors, the `unmatched` policy, the compensation.
  * @returns The handler: `message → Promise<ReplyDecision>`.
- * @throws {@link index!InvalidArgumentError} for a bad controller or option.
+ * @throws {@link rrxc!InvalidArgumentError} for a bad controller or option.
  *
  * @example
  * ```ts
@@ -201,7 +201,7 @@ export function createReplyHandler<Res, M extends AmqpLikeMessage = AmqpLikeMess
  * @param controller - The controller whose exchanges wait for the replies.
  * @param options - The extractors, the `unmatched` policy, the compensation.
  * @returns The handler: `message → Promise<ReplyDecision>`.
- * @throws {@link index!InvalidArgumentError} for a bad controller or option.
+ * @throws {@link rrxc!InvalidArgumentError} for a bad controller or option.
  *
  * @example
  * ```ts
@@ -379,7 +379,7 @@ export interface ReplyConsumer {
  * @param controller - The controller whose exchanges wait for the replies.
  * @param options - See {@link ConsumeRepliesOptions}.
  * @returns The running consumer; `cancel()` it on shutdown.
- * @throws {@link index!InvalidArgumentError} (as a rejection) for a bad argument or option.
+ * @throws {@link rrxc!InvalidArgumentError} (as a rejection) for a bad argument or option.
  *
  * @example
  * ```ts

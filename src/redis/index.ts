@@ -14,6 +14,7 @@
  * ```
  *
  * @packageDocumentation
+ * @module rrxc/redis
  */
 export { RedisBackplane } from './backplane.js';
 export { RedisTagStore } from './tag-store.js';
