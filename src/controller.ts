@@ -52,21 +52,39 @@ type Entry<Req, Res> = PendingRequest<Req, Res, Exchange<Req, Res>>;
  *
  * @example An HTTP handler waiting for a worker's reply on a queue
  * ```ts
+ * import { createServer } from 'node:http';
+ * import { Controller } from 'rrxc';
+ *
+ * type Job = { a: number; b: number };
+ * type Answer = { sum: number };
+ * // Your queue client: publishes jobs, calls back with each reply.
+ * declare const queue: {
+ *   publish(job: Job, options: { correlationId: string }): Promise<void>;
+ *   onReply(handler: (reply: { correlationId: string; body: Answer; ack(): void }) => Promise<void>): void;
+ * };
+ * declare function compensate(answer: Answer): Promise<void>;
+ *
  * const controller = new Controller<Job, Answer>({ timeout: 5_000 });
  *
  * // the reply consumer, anywhere in the process
- * replies.on('message', async (msg) => {
- *   const outcome = await controller.registerResponse({ correlationId: msg.id, message: msg.body });
- *   if (outcome === 'rolled-back') await compensate(msg.body);
- *   msg.ack();
+ * queue.onReply(async (reply) => {
+ *   const outcome = await controller.registerResponse({ correlationId: reply.correlationId, message: reply.body });
+ *   if (outcome === 'rolled-back') await compensate(reply.body);
+ *   reply.ack();
  * });
  *
- * // the handler
- * const result = await controller.synchronize({ signal: req.signal }, async (xc) => {
- *   const { correlationId } = xc.registerRequest({ message: job });
- *   await queue.publish(job, { correlationId });
- * });
- * if (result.status !== 'completed') return reply(504);
+ * // the handler: its exchange aborts if the client goes away (expressExchange and fastifyExchange of rrxc/integrations do this for you)
+ * createServer(async (req, res) => {
+ *   const client = new AbortController();
+ *   res.once('close', () => res.writableFinished || client.abort());
+ *   const job: Job = { a: 1, b: 2 };
+ *   const result = await controller.synchronize({ signal: client.signal }, async (xc) => {
+ *     const { correlationId } = xc.registerRequest({ message: job });
+ *     await queue.publish(job, { correlationId });
+ *   });
+ *   if (result.status !== 'completed') return void res.writeHead(504).end(); // its ID is now tagged for rollback
+ *   res.end(JSON.stringify(result.entries[0]?.response));
+ * }).listen(8080);
  * ```
  */
 export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable {
@@ -210,12 +228,20 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
    *
    * @example
    * ```ts
-   * const result = await controller.synchronize({ signal: req.signal, timeout: 2_000 }, async (xc) => {
+   * import { Controller } from 'rrxc';
+   *
+   * type Part = { sku: string };
+   * declare function publish(part: Part, correlationId: string): Promise<void>; // your transport
+   *
+   * const controller = new Controller<Part, { reserved: boolean }>();
+   * const parts: Part[] = [{ sku: 'a' }, { sku: 'b' }];
+   * const result = await controller.synchronize({ timeout: 2_000 }, async (xc) => {
    *   for (const part of parts) {
    *     const { correlationId } = xc.registerRequest({ message: part });
    *     await publish(part, correlationId);
    *   }
    * });
+   * if (!result.complete) console.log('rolled back:', result.unanswered);
    * ```
    */
   async synchronize(options: SynchronizeOptions | undefined, operation: (exchange: Exchange<Req, Res>) => unknown): Promise<ExchangeResult<Req, Res>> {
@@ -262,8 +288,15 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
    *
    * @example
    * ```ts
+   * import amqp from 'amqplib';
+   * import { Controller } from 'rrxc';
+   *
+   * type Job = { text: string };
+   * const controller = new Controller<Job, { upper: string }>();
+   * const channel = await (await amqp.connect('amqp://127.0.0.1')).createChannel();
+   * const job: Job = { text: 'hello' };
    * const answer = await controller.request(job, (correlationId) => {
-   *   channel.sendToQueue('jobs', encode(job), { correlationId, replyTo: 'replies' });
+   *   channel.sendToQueue('jobs', Buffer.from(JSON.stringify(job)), { correlationId, replyTo: 'replies' });
    * }, { timeout: 5_000 });
    * ```
    */

@@ -11,11 +11,13 @@ import type { ExchangeResult, ResponseOutcome, TraceCarrier } from './types.js';
  * @example
  * ```ts
  * import { subscribe } from 'node:diagnostics_channel';
+ * import { createHistogram } from 'node:perf_hooks';
  * import { CHANNELS, type ExchangeEndedMessage } from 'rrxc';
  *
+ * const completed = createHistogram();
  * subscribe(CHANNELS.exchangeEnded, (message) => {
  *   const { result } = message as ExchangeEndedMessage;
- *   metrics.histogram('exchange_ms', result.durationMs, { status: result.status });
+ *   if (result.status === 'completed') completed.record(Math.max(1, Math.round(result.durationMs)));
  * });
  * ```
  */

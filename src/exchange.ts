@@ -179,8 +179,15 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
    *
    * @example
    * ```ts
+   * import amqp from 'amqplib';
+   * import { Controller } from 'rrxc';
+   *
+   * const controller = new Controller<{ text: string }, { upper: string }>();
+   * const channel = await (await amqp.connect('amqp://127.0.0.1')).createChannel();
+   * const xc = controller.createExchange({ timeout: 5_000 });
+   * const job = { text: 'hello' };
    * const { correlationId, response } = xc.registerRequest({ message: job });
-   * channel.sendToQueue('jobs', encode(job), { correlationId, replyTo: 'replies' });
+   * channel.sendToQueue('jobs', Buffer.from(JSON.stringify(job)), { correlationId, replyTo: 'replies' });
    * const answer = await response;
    * ```
    */
@@ -244,8 +251,13 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
    *
    * @example
    * ```ts
+   * import { Controller } from 'rrxc';
+   *
+   * const controller = new Controller<string, number>();
+   * const xc = controller.createExchange({ timeout: 5_000 });
+   * for (const part of ['a', 'b', 'c']) xc.registerRequest({ message: part }); // …and send each
    * for await (const { correlationId, response } of xc.responses()) {
-   *   progress.report(correlationId, response);
+   *   console.log(`${correlationId} answered`, response);
    * }
    * ```
    */

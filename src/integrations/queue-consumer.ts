@@ -180,12 +180,24 @@ export type CustomReplyHandlerOptions<M, Res> = ReplyHandlerOptions<M, Res> &
  *
  * @example
  * ```ts
+ * import amqp from 'amqplib';
+ * import { Controller } from 'rrxc';
+ * import { createReplyHandler } from 'rrxc/integrations';
+ *
+ * type Answer = { ok: boolean };
+ * declare function refund(correlationId: string, answer: Answer): Promise<void>; // yours
+ *
+ * const controller = new Controller<unknown, Answer>();
+ * const channel = await (await amqp.connect('amqp://127.0.0.1')).createChannel();
  * const handle = createReplyHandler(controller, {
  *   compensate: (answer, { correlationId }) => refund(correlationId, answer),
  * });
- * const decision = await handle(msg);
- * if (decision.action === 'ack' || decision.action === 'drop') channel.ack(msg);
- * else channel.nack(msg, false, false); // with consumeReplies, requeue is handled too
+ * await channel.consume('replies', async (msg) => {
+ *   if (msg === null) return;
+ *   const decision = await handle(msg);
+ *   if (decision.action === 'ack' || decision.action === 'drop') channel.ack(msg);
+ *   else channel.nack(msg, false, false); // with consumeReplies, requeue is handled too
+ * });
  * ```
  */
 export function createReplyHandler<Res, M extends AmqpLikeMessage = AmqpLikeMessage>(
@@ -205,6 +217,14 @@ export function createReplyHandler<Res, M extends AmqpLikeMessage = AmqpLikeMess
  *
  * @example
  * ```ts
+ * import { Controller } from 'rrxc';
+ * import { createReplyHandler } from 'rrxc/integrations';
+ *
+ * type Answer = { ok: boolean };
+ * // A message of your queue client.
+ * type Job = { correlationId: string; body: unknown; requeues: number };
+ *
+ * const controller = new Controller<unknown, Answer>();
  * const handle = createReplyHandler(controller, {
  *   getCorrelationId: (m: Job) => m.correlationId,
  *   getPayload: (m: Job) => m.body as Answer,
@@ -384,7 +404,14 @@ export interface ReplyConsumer {
  * @example
  * ```ts
  * import amqp from 'amqplib';
- * const channel = await (await amqp.connect(url)).createChannel();
+ * import { Controller } from 'rrxc';
+ * import { consumeReplies } from 'rrxc/integrations';
+ *
+ * type Answer = { ok: boolean };
+ * declare function refund(correlationId: string, answer: Answer): Promise<void>; // yours
+ *
+ * const controller = new Controller<unknown, Answer>();
+ * const channel = await (await amqp.connect('amqp://127.0.0.1')).createChannel();
  * const { queue } = await channel.assertQueue('', { exclusive: true });
  * const consumer = await consumeReplies(channel, queue, controller, {
  *   compensate: (answer, { correlationId }) => refund(correlationId, answer),
