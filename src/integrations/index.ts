@@ -1,10 +1,19 @@
 /**
- * rrxc/integrations — the two everyday uses of rrxc in a few lines each: a
- * queue consumer that routes replies and decides ack, requeue or
- * dead-letter ({@link createReplyHandler}, {@link consumeReplies} for
- * amqplib), and a `node:http` listener for webhook callbacks
- * ({@link createCallbackListener}). Neither imports a client library: the
- * amqplib channel and the HTTP framework are passed in.
+ * rrxc/integrations — the everyday uses of rrxc in a few lines each:
+ *
+ * - a queue consumer that routes replies and decides ack, requeue or
+ *   dead-letter: {@link consumeReplies} for amqplib,
+ *   {@link createReplyHandler} for any client;
+ * - webhook callbacks, with the same rules and answers everywhere: a
+ *   `node:http` listener that is an Express handler as it is
+ *   ({@link createCallbackListener}), and a Fastify plugin
+ *   ({@link fastifyWebhook});
+ * - HTTP handlers that wait for a reply: {@link expressExchange} and
+ *   {@link fastifyExchange} serve each request with an exchange bound to
+ *   its connection, and answer 504 when the reply does not come in time.
+ *
+ * None imports a client library or a framework: the amqplib channel and
+ * the application are passed in, typed by their shape.
  *
  * @packageDocumentation
  * @module rrxc/integrations

@@ -1,8 +1,10 @@
 import { createHmac } from 'node:crypto';
 import { getEventListeners } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import ts from 'typescript';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Controller, InvalidArgumentError, type ExchangeResult } from '../../src/index.js';
 import { createCallbackListener, expressExchange, type CallbackAnswer, type CallbackListenerOptions } from '../../src/integrations/index.js';
@@ -297,5 +299,16 @@ describe('expressExchange arguments', () => {
       expect(() => expressExchange(controller, operation, options as never)).toThrow(InvalidArgumentError);
     }
     return controller.close();
+  });
+});
+
+describe('rrxc/integrations and express', () => {
+  it('imports nothing of express, not even a type: express is no dependency of rrxc', () => {
+    const dir = new URL('../../src/integrations/', import.meta.url);
+    const imports = readdirSync(dir)
+      .filter((file) => file.endsWith('.ts'))
+      .flatMap((file) => ts.preProcessFile(readFileSync(new URL(file, dir), 'utf8'), true, true).importedFiles.map((i) => `${file}: ${i.fileName}`));
+    expect(imports.length).toBeGreaterThan(10);
+    expect(imports.filter((line) => /: (?:@types\/)?express(?:\/|$)/.test(line))).toEqual([]);
   });
 });

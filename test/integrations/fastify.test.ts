@@ -1,6 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { getEventListeners } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import ts from 'typescript';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Controller, InvalidArgumentError, type ExchangeResult } from '../../src/index.js';
 import { createCallbackListener, fastifyExchange, fastifyWebhook, type CallbackAnswer, type FastifyWebhookOptions } from '../../src/integrations/index.js';
@@ -292,5 +294,16 @@ describe('fastifyWebhook', () => {
     expect(() => fastifyExchange(controller, 'run' as never)).toThrow(InvalidArgumentError);
     expect(() => fastifyExchange(controller, () => 1, { timeout: Number.NaN })).toThrow(InvalidArgumentError);
     return controller.close();
+  });
+});
+
+describe('rrxc/integrations and fastify', () => {
+  it('imports nothing of fastify, not even a type: fastify is no dependency of rrxc', () => {
+    const dir = new URL('../../src/integrations/', import.meta.url);
+    const imports = readdirSync(dir)
+      .filter((file) => file.endsWith('.ts'))
+      .flatMap((file) => ts.preProcessFile(readFileSync(new URL(file, dir), 'utf8'), true, true).importedFiles.map((i) => `${file}: ${i.fileName}`));
+    expect(imports.length).toBeGreaterThan(10);
+    expect(imports.filter((line) => /: (?:@types\/)?fastify(?:\/|$)/.test(line))).toEqual([]);
   });
 });
