@@ -50,8 +50,21 @@ const withoutComments = (text: string): string => text.replace(TOKENS, (_, strin
 const IMPORT =
   /\b(?:import|export)\s+(type\s+)?([\w$\s{},*]*?)\s*from\s*(['"])([^'"]+)\3|\bimport\s*(['"])([^'"]+)\5|\bimport\s*\(\s*(['"])([^'"]+)\7\s*\)/g;
 
-/** The package's own subpaths, should a file import itself by name. */
-const SELF: Record<string, string> = { rrxc: 'index.ts', 'rrxc/redis': 'redis/index.ts', 'rrxc/integrations': 'integrations/index.ts' };
+/**
+ * The package's own entry points, should a file import one by name, from
+ * the `types` of package.json's exports: `rrxc/redis` → `redis/index.ts`.
+ */
+const SELF: Record<string, string> = Object.fromEntries(
+  Object.entries((JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { exports: Record<string, { types?: string } | string> }).exports).flatMap(
+    ([subpath, target]) => {
+      const source = (typeof target === 'string' ? undefined : target.types)?.match(/^\.\/dist\/(.+)\.d\.ts$/)?.[1];
+      return source === undefined ? [] : [[`rrxc${subpath.slice(1)}`, `${source}.ts`]];
+    },
+  ),
+);
+
+/** The folders that are subpaths of the package: `redis`, `integrations`, … */
+const SUBPATHS: ReadonlySet<string> = new Set(Object.values(SELF).map(folder).filter((f) => f !== ''));
 
 function edgesOf(path: string, text: string): Edge[] {
   const code = withoutComments(text);
@@ -96,11 +109,17 @@ function pathsToCore(start: string, edges: readonly Edge[]): string[] {
 /** Modules any folder may use although their names start with `_`. */
 const SHARED_INTERNALS = new Set(['_validate.ts', '_describe.ts']);
 
+/**
+ * A subpath builds on the core, and on another subpath only through what
+ * that one publishes — its `index.ts`, which a user could import as
+ * `rrxc/<subpath>` too — never on its other files.
+ */
 function subpathRule(subpath: string): Rule {
   const allowed = new Set(['', 'timing', 'structures', subpath]);
+  const publicEntry = (to: string): boolean => SUBPATHS.has(folder(to)) && posix.basename(to) === 'index.ts';
   return {
-    name: `src/${subpath}/ imports only top-level files, src/timing/, src/structures/ and its own folder`,
-    violations: (_, edges) => edges.filter((e) => folder(e.from) === subpath && !allowed.has(folder(e.to))).map(show),
+    name: `src/${subpath}/ imports only top-level files, src/timing/, src/structures/, its own folder and another subpath's index.ts`,
+    violations: (_, edges) => edges.filter((e) => folder(e.from) === subpath && !allowed.has(folder(e.to)) && !publicEntry(e.to)).map(show),
   };
 }
 
@@ -121,6 +140,8 @@ const RULES = {
   },
   redis: subpathRule('redis'),
   integrations: subpathRule('integrations'),
+  nats: subpathRule('nats'),
+  otel: subpathRule('otel'),
   index: {
     name: 'src/index.ts holds only named re-exports',
     violations: (sources) => {
@@ -146,6 +167,11 @@ describe('the layering of src/', () => {
     expect(sources.size).toBeGreaterThan(30);
     expect(edges.length).toBeGreaterThan(100);
     expect(edges.filter((e) => !sources.has(e.to)).map(show)).toEqual([]);
+  });
+
+  it('has a rule for every subpath of package.json', () => {
+    expect(SELF).toMatchObject({ rrxc: 'index.ts', 'rrxc/redis': 'redis/index.ts', 'rrxc/integrations': 'integrations/index.ts', 'rrxc/nats': 'nats/index.ts', 'rrxc/otel': 'otel/index.ts' });
+    expect([...SUBPATHS].filter((subpath) => !(subpath in RULES))).toEqual([]);
   });
 
   for (const rule of Object.values(RULES)) {
@@ -174,8 +200,11 @@ const PLANTED: [rule: keyof typeof RULES, violation: string, plants: Record<stri
   ['validators', 'an import over several lines', { '_describe.ts': "import {\n  DEFAULT_ROLLBACK_TAG,\n} from './options.js';" }],
   ['validators', 'a side-effect import', { '_validate.ts': "import './routing/secure-id.js';" }],
   ['redis', 'an import of routing/', { 'redis/backplane.ts': "import { secureId } from '../routing/secure-id.js';" }],
-  ['integrations', 'a dynamic import of another subpath', { 'integrations/_shared.ts': "const { RedisBackplane } = await import('../redis/index.js');" }],
+  ['integrations', "a dynamic import of another subpath's non-index file", { 'integrations/_shared.ts': "const { RedisBackplane } = await import('../redis/backplane.js');" }],
   ['integrations', 'a type re-export of results/', { 'integrations/http-callback.ts': "export type * from '../results/snapshots.js';" }],
+  ['nats', "an import of another subpath's non-index file", { 'nats/reply-consumer.ts': "import { createReplyHandler } from '../integrations/queue-consumer.js';" }],
+  ['nats', 'an import of routing/', { 'nats/reply-fields.ts': "import { secureId } from '../routing/secure-id.js';" }],
+  ['otel', "a type re-export of another subpath's non-index file", { 'otel/spans.ts': "export type { ReplyTarget } from '../integrations/reply-target.js';" }],
   ['index', 'a star re-export', { 'index.ts': "export * from './types.js';" }],
   ['index', 'a declaration', { 'index.ts': "export const VERSION = '0.1.0';" }],
   ['internals', "an import of another subpath's _ module", { 'integrations/queue-consumer.ts': "import { DEFAULT_PREFIX } from '../redis/_keys.js';" }],
@@ -193,6 +222,13 @@ describe('the layering rules themselves', () => {
   it.each(PLANTED)('%s fails on %s', (key, _, plants) => {
     const planted = plant(plants);
     expect(RULES[key].violations(planted, allEdges(planted))).not.toEqual([]);
+  });
+
+  it("lets a subpath import another subpath's index.ts, by path or by the package's name", () => {
+    const planted = plant({
+      'otel/metrics.ts': "import type { RedisBackplane } from '../redis/index.js';\nimport { consumeNatsReplies } from 'rrxc/nats';",
+    });
+    expect(RULES.otel.violations(planted, allEdges(planted))).toEqual([]);
   });
 
   it('lets routing/ import events.ts, whose imports of the Controller and Exchange are type-only', () => {
