@@ -1,11 +1,13 @@
 /**
  * rrxc/nats — request/reply over NATS with rrxc's exchanges: a reply
  * consumer on one inbox subscription ({@link consumeNatsReplies}) that
- * routes each reply to its waiting request, compensates late ones once
- * (through {@link "rrxc/integrations"!createReplyHandler} and
- * {@link natsReplyFields}), and ends a request at once when the server
- * reports no responders instead of at its timeout. Needs the `nats`
- * package (nats.js v2), an optional peer dependency of this subpath only.
+ * routes each reply to its waiting request and compensates late ones once,
+ * as {@link "rrxc/integrations"!consumeReplies} does for amqplib, and ends
+ * a request at once, instead of at its timeout, when the server reports no
+ * responders. {@link natsReplyFields} reads NATS
+ * messages for {@link "rrxc/integrations"!createReplyHandler}, for a
+ * consumer of one's own (a JetStream one). Needs the `nats` package
+ * (nats.js v2), an optional peer dependency of this subpath only.
  *
  * @packageDocumentation
  * @module rrxc/nats
@@ -15,8 +17,6 @@ export {
   type ConsumeNatsRepliesOptions,
   type NatsPublishOptions,
   type NatsReplyConsumer,
-  type NatsReplyDecision,
-  type NatsReplyHandler,
   type NatsRequestOptions,
 } from './reply-consumer.js';
 export {

@@ -3,44 +3,23 @@ import { describe, describeCause } from '../_describe.js';
 import { checkFunction, checkOptionsObject, optionKeys } from '../_validate.js';
 import type { Controller } from '../controller.js';
 import { InvalidArgumentError } from '../errors.js';
+import { createReplyHandler, type ReplyDecision, type ReplyHandlerOptions } from '../integrations/index.js';
 import { REQUEST_KEYS, type RequestOptions } from '../options.js';
-import { NATS_CORRELATION_HEADER, NATS_REQUEUE_HEADER } from './reply-fields.js';
+import { NATS_CORRELATION_HEADER, NATS_REQUEUE_HEADER, natsReplyFields } from './reply-fields.js';
 
 /**
- * What {@link consumeNatsReplies} reads of a handler's decision: the
- * `action` it applies and the `requeues` it counts. The
- * `ReplyDecision` of {@link "rrxc/integrations"!createReplyHandler} fits.
- */
-export interface NatsReplyDecision {
-  /**
-   * What to do with the message. Core NATS has no acknowledgement, so only
-   * `requeue` does anything: the reply is republished to its subject with
-   * {@link NATS_REQUEUE_HEADER} incremented. Every other action (`ack`,
-   * `drop`, `dead-letter`, `reject`) leaves the message be: it is gone
-   * once handled, and `onDecision` is where to keep a dead letter.
-   */
-  readonly action: string;
-  /** How often the message was requeued before this delivery. */
-  readonly requeues: number;
-}
-
-/**
- * Routes one reply message and answers what to do with it: the handler
- * {@link "rrxc/integrations"!createReplyHandler} returns, given
- * {@link natsReplyFields}. It should never reject; if it does, the error
- * goes to `onError`.
- *
- * @typeParam D - Its decision type.
- */
-export type NatsReplyHandler<D extends NatsReplyDecision> = (message: Msg) => Promise<D>;
-
-/**
- * Options of {@link consumeNatsReplies}.
+ * Options of {@link consumeNatsReplies}: those of
+ * {@link "rrxc/integrations"!createReplyHandler} — the compensation, the
+ * `unmatched` policy, `maxRequeues`, `overwrite`, and `getCorrelationId` or
+ * `getPayload` should the defaults of {@link natsReplyFields} not fit — and
+ * the consumer's own. There is no `getRequeues`: the consumer writes the
+ * requeue count ({@link NATS_REQUEUE_HEADER}), so it alone reads it, and
+ * the `maxRequeues` bound holds.
  *
  * @typeParam Req - Type of the request messages (the controller's `Req`).
- * @typeParam D - Type of the handler's decisions.
+ * @typeParam Res - Type of the reply messages (the controller's `Res`).
  */
-export interface ConsumeNatsRepliesOptions<Req, D extends NatsReplyDecision> {
+export interface ConsumeNatsRepliesOptions<Req, Res> extends Omit<ReplyHandlerOptions<Msg, Res>, 'getRequeues'> {
   /**
    * The inbox: replies come to `<inbox>.<correlationId>`. A subject without
    * wildcards that no other subscriber uses.
@@ -52,12 +31,24 @@ export interface ConsumeNatsRepliesOptions<Req, D extends NatsReplyDecision> {
    * @defaultValue `JSON.stringify`
    */
   encode?: (message: Req) => Payload;
-  /** Told every decision, with the message it is about, after it was applied. */
-  onDecision?: (decision: D, message: Msg) => void;
   /**
-   * Told what went wrong outside a decision: a handler that rejected, a
-   * requeue that could not be published, an `onDecision` that threw, an
-   * error of the subscription itself (then without a message).
+   * Read the correlation ID from this header instead of the reply subject,
+   * for replies that do not come to `<inbox>.<correlationId>` (a worker
+   * that answers elsewhere and names the ID in
+   * {@link NATS_CORRELATION_HEADER}). Not together with `getCorrelationId`.
+   * A no-responders status is matched by its subject all the same.
+   * @defaultValue none: the last token of the subject
+   */
+  header?: string;
+  /**
+   * Told every decision, with the message it is about, after it was
+   * applied: the place to keep a dead letter, since core NATS has none.
+   */
+  onDecision?: (decision: ReplyDecision<Res>, message: Msg) => void;
+  /**
+   * Told what went wrong outside a decision: a requeue that could not be
+   * published, an `onDecision` that threw, an error of the subscription
+   * itself (then without a message).
    * @defaultValue a process warning (`RrxcConsumerWarning`)
    */
   onError?: (error: unknown, message: Msg | undefined) => void;
@@ -74,8 +65,8 @@ export interface NatsRequestOptions extends RequestOptions, NatsPublishOptions {
 
 /**
  * A running NATS reply consumer: one subscription to `<inbox>.*` that
- * routes every reply through the handler, and ends the exchange of a
- * request the server reports no responders for.
+ * routes every reply, and ends the exchange of a request the server
+ * reports no responders for.
  *
  * @typeParam Req - Type of the request messages.
  * @typeParam Res - Type of the reply messages.
@@ -118,7 +109,7 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
    * @param options - The exchange's `signal`, `timeout` and `id`, the request's `correlationId`, extra headers.
    * @returns The reply.
    * @throws {@link rrxc!ExchangeEndedError} (as a rejection) when the exchange ended before the reply came; after no responders its `status` is `closed` and its `cause` the `NatsError` 503.
-   * @throws {@link rrxc!InvalidArgumentError} (as a rejection) for a bad subject or option, or after `close()`.
+   * @throws {@link rrxc!InvalidArgumentError} (as a rejection, before any exchange opens) for a bad subject or option, or after `close()`.
    */
   request(subject: string, message: Req, options?: NatsRequestOptions): Promise<Res>;
   /**
@@ -132,13 +123,18 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
 }
 
 /**
- * Consumes the replies of NATS requests: subscribes to `<inbox>.*`, routes
- * each reply through `handler` (typically
- * {@link "rrxc/integrations"!createReplyHandler} with {@link natsReplyFields}:
- * `registerResponse`, compensation of late replies once, and the decision),
- * republishes what it decides to requeue, and ends at once the exchange of
- * a request the server answers "no responders" (a status message 503, which
- * nats.js connections ask for by default).
+ * Consumes the replies of NATS requests: subscribes to `<inbox>.*` and
+ * routes each reply as {@link "rrxc/integrations"!consumeReplies} does for
+ * amqplib — through a {@link "rrxc/integrations"!createReplyHandler} built
+ * from `options` and {@link natsReplyFields}: `registerResponse`, a late
+ * reply compensated once, a `requeue` republished with
+ * {@link NATS_REQUEUE_HEADER} incremented (core NATS has no
+ * acknowledgement: the other actions leave the message be, and
+ * `onDecision` is where to keep a dead letter).
+ *
+ * A request ends at once, instead of at its timeout, when the server
+ * answers "no responders" (a status message 503, which nats.js connections
+ * ask for by default).
  *
  * The correlation ID travels as the last token of the reply subject — as
  * in nats.js' own muxed requests — because the server's no-responders
@@ -146,10 +142,8 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
  *
  * @typeParam Req - Type of the request messages (the controller's `Req`).
  * @typeParam Res - Type of the reply messages (the controller's `Res`).
- * @typeParam D - Type of the handler's decisions.
  * @param connection - A nats.js connection; the consumer never closes it.
  * @param controller - The controller whose exchanges wait for the replies.
- * @param handler - Routes one reply and decides about it.
  * @param options - See {@link ConsumeNatsRepliesOptions}.
  * @returns The running consumer, subscribed on the server; `close()` it on shutdown.
  * @throws {@link rrxc!InvalidArgumentError} (as a rejection) for a bad argument or option.
@@ -158,8 +152,7 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
  * ```ts
  * import { connect } from 'nats';
  * import { Controller } from 'rrxc';
- * import { createReplyHandler } from 'rrxc/integrations';
- * import { consumeNatsReplies, natsReplyFields } from 'rrxc/nats';
+ * import { consumeNatsReplies } from 'rrxc/nats';
  *
  * interface Job { x: number }
  * interface Answer { double: number }
@@ -167,10 +160,9 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
  *
  * const nc = await connect({ servers: '127.0.0.1:4222' });
  * const controller = new Controller<Job, Answer>();
- * const replies = await consumeNatsReplies(nc, controller, createReplyHandler(controller, {
- *   ...natsReplyFields<Answer>(),
+ * const replies = await consumeNatsReplies(nc, controller, {
  *   compensate: (answer, { correlationId }) => refund(correlationId, answer),
- * }));
+ * });
  * // The worker needs nothing of rrxc: msg.respond() answers to <inbox>.<correlationId>.
  * nc.subscribe('jobs', { callback: (_, msg) => msg.respond(JSON.stringify({ double: 2 * msg.json<Job>().x })) });
  *
@@ -180,11 +172,10 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
  * await nc.close();
  * ```
  */
-export async function consumeNatsReplies<Req, Res, D extends NatsReplyDecision>(
+export async function consumeNatsReplies<Req, Res>(
   connection: NatsConnection,
   controller: Controller<Req, Res>,
-  handler: NatsReplyHandler<D>,
-  options?: ConsumeNatsRepliesOptions<Req, D>,
+  options?: ConsumeNatsRepliesOptions<Req, Res>,
 ): Promise<NatsReplyConsumer<Req, Res>> {
   if (typeof connection !== 'object' || connection === null || typeof connection.subscribe !== 'function' || typeof connection.publish !== 'function') {
     throw new InvalidArgumentError(`connection must be a nats.js NatsConnection, got ${describe(connection)}`);
@@ -192,13 +183,29 @@ export async function consumeNatsReplies<Req, Res, D extends NatsReplyDecision>(
   if (typeof controller !== 'object' || controller === null || typeof controller.getExchange !== 'function' || typeof controller.request !== 'function') {
     throw new InvalidArgumentError(`controller must be an rrxc Controller, got ${describe(controller)}`);
   }
-  if (typeof handler !== 'function') throw new InvalidArgumentError(`handler must be a function (createReplyHandler's), got ${describe(handler)}`);
-  const given = checkOptionsObject(options, 'consumeNatsReplies options', CONSUME_KEYS);
-  const inbox = given.inbox === undefined ? createInbox() : checkSubject('inbox', given.inbox);
-  const encode = checkFunction('encode', given.encode) ?? encodeJson;
-  const onDecision = checkFunction('onDecision', given.onDecision);
-  const onError = checkFunction('onError', given.onError) ?? warn;
+  const { inbox: givenInbox, encode: givenEncode, header, onDecision: givenOnDecision, onError: givenOnError, ...handlerOptions } = checkOptionsObject(
+    options,
+    'consumeNatsReplies options',
+    CONSUME_KEYS,
+  );
+  const inbox = givenInbox === undefined ? createInbox() : checkSubject('inbox', givenInbox);
+  const encode = checkFunction('encode', givenEncode) ?? encodeJson;
+  const onDecision = checkFunction('onDecision', givenOnDecision);
+  const onError = checkFunction('onError', givenOnError) ?? warn;
+  if (header !== undefined && handlerOptions.getCorrelationId !== undefined) {
+    throw new InvalidArgumentError('header and getCorrelationId both say where the correlation ID is: give one of them');
+  }
+  const fields = natsReplyFields<Res>(header === undefined ? undefined : { header });
+  // Validates the handler's options (and the controller) once, before anything is subscribed.
+  const handle = createReplyHandler<Res, Msg>(controller, {
+    ...handlerOptions,
+    getCorrelationId: handlerOptions.getCorrelationId ?? fields.getCorrelationId,
+    getPayload: handlerOptions.getPayload ?? fields.getPayload,
+    getRequeues: fields.getRequeues,
+  });
   const prefix = `${inbox}.`;
+
+  let closing: Promise<void> | undefined;
 
   const report = (error: unknown, message: Msg | undefined): void => {
     try {
@@ -211,7 +218,7 @@ export async function consumeNatsReplies<Req, Res, D extends NatsReplyDecision>(
 
   const apply = async (message: Msg): Promise<void> => {
     try {
-      const decision = await handler(message);
+      const decision = await handle(message);
       if (decision.action === 'requeue') {
         connection.publish(message.subject, message.data, { headers: copyHeaders(message.headers, NATS_REQUEUE_HEADER, String(decision.requeues + 1)) });
       }
@@ -251,7 +258,6 @@ export async function consumeNatsReplies<Req, Res, D extends NatsReplyDecision>(
     throw error;
   }
 
-  let closing: Promise<void> | undefined;
   const checkOpen = (): void => {
     if (closing !== undefined) throw new InvalidArgumentError(`the NATS reply consumer of ${inbox} is closed: a reply would reach nobody`);
   };
@@ -259,8 +265,8 @@ export async function consumeNatsReplies<Req, Res, D extends NatsReplyDecision>(
   const publish = (subject: string, payload: Payload, correlationId: string, publishOptions?: NatsPublishOptions): void => {
     checkOpen();
     checkSubject('subject', subject);
-    const reply = replyTo(correlationId);
     const { headers } = checkOptionsObject(publishOptions, 'publish options', PUBLISH_KEYS);
+    const reply = replyTo(correlationId);
     connection.publish(subject, payload, { reply, headers: copyHeaders(headers, NATS_CORRELATION_HEADER, correlationId) });
   };
 
@@ -298,7 +304,20 @@ export async function consumeNatsReplies<Req, Res, D extends NatsReplyDecision>(
   }
 }
 
-const CONSUME_KEYS = optionKeys<ConsumeNatsRepliesOptions<unknown, NatsReplyDecision>>({ inbox: true, encode: true, onDecision: true, onError: true });
+const CONSUME_KEYS = optionKeys<ConsumeNatsRepliesOptions<unknown, unknown>>({
+  inbox: true,
+  encode: true,
+  header: true,
+  onDecision: true,
+  onError: true,
+  getCorrelationId: true,
+  getPayload: true,
+  unmatched: true,
+  maxRequeues: true,
+  compensate: true,
+  compensatedTag: true,
+  overwrite: true,
+});
 const PUBLISH_KEYS = optionKeys<NatsPublishOptions>({ headers: true });
 const REQUEST_OPTION_KEYS = new Set([...REQUEST_KEYS, ...PUBLISH_KEYS]);
 

@@ -7,7 +7,7 @@ import { checkOptionsObject, optionKeys } from '../_validate.js';
  * Header in which {@link NatsReplyConsumer.publish} stamps the correlation
  * ID on every request, besides the reply subject: for a worker that answers
  * somewhere else than `msg.reply` (another service, a stream) and must name
- * the ID there. Read it back with `natsReplyFields({ header: NATS_CORRELATION_HEADER })`.
+ * the ID there. Read it back with `consumeNatsReplies(nc, controller, { header: NATS_CORRELATION_HEADER })`.
  * Not `Nats-…`: that prefix belongs to the server and JetStream.
  */
 export const NATS_CORRELATION_HEADER = 'Rrxc-Correlation-Id';
@@ -37,7 +37,8 @@ export interface NatsReplyFieldsOptions {
  * How a NATS reply message is read: the three extractors that
  * {@link "rrxc/integrations"!createReplyHandler} needs for a message type that is not
  * amqplib-shaped. Spread them into its options, and override any of them
- * (`getPayload` for a codec other than JSON).
+ * (`getPayload` for a codec other than JSON); {@link consumeNatsReplies}
+ * does so itself.
  *
  * @typeParam Res - Type of the reply payloads.
  */
@@ -52,8 +53,11 @@ export interface NatsReplyFields<Res> {
 
 /**
  * The extractors that make {@link "rrxc/integrations"!createReplyHandler} read NATS
- * messages: pass the handler it returns to {@link consumeNatsReplies}. By
- * default the correlation ID is the last token of the subject, where
+ * messages. {@link consumeNatsReplies} uses them (its `header`,
+ * `getCorrelationId` and `getPayload` options choose among them); spread
+ * them into `createReplyHandler`'s options yourself for a subscription of
+ * your own — a queue group, a subject other than `<inbox>.*`. By default
+ * the correlation ID is the last token of the subject, where
  * {@link NatsReplyConsumer.publish} puts it (`<inbox>.<correlationId>`), so
  * a worker that answers with plain `msg.respond(data)` needs to know
  * nothing about rrxc.
@@ -68,18 +72,22 @@ export interface NatsReplyFields<Res> {
  * import type { NatsConnection } from 'nats';
  * import { Controller } from 'rrxc';
  * import { createReplyHandler } from 'rrxc/integrations';
- * import { consumeNatsReplies, natsReplyFields } from 'rrxc/nats';
+ * import { NATS_CORRELATION_HEADER, natsReplyFields } from 'rrxc/nats';
  *
  * interface Answer { double: number }
  * declare const nc: NatsConnection;
  * declare function refund(correlationId: string, answer: Answer): Promise<void>;
  *
+ * // A partner answers on one subject that the instances share as a queue group, the ID in a header.
  * const controller = new Controller<unknown, Answer>();
- * const handler = createReplyHandler(controller, {
- *   ...natsReplyFields<Answer>(),
+ * const handle = createReplyHandler(controller, {
+ *   ...natsReplyFields<Answer>({ header: NATS_CORRELATION_HEADER }),
  *   compensate: (answer, { correlationId }) => refund(correlationId, answer),
  * });
- * const replies = await consumeNatsReplies(nc, controller, handler);
+ * nc.subscribe('partner.replies', {
+ *   queue: 'rrxc',
+ *   callback: (_, msg) => void handle(msg).then((decision) => console.log(decision.outcome)),
+ * });
  * ```
  */
 export function natsReplyFields<Res>(options?: NatsReplyFieldsOptions): NatsReplyFields<Res> {

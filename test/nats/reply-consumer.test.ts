@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { connect, ErrorCode, headers, NatsError, type Msg, type NatsConnection } from 'nats';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Controller, ExchangeEndedError, InvalidArgumentError } from '../../src/index.js';
-import { createReplyHandler, type ReplyDecision, type ReplyHandlerOptions } from '../../src/integrations/index.js';
+import type { ReplyDecision } from '../../src/integrations/index.js';
 import {
   consumeNatsReplies,
   NATS_CORRELATION_HEADER,
@@ -80,16 +80,12 @@ interface Setup {
   jobs: string;
 }
 
-async function setUp(
-  handlerOptions: Omit<ReplyHandlerOptions<Msg, Answer>, 'getCorrelationId' | 'getPayload' | 'getRequeues'> = {},
-  consumerOptions: ConsumeNatsRepliesOptions<Job, ReplyDecision<Answer>> = {},
-  controller = new Controller<Job, Answer>(),
-): Promise<Setup> {
+async function setUp(options: ConsumeNatsRepliesOptions<Job, Answer> = {}, connection = nc): Promise<Setup> {
+  const controller = new Controller<Job, Answer>();
   cleanups.push(() => controller.close());
   const decisions: Setup['decisions'] = [];
-  const handler = createReplyHandler(controller, { ...natsReplyFields<Answer>(), ...handlerOptions });
-  const consumer = await consumeNatsReplies(nc, controller, handler, {
-    ...consumerOptions,
+  const consumer = await consumeNatsReplies(connection, controller, {
+    ...options,
     onDecision: (decision, message) => decisions.push({ decision, message }),
   });
   cleanups.push(() => consumer.close());
@@ -198,9 +194,8 @@ describe('consumeNatsReplies on a NATS server', () => {
     const { consumer, decisions } = await setUp();
     const controller = new Controller<Job, Answer>();
     cleanups.push(() => controller.close());
-    const byHeader = createReplyHandler(controller, natsReplyFields<Answer>({ header: NATS_CORRELATION_HEADER }));
     const decided: ReplyDecision<Answer>[] = [];
-    const other = await consumeNatsReplies(nc, controller, byHeader, { onDecision: (decision) => decided.push(decision) });
+    const other = await consumeNatsReplies(nc, controller, { header: NATS_CORRELATION_HEADER, onDecision: (decision) => decided.push(decision) });
     cleanups.push(() => other.close());
     const { correlationId, response } = controller.createExchange().registerRequest();
     const h = headers();
@@ -248,7 +243,7 @@ describe('no responders', () => {
 
   it('takes a no-responders status for an ID no exchange holds as nothing: no decision, no error', async () => {
     const errors: unknown[] = [];
-    const { controller, consumer, decisions } = await setUp({}, { onError: (error) => errors.push(error) });
+    const { controller, consumer, decisions } = await setUp({ onError: (error) => errors.push(error) });
     nc.publish(uniqueSubject('nobody'), '', { reply: consumer.replyTo('ended-long-ago') });
     await nc.flush();
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -289,7 +284,7 @@ describe('closing the consumer', () => {
     const controller = new Controller<Job, Answer>();
     cleanups.push(() => controller.close());
     const errors: unknown[] = [];
-    const consumer = await consumeNatsReplies(connection, controller, createReplyHandler(controller, natsReplyFields<Answer>()), { onError: (e) => errors.push(e) });
+    const consumer = await consumeNatsReplies(connection, controller, { onError: (e) => errors.push(e) });
     await connection.close();
     await consumer.close();
     expect(errors).toEqual([]);
@@ -300,7 +295,7 @@ describe('closing the consumer', () => {
     const [timers, sockets] = [count('Timeout'), count('TCPSocketWrap')];
     const connection = await connect({ servers: server.url });
     const controller = new Controller<Job, Answer>();
-    const consumer = await consumeNatsReplies(connection, controller, createReplyHandler(controller, natsReplyFields<Answer>()));
+    const consumer = await consumeNatsReplies(connection, controller);
     const jobs = uniqueSubject('jobs');
     await startWorker(jobs, connection);
     await expect(consumer.request(jobs, { x: 3 })).resolves.toEqual({ double: 6 });
@@ -316,15 +311,18 @@ describe('closing the consumer', () => {
 });
 
 describe('consumeNatsReplies reports', () => {
-  it('turns a rejecting handler and a throwing onError into a warning, never an unhandled rejection', async () => {
-    const controller = new Controller<Job, Answer>();
-    cleanups.push(() => controller.close());
+  it('turns a throwing onDecision and a throwing onError into a warning, never an unhandled rejection', async () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
     process.on('unhandledRejection', onUnhandled);
     cleanups.push(() => void process.off('unhandledRejection', onUnhandled));
     const warned = new Promise<Error>((resolve) => process.once('warning', resolve));
-    const consumer = await consumeNatsReplies(nc, controller, () => Promise.reject(new Error('handler broke')), {
+    const controller = new Controller<Job, Answer>();
+    cleanups.push(() => controller.close());
+    const consumer = await consumeNatsReplies(nc, controller, {
+      onDecision: () => {
+        throw new Error('onDecision threw');
+      },
       onError: () => {
         throw new Error('onError threw');
       },
@@ -336,37 +334,93 @@ describe('consumeNatsReplies reports', () => {
     expect(unhandled).toEqual([]);
   });
 
-  it('tells onError what the handler rejected with, and the message', async () => {
+  it('tells onError what onDecision threw, and the message', async () => {
     const controller = new Controller<Job, Answer>();
     cleanups.push(() => controller.close());
     const errors: [unknown, Msg | undefined][] = [];
-    const consumer = await consumeNatsReplies(nc, controller, () => Promise.reject(new Error('handler broke')), { onError: (error, message) => errors.push([error, message]) });
+    const consumer = await consumeNatsReplies(nc, controller, {
+      onDecision: () => {
+        throw new Error('onDecision threw');
+      },
+      onError: (error, message) => errors.push([error, message]),
+    });
     cleanups.push(() => consumer.close());
     nc.publish(consumer.replyTo('x'), '{}');
     await vi.waitFor(() => expect(errors).toHaveLength(1));
-    expect((errors[0]![0] as Error).message).toBe('handler broke');
+    expect((errors[0]![0] as Error).message).toBe('onDecision threw');
     expect(errors[0]![1]?.subject).toBe(consumer.replyTo('x'));
   });
 });
 
+describe('consumeNatsReplies options', () => {
+  it("passes createReplyHandler's options on: unmatched, maxRequeues, overwrite", async () => {
+    const { consumer, controller, decisions } = await setUp({ unmatched: 'drop', overwrite: true });
+    nc.publish(consumer.replyTo('nobody'), JSON.stringify({ double: 0 }));
+    await vi.waitFor(() => expect(decisions).toHaveLength(1));
+    expect(decisions[0]!.decision).toMatchObject({ action: 'drop', outcome: 'unmatched' });
+    const exchange = controller.createExchange();
+    const { correlationId } = exchange.registerRequest();
+    exchange.registerRequest(); // keeps the exchange open after the first reply
+    for (const double of [1, 2]) nc.publish(consumer.replyTo(correlationId), JSON.stringify({ double }));
+    await vi.waitFor(() => expect(decisions).toHaveLength(3));
+    expect(decisions.slice(1).map((d) => d.decision.outcome)).toEqual(['delivered', 'overwritten']);
+    expect(exchange.getResponse(correlationId)).toEqual({ double: 2 });
+    exchange.close();
+  });
+
+  it('reads the payload with getPayload and the correlation ID with getCorrelationId when given', async () => {
+    const { consumer, controller, decisions } = await setUp({
+      getPayload: (message) => ({ double: Number(message.string()) }),
+      getCorrelationId: (message) => message.headers?.get('Partner-Ref'),
+    });
+    const { correlationId, response } = controller.createExchange().registerRequest();
+    const h = headers();
+    h.set('Partner-Ref', correlationId);
+    nc.publish(consumer.replyTo('not-the-id'), '7', { headers: h });
+    await expect(response).resolves.toEqual({ double: 7 });
+    expect(decisions.map((d) => d.decision)).toMatchObject([{ outcome: 'delivered', correlationId }]);
+  });
+});
+
 describe('consumeNatsReplies arguments', () => {
-  it('rejects a bad connection, controller, handler, inbox or option with InvalidArgumentError', async () => {
+  it('rejects a bad connection, controller, inbox or option with InvalidArgumentError', async () => {
     const controller = new Controller();
     cleanups.push(() => controller.close());
-    const handler = createReplyHandler(controller, natsReplyFields());
-    const bad: [unknown, unknown, unknown, unknown][] = [
-      [{}, controller, handler, undefined],
-      [nc, {}, handler, undefined],
-      [nc, controller, 'handler', undefined],
-      [nc, controller, handler, { inbox: '_INBOX.*' }],
-      [nc, controller, handler, { inbox: '' }],
-      [nc, controller, handler, { inbox: 'a..b' }],
-      [nc, controller, handler, { onDecision: 1 }],
-      [nc, controller, handler, { queue: 'q' }],
+    const bad: [unknown, unknown, unknown][] = [
+      [{}, controller, undefined],
+      [nc, {}, undefined],
+      [nc, controller, 'options'],
+      [nc, controller, { inbox: '_INBOX.*' }],
+      [nc, controller, { inbox: '' }],
+      [nc, controller, { inbox: 'a..b' }],
+      [nc, controller, { onDecision: 1 }],
+      [nc, controller, { onError: 'warn' }],
+      [nc, controller, { encode: {} }],
+      [nc, controller, { queue: 'q' }],
+      // The consumer writes the requeue count; a getRequeues of one's own could not bound the requeues.
+      [nc, controller, { getRequeues: () => 0 }],
+      [nc, controller, { header: 'with space' }],
+      [nc, controller, { header: NATS_CORRELATION_HEADER, getCorrelationId: () => 'id' }],
+      [nc, controller, { getPayload: 'json' }],
+      [nc, controller, { unmatched: 'bounce' }],
+      [nc, controller, { maxRequeues: -1 }],
+      [nc, controller, { compensate: true }],
+      [nc, controller, { compensatedTag: '' }],
     ];
     for (const args of bad) {
-      await expect((consumeNatsReplies as (...a: unknown[]) => Promise<unknown>)(...args)).rejects.toMatchObject({ name: 'InvalidArgumentError', code: 'ERR_RRXC_INVALID_ARGUMENT' });
+      await expect((consumeNatsReplies as (...a: unknown[]) => Promise<unknown>)(...args), JSON.stringify(args[2])).rejects.toMatchObject({
+        name: 'InvalidArgumentError',
+        code: 'ERR_RRXC_INVALID_ARGUMENT',
+      });
     }
+  });
+
+  it('subscribes nothing when an option is bad', async () => {
+    const controller = new Controller();
+    cleanups.push(() => controller.close());
+    const inbox = uniqueSubject('inbox');
+    await expect(consumeNatsReplies(nc, controller, { inbox, maxRequeues: -1 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(nc.request(`${inbox}.x`, '', { timeout: 1_000 })).rejects.toMatchObject({ code: ErrorCode.NoResponders });
   });
 
   it('refuses a correlation ID or subject NATS cannot carry, before any exchange opens', async () => {
