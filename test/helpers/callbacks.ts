@@ -62,7 +62,7 @@ export interface Answered {
 }
 
 /** Posts raw bytes with exactly `headers` (plus what node:http adds: host, and content-length or chunking). */
-export function rawPost(url: string, body: Buffer | string, headers: Record<string, string>): Promise<Answered> {
+export function rawPost(url: string, body: Buffer | string, headers: Record<string, string | string[]>): Promise<Answered> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { method: 'POST', headers }, (res: IncomingMessage) => {
       let text = '';

@@ -1,4 +1,3 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BackplaneError, Controller, InvalidArgumentError, type Backplane } from '../../src/index.js';
 import {
@@ -8,14 +7,11 @@ import {
   type CallbackAnswer,
   type CallbackListenerOptions,
 } from '../../src/integrations/index.js';
+import { rawPost, startPartner, type Answered, type PartnerCall } from '../helpers/callbacks.js';
 import { listen } from '../helpers/servers.js';
 
 interface Charge {
   amount: number;
-  callbackUrl: string;
-  delayMs: number;
-  /** How often the partner posts its callback (partners retry). */
-  copies: number;
 }
 interface Receipt {
   status: 'charged';
@@ -31,37 +27,6 @@ afterEach(async () => {
 });
 
 /**
- * The fake payment partner: accepts a charge at once (202) and posts the
- * receipt to its callback URL later, `copies` times, recording the status
- * codes the webhook answered.
- */
-async function startPartner() {
-  const answered: number[] = [];
-  const timers = new Set<NodeJS.Timeout>();
-  const partner = await listen((request, response) => {
-    let body = '';
-    request.on('data', (chunk: Buffer) => (body += chunk));
-    request.on('end', () => {
-      const charge = JSON.parse(body) as Charge;
-      response.writeHead(202).end();
-      const timer = setTimeout(async () => {
-        timers.delete(timer);
-        for (let i = 0; i < charge.copies; i++) {
-          const callback = await fetch(charge.callbackUrl, { method: 'POST', body: JSON.stringify({ status: 'charged', amount: charge.amount }) });
-          answered.push(callback.status);
-        }
-      }, charge.delayMs);
-      timers.add(timer);
-    });
-  });
-  cleanups.push(async () => {
-    for (const timer of timers) clearTimeout(timer);
-    await partner.close();
-  });
-  return { url: partner.url, answered };
-}
-
-/**
  * The application: `POST /pay?amount=&delay=&copies=` charges through the
  * partner and waits for its callback; `/callbacks/:id` is the webhook.
  */
@@ -69,6 +34,7 @@ async function startApp(options: { timeout?: number; listener?: Partial<Callback
   const controller = new Controller<Charge, Receipt>();
   cleanups.push(() => controller.close());
   const partner = await startPartner();
+  cleanups.push(() => partner.close());
   const answers: CallbackAnswer<Receipt>[] = [];
   const compensate = vi.fn();
   const webhook = createCallbackListener(controller, {
@@ -84,14 +50,15 @@ async function startApp(options: { timeout?: number; listener?: Partial<Callback
     let correlationId = '';
     const result = await controller.synchronize({ timeout: options.timeout ?? 2_000 }, async (xc) => {
       correlationId = xc.newCorrelationId();
-      const charge: Charge = {
-        amount: Number(params.get('amount')),
+      const charge: Charge = { amount: Number(params.get('amount')) };
+      xc.registerRequest({ correlationId, message: charge });
+      const call: PartnerCall = {
         callbackUrl: `${base}/callbacks/${correlationId}`,
         delayMs: Number(params.get('delay') ?? 10),
         copies: Number(params.get('copies') ?? 1),
+        body: JSON.stringify({ status: 'charged', amount: charge.amount }),
       };
-      xc.registerRequest({ correlationId, message: charge });
-      const accepted = await fetch(partner.url, { method: 'POST', body: JSON.stringify(charge), signal: xc.signal });
+      const accepted = await fetch(partner.url, { method: 'POST', body: JSON.stringify(call), signal: xc.signal });
       expect(accepted.status).toBe(202);
     });
     response.setHeader('x-correlation-id', correlationId);
@@ -104,21 +71,8 @@ async function startApp(options: { timeout?: number; listener?: Partial<Callback
 }
 
 /** Posts raw bytes to the app with node:http, so headers and chunking are under the test's control: JSON unless `headers` say otherwise. */
-function post(url: string, body: Buffer | string, headers: Record<string, string | string[]> = {}): Promise<{ status: number; body: unknown }> {
-  return httpPost(url, body, { 'content-type': 'application/json', ...headers });
-}
-
-/** Posts raw bytes with exactly `headers` (and what node:http adds: host, content-length or chunking). */
-function httpPost(url: string, body: Buffer | string, headers: Record<string, string | string[]>): Promise<{ status: number; body: unknown }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: 'POST', headers }, (res: IncomingMessage) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, body: text === '' ? undefined : (JSON.parse(text) as unknown) }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+function post(url: string, body: Buffer | string, headers: Record<string, string | string[]> = {}): Promise<Answered> {
+  return rawPost(url, body, { 'content-type': 'application/json', ...headers });
 }
 
 describe('createCallbackListener over real HTTP', () => {
@@ -190,7 +144,7 @@ describe('createCallbackListener over real HTTP', () => {
     expect((await post(url, '{}', { 'content-type': 'application/xml' })).status).toBe(415);
     expect((await post(url, 'charged!', { 'content-type': 'text/plain' })).status).toBe(400);
     // No content-type at all: nothing says it is JSON.
-    expect((await httpPost(url, '{}', {})).status).toBe(415);
+    expect((await rawPost(url, '{}', {})).status).toBe(415);
     expect(controller.hasRequest(correlationId)).toBe(true);
     // fetch() declares a string body text/plain;charset=UTF-8.
     expect((await fetch(url, { method: 'POST', body: '{"ok":true}' })).status).toBe(202);
@@ -215,7 +169,7 @@ describe('createCallbackListener over real HTTP', () => {
     const { app, controller } = await startApp({ listener: { parse } });
     const exchange = controller.createExchange();
     const { correlationId, response } = exchange.registerRequest();
-    expect((await httpPost(`${app.url}/callbacks/${correlationId}`, '42', {})).status).toBe(202);
+    expect((await rawPost(`${app.url}/callbacks/${correlationId}`, '42', {})).status).toBe(202);
     await expect(response).resolves.toEqual({ status: 'charged', amount: 42 });
     exchange.close();
   });
