@@ -4,7 +4,7 @@
  * routes each reply to its waiting request and compensates late ones once,
  * as {@link "rrxc/integrations"!consumeReplies} does for amqplib, and ends
  * a request at once, instead of at its timeout, when the server reports no
- * responders. {@link natsReplyFields} reads NATS
+ * responders or the connection closes. {@link natsReplyFields} reads NATS
  * messages for {@link "rrxc/integrations"!createReplyHandler}, for a
  * consumer of one's own (a JetStream one). Needs the `nats` package
  * (nats.js v2), an optional peer dependency of this subpath only.

@@ -3,6 +3,7 @@ import { describe, describeCause } from '../_describe.js';
 import { checkFunction, checkOptionsObject, optionKeys } from '../_validate.js';
 import type { Controller } from '../controller.js';
 import { InvalidArgumentError } from '../errors.js';
+import type { Exchange } from '../exchange.js';
 import { createReplyHandler, type ReplyDecision, type ReplyHandlerOptions } from '../integrations/index.js';
 import { REQUEST_KEYS, type RequestOptions } from '../options.js';
 import { NATS_CORRELATION_HEADER, NATS_REQUEUE_HEADER, natsReplyFields } from './reply-fields.js';
@@ -48,7 +49,8 @@ export interface ConsumeNatsRepliesOptions<Req, Res> extends Omit<ReplyHandlerOp
   /**
    * Told what went wrong outside a decision: a requeue that could not be
    * published, an `onDecision` that threw, an error of the subscription
-   * itself (then without a message).
+   * itself or of ending the exchanges when the connection closed (then
+   * without a message).
    * @defaultValue a process warning (`RrxcConsumerWarning`)
    */
   onError?: (error: unknown, message: Msg | undefined) => void;
@@ -65,8 +67,9 @@ export interface NatsRequestOptions extends RequestOptions, NatsPublishOptions {
 
 /**
  * A running NATS reply consumer: one subscription to `<inbox>.*` that
- * routes every reply, and ends the exchange of a request the server
- * reports no responders for.
+ * routes every reply, ends the exchange of a request the server reports no
+ * responders for, and ends the exchanges it waits on when the connection
+ * closes.
  *
  * @typeParam Req - Type of the request messages.
  * @typeParam Res - Type of the reply messages.
@@ -78,7 +81,9 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
   readonly inFlight: number;
   /**
    * The reply subject of a request: `<inbox>.<correlationId>`, for a
-   * request published some other way (a JetStream publish).
+   * request published some other way (a JetStream publish). The exchange
+   * that registered `correlationId`, if one is open, counts as waiting on
+   * this consumer from then on: it ends when the connection closes.
    * @throws {@link rrxc!InvalidArgumentError} for an ID that is not a subject token.
    */
   replyTo(correlationId: string): string;
@@ -90,26 +95,29 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
    * at once with status `closed`, the ID tagged for rollback, and its
    * `response` rejects with an {@link rrxc!ExchangeEndedError} whose `cause` is
    * a nats.js `NatsError` of code `ErrorCode.NoResponders` (`"503"`) —
-   * instead of waiting for its timeout.
+   * instead of waiting for its timeout. Should the connection close first,
+   * the exchange ends the same way, the `cause` a `NatsError` of code
+   * `ErrorCode.ConnectionClosed` (`"CONNECTION_CLOSED"`).
    *
    * @param subject - Where the workers listen.
    * @param payload - The encoded request.
    * @param correlationId - The registered request's ID; it must be a subject token (no `.`, `*`, `>` or whitespace), as generated IDs are.
    * @param options - Extra headers.
-   * @throws {@link rrxc!InvalidArgumentError} for a bad subject, ID or option, or after `close()`.
+   * @throws {@link rrxc!InvalidArgumentError} for a bad subject, ID or option, after `close()`, or once the connection closed (its `cause` the `NatsError` `CONNECTION_CLOSED`).
    */
   publish(subject: string, payload: Payload, correlationId: string, options?: NatsPublishOptions): void;
   /**
    * One request and its reply in one call, as nats.js `request()`: a
    * `controller.request()` whose send is {@link NatsReplyConsumer.publish} of
-   * the encoded message. A subject nobody subscribes to rejects at once.
+   * the encoded message. A subject nobody subscribes to rejects at once, and
+   * so does every request still waiting when the connection closes.
    *
    * @param subject - Where the workers listen.
    * @param message - The request; encoded by the consumer's `encode`.
    * @param options - The exchange's `signal`, `timeout` and `id`, the request's `correlationId`, extra headers.
    * @returns The reply.
-   * @throws {@link rrxc!ExchangeEndedError} (as a rejection) when the exchange ended before the reply came; after no responders its `status` is `closed` and its `cause` the `NatsError` 503.
-   * @throws {@link rrxc!InvalidArgumentError} (as a rejection, before any exchange opens) for a bad subject or option, or after `close()`.
+   * @throws {@link rrxc!ExchangeEndedError} (as a rejection) when the exchange ended before the reply came; after no responders or a closed connection its `status` is `closed` and its `cause` the `NatsError` (`503`, `CONNECTION_CLOSED`).
+   * @throws {@link rrxc!InvalidArgumentError} (as a rejection, before any exchange opens) for a bad subject or option, after `close()`, or once the connection closed (its `cause` the `NatsError` `CONNECTION_CLOSED`).
    */
   request(subject: string, message: Req, options?: NatsRequestOptions): Promise<Res>;
   /**
@@ -134,7 +142,11 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
  *
  * A request ends at once, instead of at its timeout, when the server
  * answers "no responders" (a status message 503, which nats.js connections
- * ask for by default).
+ * ask for by default), and when the connection closes (nats.js
+ * `connection.closed()`): every exchange with a request published through
+ * this consumer (or given a {@link NatsReplyConsumer.replyTo}) is then
+ * closed with a `NatsError` `CONNECTION_CLOSED` as its reason, its
+ * unanswered IDs tagged for rollback.
  *
  * The correlation ID travels as the last token of the reply subject — as
  * in nats.js' own muxed requests — because the server's no-responders
@@ -206,6 +218,8 @@ export async function consumeNatsReplies<Req, Res>(
   const prefix = `${inbox}.`;
 
   let closing: Promise<void> | undefined;
+  /** Set once the connection closed: the reason every exchange still waiting here ends with. */
+  let connectionClosed: NatsError | undefined;
 
   const report = (error: unknown, message: Msg | undefined): void => {
     try {
@@ -240,6 +254,8 @@ export async function consumeNatsReplies<Req, Res>(
     }
   };
 
+  const waiting = new WaitingExchanges<Exchange<Req, Res>>();
+
   const inFlight = new Set<Promise<void>>();
   const subscription = connection.subscribe(`${prefix}*`, {
     callback: (error, message) => {
@@ -258,10 +274,35 @@ export async function consumeNatsReplies<Req, Res>(
     throw error;
   }
 
+  // No reply can come any more: end the exchanges now rather than at their timeouts.
+  connection.closed().then(
+    (closedWith) => {
+      connectionClosed = NatsError.errorForCode(ErrorCode.ConnectionClosed, closedWith instanceof Error ? closedWith : undefined);
+      for (const exchange of waiting.drain()) {
+        try {
+          exchange.close(connectionClosed);
+        } catch (error) {
+          report(error, undefined);
+        }
+      }
+    },
+    (error: unknown) => report(error, undefined),
+  );
+
   const checkOpen = (): void => {
+    if (connectionClosed !== undefined) {
+      throw new InvalidArgumentError(`the NATS reply consumer of ${inbox} is closed: its connection closed`, { cause: connectionClosed });
+    }
     if (closing !== undefined) throw new InvalidArgumentError(`the NATS reply consumer of ${inbox} is closed: a reply would reach nobody`);
   };
-  const replyTo = (correlationId: string): string => prefix + checkToken(correlationId);
+  const replyTo = (correlationId: string): string => {
+    const subject = prefix + checkToken(correlationId);
+    if (connectionClosed === undefined) {
+      const exchange = controller.getExchange(correlationId);
+      if (exchange !== undefined) waiting.add(exchange);
+    }
+    return subject;
+  };
   const publish = (subject: string, payload: Payload, correlationId: string, publishOptions?: NatsPublishOptions): void => {
     checkOpen();
     checkSubject('subject', subject);
@@ -303,6 +344,36 @@ export async function consumeNatsReplies<Req, Res>(
     return closing;
   }
 }
+
+/**
+ * The exchanges a consumer has requests out for, until they end. An ended
+ * exchange is not told apart when it ends (a completed one aborts no
+ * signal), so the ended ones are swept out whenever the set has doubled
+ * since the last sweep: O(1) per request, amortised, and an ended exchange
+ * is held at most until the next sweep.
+ */
+class WaitingExchanges<X extends { readonly state: string }> {
+  readonly #exchanges = new Set<X>();
+  #sweepAt = SWEEP_MIN;
+
+  add(exchange: X): void {
+    const exchanges = this.#exchanges;
+    if (exchanges.size >= this.#sweepAt) {
+      for (const x of exchanges) if (x.state === 'ended') exchanges.delete(x);
+      this.#sweepAt = Math.max(SWEEP_MIN, 2 * exchanges.size);
+    }
+    exchanges.add(exchange);
+  }
+
+  /** The exchanges not ended yet, the set emptied. */
+  drain(): X[] {
+    const open = [...this.#exchanges].filter((x) => x.state !== 'ended');
+    this.#exchanges.clear();
+    return open;
+  }
+}
+
+const SWEEP_MIN = 64;
 
 const CONSUME_KEYS = optionKeys<ConsumeNatsRepliesOptions<unknown, unknown>>({
   inbox: true,

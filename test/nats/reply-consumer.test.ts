@@ -11,7 +11,7 @@ import {
   type ConsumeNatsRepliesOptions,
   type NatsReplyConsumer,
 } from '../../src/nats/index.js';
-import { useNats, type TestNats } from '../helpers/nats-server.js';
+import { startNatsServer, useNats, type TestNats } from '../helpers/nats-server.js';
 
 interface Job {
   x: number;
@@ -307,6 +307,92 @@ describe('closing the consumer', () => {
     await connection.close();
     await vi.waitFor(() => expect(count('TCPSocketWrap')).toBeLessThanOrEqual(sockets));
     expect(count('Timeout')).toBeLessThanOrEqual(timers);
+  });
+});
+
+describe('when the connection closes', () => {
+  /** A consumer on a connection of its own, and the failure its request of a slow job ends with. */
+  async function requestThenClose(close: (connection: NatsConnection) => Promise<unknown>, url = server.url) {
+    const connection = await connect({ servers: url, reconnect: false });
+    const { controller, consumer, jobs } = await setUp({}, connection);
+    const worker = await startWorker(jobs, connection);
+    const correlationId = `cut-off-${randomUUID()}`;
+    const started = performance.now();
+    const failure = consumer.request(jobs, { x: 1, delayMs: 5_000 }, { timeout: 10_000, correlationId }).catch((error: unknown) => error);
+    await vi.waitFor(() => expect(worker.jobs).toHaveLength(1));
+    await close(connection);
+    return { controller, consumer, jobs, correlationId, failure: await failure, elapsed: performance.now() - started };
+  }
+
+  it('rejects a waiting request at once with ExchangeEndedError caused by the NATS CONNECTION_CLOSED, and tags the ID', async () => {
+    const { controller, correlationId, failure, elapsed } = await requestThenClose((connection) => connection.close());
+    expect(elapsed).toBeLessThan(1_000);
+    expect(failure).toBeInstanceOf(ExchangeEndedError);
+    expect(failure).toMatchObject({ name: 'ExchangeEndedError', code: 'ERR_RRXC_EXCHANGE_ENDED', status: 'closed' });
+    const cause = (failure as ExchangeEndedError).cause;
+    expect(cause).toBeInstanceOf(NatsError);
+    expect((cause as NatsError).code).toBe(ErrorCode.ConnectionClosed);
+    expect(await controller.isRolledBack(correlationId)).toBe(true);
+    expect(controller.openExchanges).toBe(0);
+  });
+
+  it('rejects a waiting request at once when the server goes away', async () => {
+    const own = await startNatsServer();
+    cleanups.push(() => own.stop());
+    const { controller, correlationId, failure, elapsed } = await requestThenClose(async (connection) => {
+      await own.stop();
+      await connection.closed();
+    }, own.url);
+    expect(elapsed).toBeLessThan(1_000);
+    expect(failure).toMatchObject({ code: 'ERR_RRXC_EXCHANGE_ENDED', status: 'closed', cause: { code: ErrorCode.ConnectionClosed } });
+    expect(await controller.isRolledBack(correlationId)).toBe(true);
+  });
+
+  it('closes every exchange waiting on the consumer, one given a replyTo() too, and none of another consumer', async () => {
+    const connection = await connect({ servers: server.url });
+    const { controller, consumer, jobs } = await setUp({}, connection);
+    await startWorker(jobs);
+    const other = await setUp();
+    const published = controller.createExchange({ timeout: 10_000 });
+    const { correlationId, response } = published.registerRequest({ message: { x: 1, delayMs: 5_000 } });
+    const sibling = published.registerRequest({ message: { x: 2 } });
+    consumer.publish(jobs, JSON.stringify({ x: 1, delayMs: 5_000 }), correlationId);
+    const elsewhere = controller.createExchange({ timeout: 10_000 });
+    consumer.replyTo(elsewhere.registerRequest().correlationId);
+    const untouched = other.controller.createExchange({ timeout: 10_000 });
+    other.consumer.replyTo(untouched.registerRequest().correlationId);
+    const answered = await consumer.request(jobs, { x: 3 });
+    await connection.close();
+    const results = await Promise.all([published.wait(), elsewhere.wait()]);
+    expect(results.map((r) => [r.status, (r.reason as NatsError).code])).toEqual([
+      ['closed', ErrorCode.ConnectionClosed],
+      ['closed', ErrorCode.ConnectionClosed],
+    ]);
+    expect(results[0]!.unanswered).toEqual([correlationId, sibling.correlationId]);
+    await expect(response).rejects.toBeInstanceOf(ExchangeEndedError);
+    expect(answered).toEqual({ double: 6 });
+    expect(untouched.state).toBe('open');
+    untouched.close();
+  });
+
+  it('refuses publish and request afterwards with InvalidArgumentError caused by CONNECTION_CLOSED, before any exchange opens', async () => {
+    const connection = await connect({ servers: server.url });
+    const { controller, consumer, jobs } = await setUp({}, connection);
+    await connection.close();
+    const { correlationId } = controller.createExchange().registerRequest();
+    let thrown: unknown;
+    try {
+      consumer.publish(jobs, '{}', correlationId);
+    } catch (error) {
+      thrown = error;
+    }
+    const rejected = await consumer.request(jobs, { x: 1 }, { correlationId: 'never-sent' }).catch((error: unknown) => error);
+    for (const error of [thrown, rejected]) {
+      expect(error).toBeInstanceOf(InvalidArgumentError);
+      expect(error).toMatchObject({ code: 'ERR_RRXC_INVALID_ARGUMENT', cause: { code: ErrorCode.ConnectionClosed } });
+    }
+    expect(await controller.isRolledBack('never-sent')).toBe(false);
+    expect(controller.openExchanges).toBe(1);
   });
 });
 
