@@ -25,6 +25,7 @@ import {
   TAG_KEYS,
   type ControllerOptions,
   type CreateExchangeOptions,
+  type RegisterRequestOptions,
   type RegisterResponseOptions,
   type RequestOptions,
   type ResolvedOptions,
@@ -133,7 +134,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       find: (correlationId) => this.#index.get(correlationId),
       register: (exchange, correlationId, message, now) => this.#register(exchange, correlationId, message, now),
       registered: (exchange, entry) => this.#registered(exchange, entry),
-      delivered: (exchange, entry) => this.#publishOutcome(entry.correlationId, 'delivered', exchange),
+      delivered: (exchange, entry, forwarded) => this.#publishOutcome(entry.correlationId, 'delivered', forwarded, exchange),
       created: (exchange) => this.#created(exchange),
       ended: (exchange, last, result, endedAt) => this.#ended(exchange, last, result, endedAt),
       exchangeId: (seq) => this.#exchangePrefix + seq.toString(36),
@@ -302,13 +303,16 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
    */
   async request(message: Req, send: (correlationId: string, message: Req) => unknown, options?: RequestOptions): Promise<Res> {
     if (typeof send !== 'function') throw new InvalidArgumentError(`request needs a send function, got ${describe(send)}`);
-    const { correlationId, ...exchangeOptions } = checkOptionsObject(options, 'request options', REQUEST_KEYS) as RequestOptions;
+    const { correlationId, carrier, ...exchangeOptions } = checkOptionsObject(options, 'request options', REQUEST_KEYS) as RequestOptions;
     let exchange!: Exchange<Req, Res>;
     let handle!: RequestHandle<Res>;
     const sending = this.#traced(this.#checkExchangeOptions(exchangeOptions), (made) => {
       exchange = made;
       try {
-        handle = exchange.registerRequest(correlationId === undefined ? { message } : { message, correlationId });
+        const request: RegisterRequestOptions<Req> = { message };
+        if (correlationId !== undefined) request.correlationId = correlationId;
+        if (carrier !== undefined) request.carrier = typeof carrier === 'function' ? carrier() : carrier;
+        handle = exchange.registerRequest(request);
         return Promise.resolve(send(handle.correlationId, message));
       } catch (error) {
         return Promise.reject(error);
@@ -447,18 +451,20 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   }
 
   #route(correlationId: string, message: Res, overwrite: boolean, mayForward: boolean): Promise<ResponseOutcome> {
-    const outcome = this.#routeLocally(correlationId, message, overwrite);
+    const outcome = this.#routeLocally(correlationId, message, overwrite, !mayForward);
     return outcome === undefined ? this.#routeMiss(correlationId, message, overwrite, mayForward) : SETTLED[outcome];
   }
 
   /**
    * Publishes `outcome` on its channel.
+   * @param forwarded - Whether another instance forwarded the reply here (and publishes it too).
    * @param exchange - The exchange the reply went to, when it is open here.
    */
-  #publishOutcome(correlationId: string, outcome: ResponseOutcome, exchange?: Exchange<Req, Res>): void {
+  #publishOutcome(correlationId: string, outcome: ResponseOutcome, forwarded: boolean, exchange?: Exchange<Req, Res>): void {
     const channel = responseChannels[outcome];
     if (!channel.hasSubscribers) return;
     const message: { -readonly [K in keyof ResponseMessage]: ResponseMessage[K] } = { controller: this, correlationId, outcome };
+    if (forwarded) message.forwarded = true;
     if (exchange !== undefined) {
       message.exchange = exchange;
       const carrier = exchange.carrierOf(correlationId);
@@ -468,7 +474,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   }
 
   /** What can be decided in memory, without a store or a backplane; published as decided. */
-  #routeLocally(correlationId: string, message: Res, overwrite: boolean): ResponseOutcome | undefined {
+  #routeLocally(correlationId: string, message: Res, overwrite: boolean, forwarded: boolean): ResponseOutcome | undefined {
     const entry = this.#index.get(correlationId);
     let outcome: ResponseOutcome;
     if (entry !== undefined) {
@@ -476,7 +482,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       if (entry.pending) {
         // Published by the exchange's host.delivered, before a completed end.
         if (this.#options.backplane?.checkLease?.() !== false) {
-          exchange.deliver(entry, message);
+          exchange.deliver(entry, message, forwarded);
           return 'delivered';
         }
         // Fenced: the backplane abandoned this instance's exchanges, so the
@@ -486,17 +492,17 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
         if (entry.pending) return undefined;
         outcome = 'rolled-back';
       } else if (!overwrite) {
-        this.#publishOutcome(correlationId, 'duplicate', exchange);
+        this.#publishOutcome(correlationId, 'duplicate', forwarded, exchange);
         return 'duplicate';
       } else {
         exchange.overwrite(entry, message);
-        this.#publishOutcome(correlationId, 'overwritten', exchange);
+        this.#publishOutcome(correlationId, 'overwritten', forwarded, exchange);
         return 'overwritten';
       }
     } else if (this.#answered.has(correlationId)) outcome = 'duplicate';
     else if (this.#rollback.isTagging(correlationId)) outcome = 'rolled-back';
     else return undefined;
-    this.#publishOutcome(correlationId, outcome);
+    this.#publishOutcome(correlationId, outcome, forwarded);
     return outcome;
   }
 
@@ -514,7 +520,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
         : (await this.#liveTags(correlationId)).includes(rollbackTag)
           ? 'rolled-back'
           : 'unmatched';
-    this.#publishOutcome(correlationId, outcome);
+    this.#publishOutcome(correlationId, outcome, !mayForward);
     return outcome;
   }
 

@@ -131,6 +131,11 @@ export interface ResponseMessage {
   readonly exchange?: Exchange<any, any>;
   /** The trace context its request was registered with, when the exchange is open here and one was given. */
   readonly requestCarrier?: TraceCarrier;
+  /**
+   * `true` on the owner for a reply another instance forwarded here: that
+   * instance publishes the same outcome, so count replies where this is absent.
+   */
+  readonly forwarded?: true;
 }
 
 /** Message of `rrxc:rollback:tagged`. */

@@ -40,7 +40,7 @@ export interface ExchangeHost<Req, Res> {
   /** Announces a request the exchange has taken into its list. */
   registered(exchange: Exchange<Req, Res>, entry: Entry<Req, Res>): void;
   /** Announces a reply handed to `entry`: before the end it may cause, which is announced after it. */
-  delivered(exchange: Exchange<Req, Res>, entry: Entry<Req, Res>): void;
+  delivered(exchange: Exchange<Req, Res>, entry: Entry<Req, Res>, forwarded: boolean): void;
   /** Adds a new exchange to the open ones and announces it. */
   created(exchange: Exchange<Req, Res>): void;
   /**
@@ -340,7 +340,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
   }
 
   /** @internal Hands a reply to `entry`, which the controller found pending here. */
-  deliver(entry: Entry<Req, Res>, message: Res): void {
+  deliver(entry: Entry<Req, Res>, message: Res, forwarded: boolean): void {
     const host = this.#host;
     const now = host.clock.now() - host.epoch;
     entry.answer(message, now);
@@ -350,7 +350,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
       const snapshot = entry.snapshot(host.epoch);
       for (const stream of streams) stream.push(snapshot);
     }
-    host.delivered(this, entry);
+    host.delivered(this, entry, forwarded);
     if (this.#unanswered === 0 && this.#state === 'sealed') this.#end('completed', NO_REASON, now);
   }
 

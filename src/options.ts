@@ -139,10 +139,17 @@ export type SynchronizeOptions = CreateExchangeOptions;
 export interface RequestOptions extends CreateExchangeOptions {
   /** The ID the reply will carry; generated when absent. */
   correlationId?: string;
+  /**
+   * The request's trace context (see {@link RegisterRequestOptions.carrier}),
+   * or a function that makes it: called once the exchange is traced and
+   * active, so what it injects (`propagation.inject(context.active(), …)`)
+   * names the exchange's span.
+   */
+  carrier?: TraceCarrier | (() => TraceCarrier);
 }
 
 /** The keys of {@link RequestOptions}. */
-export const REQUEST_KEYS = optionKeys<RequestOptions>({ signal: true, timeout: true, id: true, correlationId: true });
+export const REQUEST_KEYS = optionKeys<RequestOptions>({ signal: true, timeout: true, id: true, correlationId: true, carrier: true });
 
 /** Options of `exchange.registerRequest()`. */
 export interface RegisterRequestOptions<Req = unknown> {

@@ -28,6 +28,29 @@ describe('with a backplane', () => {
     expect(await b.registerResponse({ correlationId: handle.correlationId, message: 'again' })).toBe('duplicate');
   });
 
+  it('marks the owner\'s publication of a forwarded reply as forwarded, so each reply is counted once', async () => {
+    const [a, b] = pair();
+    const seen: [unknown, boolean][] = [];
+    const listener = (message: unknown): void => {
+      const { controller, forwarded } = message as { controller: unknown; forwarded?: true };
+      seen.push([controller === a ? 'a' : 'b', forwarded === true]);
+    };
+    subscribe(CHANNELS.responseDelivered, listener);
+    try {
+      const { correlationId } = a.createExchange().registerRequest();
+      expect(await b.registerResponse({ correlationId, message: 'via B' })).toBe('delivered');
+      const local = a.createExchange().registerRequest();
+      expect(await a.registerResponse({ correlationId: local.correlationId, message: 'here' })).toBe('delivered');
+      expect(seen).toEqual([
+        ['a', true],
+        ['b', false],
+        ['a', false],
+      ]);
+    } finally {
+      unsubscribe(CHANNELS.responseDelivered, listener);
+    }
+  });
+
   it("answers a late reply on B with A's rolled-back, B never consulting its own tag store", async () => {
     const planeA = new InProcessBackplane();
     const planeB = new InProcessBackplane();

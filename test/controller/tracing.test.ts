@@ -153,4 +153,24 @@ describe('trace context across the correlation', () => {
     expect(() => xc.registerRequest({ carrier: 'traceparent' as never })).toThrow(InvalidArgumentError);
     expect(xc.registerRequest({ carrier: {} }).correlationId).toHaveLength(21);
   });
+
+  it('lets request() make its carrier once the exchange is traced, so it names the exchange', async () => {
+    record();
+    const store = new AsyncLocalStorage<unknown>();
+    tracing.start.bindStore(store, (context) => context.exchange.id);
+    const carriers: unknown[] = [];
+    const listener = (message: unknown): void => void carriers.push((message as { carrier?: unknown }).carrier);
+    subscribe(CHANNELS.requestRegistered, listener);
+    try {
+      const controller = make();
+      const answer = await controller.request('ping', (correlationId) => void controller.registerResponse({ correlationId, message: 'pong' }), {
+        carrier: () => ({ traceparent: `made in ${String(store.getStore())}` }),
+      });
+      expect(answer).toBe('pong');
+      expect(carriers).toEqual([{ traceparent: expect.stringMatching(/^made in .+-\d+$/) }]);
+    } finally {
+      tracing.start.unbindStore(store);
+      unsubscribeChannel(CHANNELS.requestRegistered, listener);
+    }
+  });
 });
