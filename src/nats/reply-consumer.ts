@@ -44,6 +44,9 @@ export interface ConsumeNatsRepliesOptions<Req, Res> extends Omit<ReplyHandlerOp
   /**
    * Told every decision, with the message it is about, after it was
    * applied: the place to keep a dead letter, since core NATS has none.
+   * A `requeue` decided while {@link NatsReplyConsumer.close} runs, or
+   * after the connection closed, comes here as `dead-letter`: it was not
+   * republished, as nobody would be left to receive it.
    */
   onDecision?: (decision: ReplyDecision<Res>, message: Msg) => void;
   /**
@@ -124,8 +127,13 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
    * Stops consuming and resolves once every reply already received is
    * decided (drains the subscription: the server gets the unsubscribe, and
    * what it sent before arrives and is handled). Idempotent. Call it before
-   * `controller.close()` so that no reply meets a closed controller. A
-   * reply the handler requeues meanwhile has nobody left to receive it.
+   * `controller.close()` so that no reply meets a closed controller.
+   *
+   * Nothing is requeued meanwhile: a republished reply would find nobody
+   * subscribed. A reply decided `requeue` (an `unmatched` one under the
+   * `requeue` policy, a failed compensation) is decided `dead-letter`
+   * instead, and `onDecision` is told so — where an application keeps its
+   * dead letters, since core NATS has none.
    */
   close(): Promise<void>;
 }
@@ -232,9 +240,11 @@ export async function consumeNatsReplies<Req, Res>(
 
   const apply = async (message: Msg): Promise<void> => {
     try {
-      const decision = await handle(message);
+      let decision = await handle(message);
       if (decision.action === 'requeue') {
-        connection.publish(message.subject, message.data, { headers: copyHeaders(message.headers, NATS_REQUEUE_HEADER, String(decision.requeues + 1)) });
+        // Nobody would receive a republished reply: the subscription is going or gone.
+        if (closing !== undefined || connectionClosed !== undefined) decision = { ...decision, action: 'dead-letter' };
+        else connection.publish(message.subject, message.data, { headers: copyHeaders(message.headers, NATS_REQUEUE_HEADER, String(decision.requeues + 1)) });
       }
       onDecision?.(decision, message);
     } catch (error) {

@@ -272,6 +272,41 @@ describe('closing the consumer', () => {
     await expect(nc.request(consumer.replyTo('after-close'), '', { timeout: 1_000 })).rejects.toMatchObject({ code: ErrorCode.NoResponders });
   });
 
+  it('decides a failed compensation dead-letter instead of requeueing it while close() runs', async () => {
+    let fail!: (error: Error) => void;
+    const compensate = vi.fn(() => new Promise<void>((_, reject) => (fail = reject)));
+    const { consumer, decisions, jobs } = await setUp({ compensate });
+    const seen: Msg[] = [];
+    const spy = nc.subscribe(`${consumer.inbox}.*`, { callback: (_, msg) => seen.push(msg) });
+    cleanups.push(() => spy.unsubscribe());
+    await nc.flush();
+    await expect(consumer.request(jobs, { x: 1, delayMs: 100 }, { timeout: 20 })).rejects.toBeInstanceOf(ExchangeEndedError);
+    await vi.waitFor(() => expect(compensate).toHaveBeenCalledTimes(1));
+    const closed = consumer.close();
+    fail(new Error('refund service down'));
+    await closed;
+    expect(decisions.map((d) => d.decision)).toMatchObject([{ action: 'dead-letter', outcome: 'failed', requeues: 0 }]);
+    await nc.flush();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seen).toHaveLength(1); // the worker's reply, not republished
+    expect(compensate).toHaveBeenCalledTimes(1);
+  });
+
+  it('decides an unmatched reply that arrives while draining dead-letter under the requeue policy', async () => {
+    const { consumer, decisions } = await setUp({ unmatched: 'requeue' });
+    const seen: Msg[] = [];
+    const spy = nc.subscribe(`${consumer.inbox}.*`, { callback: (_, msg) => seen.push(msg) });
+    cleanups.push(() => spy.unsubscribe());
+    await nc.flush();
+    // Sent before the unsubscribe on the same connection: the server delivers it while close() drains.
+    nc.publish(consumer.replyTo('nobody'), JSON.stringify({ double: 0 }));
+    await consumer.close();
+    expect(decisions.map((d) => d.decision)).toMatchObject([{ action: 'dead-letter', outcome: 'unmatched', requeues: 0 }]);
+    await nc.flush();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seen).toHaveLength(1);
+  });
+
   it('refuses to publish once closed', async () => {
     const { consumer, jobs } = await setUp();
     await consumer.close();
