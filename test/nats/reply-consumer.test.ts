@@ -43,6 +43,15 @@ afterEach(async () => {
   await nc.close();
 });
 
+/** Asserts that `failure` is how a request rejects whose exchange the consumer closed for the nats.js error `code`. */
+function expectClosedBy(failure: unknown, code: ErrorCode): void {
+  expect(failure).toBeInstanceOf(ExchangeEndedError);
+  expect(failure).toMatchObject({ name: 'ExchangeEndedError', code: 'ERR_RRXC_EXCHANGE_ENDED', status: 'closed' });
+  const cause = (failure as ExchangeEndedError).cause;
+  expect(cause).toBeInstanceOf(NatsError);
+  expect((cause as NatsError).code).toBe(code);
+}
+
 /** A subject no other test (or run) uses. */
 const uniqueSubject = (label: string): string => `rrxc-test.${label}.${randomUUID()}`;
 
@@ -216,11 +225,7 @@ describe('no responders', () => {
     const started = performance.now();
     const failure = await consumer.request(uniqueSubject('nobody'), { x: 1 }, { timeout: 10_000, correlationId }).catch((error: unknown) => error);
     expect(performance.now() - started).toBeLessThan(1_000);
-    expect(failure).toBeInstanceOf(ExchangeEndedError);
-    expect(failure).toMatchObject({ name: 'ExchangeEndedError', code: 'ERR_RRXC_EXCHANGE_ENDED', status: 'closed' });
-    const cause = (failure as ExchangeEndedError).cause;
-    expect(cause).toBeInstanceOf(NatsError);
-    expect((cause as NatsError).code).toBe(ErrorCode.NoResponders);
+    expectClosedBy(failure, ErrorCode.NoResponders);
     expect(await controller.isRolledBack(correlationId)).toBe(true);
     expect(controller.openExchanges).toBe(0);
   });
@@ -362,11 +367,7 @@ describe('when the connection closes', () => {
   it('rejects a waiting request at once with ExchangeEndedError caused by the NATS CONNECTION_CLOSED, and tags the ID', async () => {
     const { controller, correlationId, failure, elapsed } = await requestThenClose((connection) => connection.close());
     expect(elapsed).toBeLessThan(1_000);
-    expect(failure).toBeInstanceOf(ExchangeEndedError);
-    expect(failure).toMatchObject({ name: 'ExchangeEndedError', code: 'ERR_RRXC_EXCHANGE_ENDED', status: 'closed' });
-    const cause = (failure as ExchangeEndedError).cause;
-    expect(cause).toBeInstanceOf(NatsError);
-    expect((cause as NatsError).code).toBe(ErrorCode.ConnectionClosed);
+    expectClosedBy(failure, ErrorCode.ConnectionClosed);
     expect(await controller.isRolledBack(correlationId)).toBe(true);
     expect(controller.openExchanges).toBe(0);
   });
@@ -379,7 +380,7 @@ describe('when the connection closes', () => {
       await connection.closed();
     }, own.url);
     expect(elapsed).toBeLessThan(1_000);
-    expect(failure).toMatchObject({ code: 'ERR_RRXC_EXCHANGE_ENDED', status: 'closed', cause: { code: ErrorCode.ConnectionClosed } });
+    expectClosedBy(failure, ErrorCode.ConnectionClosed);
     expect(await controller.isRolledBack(correlationId)).toBe(true);
   });
 
