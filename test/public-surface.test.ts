@@ -4,12 +4,14 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import * as core from '../src/index.js';
 import { Controller, type RequestHandle } from '../src/index.js';
 import * as integrations from '../src/integrations/index.js';
+import * as nats from '../src/nats/index.js';
+import * as otel from '../src/otel/index.js';
 import * as redis from '../src/redis/index.js';
 
 // What users see is the declarations the build ships (`stripInternal`), so
 // the surface is read from those, emitted here in memory from the sources.
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const ENTRY_POINTS = ['src/index.ts', 'src/redis/index.ts', 'src/integrations/index.ts'];
+const ENTRY_POINTS = ['src/index.ts', 'src/redis/index.ts', 'src/integrations/index.ts', 'src/nats/index.ts', 'src/otel/index.ts'];
 
 function emitDeclarations(): Map<string, string> {
   const config = ts.getParsedCommandLineOfConfigFile(`${ROOT}tsconfig.build.json`, {}, {
@@ -68,7 +70,7 @@ describe('the published types', () => {
   }
 
   it('pin every class the entry points export, but the errors', () => {
-    const classes = [core, redis, integrations].flatMap((m) => Object.entries(m)).filter(([name, value]) => typeof value === 'function' && /^[A-Z]/.test(name));
+    const classes = [core, redis, integrations, nats, otel].flatMap((m) => Object.entries(m)).filter(([name, value]) => typeof value === 'function' && /^[A-Z]/.test(name));
     expect(classes.map(([name]) => name).filter((name) => !(name in PINNED) && !name.endsWith('Error'))).toEqual([]);
   });
 
