@@ -234,11 +234,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     if (this.#settled === undefined) {
       if (this.#settle === TAGS_WRITTEN) this.#settled = Promise.resolve(this.#result!);
       else {
-        this.#settled = new Promise(captureResolve);
-        this.#settle = captured as (result: ExchangeResult<Req, Res>) => void;
-        // Not left there: it would keep this exchange's result, and the
-        // caller's messages, alive after everyone else let go of them.
-        captured = undefined;
+        this.#settled = new Promise((resolve) => (this.#settle = resolve));
       }
     }
     return this.#settled;
@@ -512,14 +508,6 @@ interface Extras<Req, Res> {
   carriers?: Map<string, TraceCarrier>;
   ownSignal?: AbortController;
   streams?: Set<ResponseStream<Req, Res>> | undefined;
-}
-
-// `wait()`'s promise takes this shared executor, which leaves its resolve
-// function here to be picked up at once: an arrow function instead would be
-// a closure and a context allocated per exchange.
-let captured: ((value: never) => void) | undefined;
-function captureResolve(resolve: (value: never) => void): void {
-  captured = resolve;
 }
 
 /** The end's rollback tags are written: `wait()` can resolve at once. */
