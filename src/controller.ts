@@ -249,23 +249,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     if (typeof operation !== 'function') {
       throw new InvalidArgumentError(`synchronize needs an operation function, got ${describe(operation)}`);
     }
-    let exchange!: Exchange<Req, Res>;
-    // Made and started in one traced step: the operation runs in the context a tracer binds to the exchange.
-    const running = this.#traced(this.#checkExchangeOptions(options), (made) => {
-      exchange = made;
-      try {
-        return Promise.resolve(exchange.run(() => operation(exchange)));
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    });
-    try {
-      await running;
-    } catch (error) {
-      exchange.close(error);
-      await exchange.wait();
-      throw error;
-    }
+    const exchange = await this.#operate(options, (xc) => xc.run(() => operation(xc)));
     return exchange.wait();
   }
 
@@ -304,27 +288,14 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   async request(message: Req, send: (correlationId: string, message: Req) => unknown, options?: RequestOptions): Promise<Res> {
     if (typeof send !== 'function') throw new InvalidArgumentError(`request needs a send function, got ${describe(send)}`);
     const { correlationId, carrier, ...exchangeOptions } = checkOptionsObject(options, 'request options', REQUEST_KEYS) as RequestOptions;
-    let exchange!: Exchange<Req, Res>;
     let handle!: RequestHandle<Res>;
-    const sending = this.#traced(this.#checkExchangeOptions(exchangeOptions), (made) => {
-      exchange = made;
-      try {
-        const request: RegisterRequestOptions<Req> = { message };
-        if (correlationId !== undefined) request.correlationId = correlationId;
-        if (carrier !== undefined) request.carrier = typeof carrier === 'function' ? carrier() : carrier;
-        handle = exchange.registerRequest(request);
-        return Promise.resolve(send(handle.correlationId, message));
-      } catch (error) {
-        return Promise.reject(error);
-      }
+    const exchange = await this.#operate(exchangeOptions, (xc) => {
+      const request: RegisterRequestOptions<Req> = { message };
+      if (correlationId !== undefined) request.correlationId = correlationId;
+      if (carrier !== undefined) request.carrier = typeof carrier === 'function' ? carrier() : carrier;
+      handle = xc.registerRequest(request);
+      return send(handle.correlationId, message);
     });
-    try {
-      await sending;
-    } catch (error) {
-      exchange.close(error);
-      await exchange.wait();
-      throw error;
-    }
     await exchange.wait();
     return handle.response;
   }
@@ -536,6 +507,32 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   #checkExchangeOptions(options: CreateExchangeOptions | undefined): CreateExchangeOptions {
     if (this.#closed !== undefined) throw new ControllerClosedError();
     return checkExchangeOptions(options, this.#options.maxIdLength);
+  }
+
+  /**
+   * Makes an exchange and runs `operation` with it, made and started in one
+   * traced step, so the operation runs in the context a tracer binds to the
+   * exchange. When the operation throws or rejects, the exchange is closed
+   * with the error, its IDs tagged, and the error rethrown.
+   */
+  async #operate(options: CreateExchangeOptions | undefined, operation: (exchange: Exchange<Req, Res>) => unknown): Promise<Exchange<Req, Res>> {
+    let exchange!: Exchange<Req, Res>;
+    const running = this.#traced(this.#checkExchangeOptions(options), (made) => {
+      exchange = made;
+      try {
+        return Promise.resolve(operation(made));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    });
+    try {
+      await running;
+    } catch (error) {
+      exchange.close(error);
+      await exchange.wait();
+      throw error;
+    }
+    return exchange;
   }
 
   /**
