@@ -1,9 +1,7 @@
-import { MemoryTagStore, systemClock, type Clock } from '../../src/index.js';
-import { DEFAULT_LEASE_TTL, RedisBackplane } from '../../src/redis/index.js';
+import { MemoryTagStore } from '../../src/index.js';
 import { InProcessBackplane } from '../helpers/in-process-backplane.js';
+import { redisBackplanes } from '../helpers/redis-backplanes.js';
 import { redisForFile } from '../helpers/redis-for-file.js';
-import { deleteKeys } from '../helpers/redis-keys.js';
-import { uniquePrefix } from '../helpers/redis-server.js';
 import { describeBackplane, type BackplaneCluster } from './backplane.js';
 
 const redis = redisForFile();
@@ -23,22 +21,4 @@ describeBackplane('InProcessBackplane', async (size) => inProcessCluster(size, (
 
 describeBackplane('InProcessBackplane with idPrefix', async (size) => inProcessCluster(size, (index) => `i${index}~`));
 
-describeBackplane('RedisBackplane', async (size) => {
-  const prefix = uniquePrefix('backplane-conformance');
-  // Each instance reads the time through its own clock, which loseLease()
-  // moves past the lease: as if its heartbeats had stalled that long.
-  const skews = Array.from({ length: size }, () => 0);
-  const clocks = skews.map((_, index): Clock => ({ ...systemClock, now: () => systemClock.now() + skews[index]! }));
-  const backplanes = await Promise.all(clocks.map((clock) => RedisBackplane.connect({ url: redis.url, prefix, clock })));
-  return {
-    backplanes,
-    tagStore: (index) => backplanes[index]!.tagStore,
-    // IDs the application chooses get their ownership record in the background.
-    settle: () => new Promise((resolve) => setTimeout(resolve, 30)),
-    loseLease: (index) => void (skews[index] = 2 * DEFAULT_LEASE_TTL),
-    cleanup: async () => {
-      await Promise.all(backplanes.map((backplane) => backplane.close()));
-      await deleteKeys(redis.connection, prefix);
-    },
-  };
-});
+describeBackplane('RedisBackplane', (size) => redisBackplanes(redis, size));

@@ -6,10 +6,10 @@
 // the client library is swapped: the commands go to a real Redis.
 import { createRequire } from 'node:module';
 import { describe, expect, it, vi } from 'vitest';
-import { systemClock, type Clock } from '../../src/index.js';
-import { DEFAULT_LEASE_TTL, RedisBackplane, RedisTagStore } from '../../src/redis/index.js';
-import { describeBackplane, type BackplaneCluster } from '../conformance/backplane.js';
+import { RedisBackplane, RedisTagStore } from '../../src/redis/index.js';
+import { describeBackplane } from '../conformance/backplane.js';
 import { describeTagStore } from '../conformance/tag-store.js';
+import { redisBackplanes } from '../helpers/redis-backplanes.js';
 import { redisForFile } from '../helpers/redis-for-file.js';
 import { deleteKeys } from '../helpers/redis-keys.js';
 import { uniquePrefix } from '../helpers/redis-server.js';
@@ -38,36 +38,13 @@ describeTagStore('RedisTagStore on ioredis 6, on its own connection (url)', asyn
   return { store: await RedisTagStore.connect({ url: redis.url, prefix }), cleanup: () => deleteKeys(redis.connection, prefix) };
 });
 
-/**
- * A cluster of `size` Redis backplanes, instance `index` made by `connect`,
- * as in the ioredis 5 run (test/conformance/backplane.test.ts): each
- * instance reads the time through its own clock, which loseLease() moves
- * past the lease.
- */
-async function redisCluster(size: number, connect: (options: { prefix: string; clock: Clock }, index: number) => Promise<RedisBackplane>, release?: () => Promise<unknown>): Promise<BackplaneCluster> {
-  const prefix = uniquePrefix('backplane-ioredis6');
-  const skews = Array.from({ length: size }, () => 0);
-  const clocks = skews.map((_, index): Clock => ({ ...systemClock, now: () => systemClock.now() + skews[index]! }));
-  const backplanes = await Promise.all(clocks.map((clock, index) => connect({ prefix, clock }, index)));
-  return {
-    backplanes,
-    tagStore: (index) => backplanes[index]!.tagStore,
-    settle: () => new Promise((resolve) => setTimeout(resolve, 30)),
-    loseLease: (index) => void (skews[index] = 2 * DEFAULT_LEASE_TTL),
-    cleanup: async () => {
-      await Promise.all(backplanes.map((backplane) => backplane.close()));
-      await deleteKeys(redis.connection, prefix);
-      await release?.();
-    },
-  };
-}
-
-describeBackplane('RedisBackplane on ioredis 6', (size) => redisCluster(size, (options) => RedisBackplane.connect({ ...options, url: redis.url })));
+describeBackplane('RedisBackplane on ioredis 6', (size) => redisBackplanes(redis, size));
 
 describeBackplane('RedisBackplane on ioredis 6, on given connections', (size) => {
   // Each backplane duplicates its connection for its subscription, and closes that copy itself.
   const connections = Array.from({ length: size }, () => redis.connection.duplicate({ enableAutoPipelining: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 }));
-  return redisCluster(
+  return redisBackplanes(
+    redis,
     size,
     (options, index) => RedisBackplane.connect({ ...options, redis: connections[index]! }),
     () => Promise.all(connections.map((connection) => connection.quit())),
