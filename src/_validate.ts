@@ -5,9 +5,10 @@ import { MAX_TIMEOUT, systemClock, type Clock } from './clock.js';
 import { InvalidArgumentError } from './errors.js';
 
 /**
- * Throws unless `value` is a non-empty string of at most `maxLength`
- * characters. Any such string is a valid key, `"__proto__"` included: IDs
- * are only ever `Map` keys, compared, or read character by character.
+ * Throws unless `value` is a non-empty, well-formed string of at most
+ * `maxLength` characters. Any such string is a valid key, `"__proto__"`
+ * included: IDs are only ever `Map` keys, compared, or read character by
+ * character.
  */
 export function checkId(value: unknown, what: string, maxLength: number): asserts value is string {
   const invalid = idError(value, what, maxLength);
@@ -19,8 +20,10 @@ export function checkId(value: unknown, what: string, maxLength: number): assert
  * reject rather than throw.
  */
 export function idError(value: unknown, what: string, maxLength: number): InvalidArgumentError | undefined {
-  if (typeof value === 'string' && value.length > 0 && value.length <= maxLength) return undefined;
-  return new InvalidArgumentError(`${what} must be a non-empty string of at most ${maxLength} characters, got ${describe(value)}`);
+  // Well-formed: a lone surrogate has no UTF-8 form, so a shared store
+  // (Redis) would turn two such IDs into the same key.
+  if (typeof value === 'string' && value.length > 0 && value.length <= maxLength && value.isWellFormed()) return undefined;
+  return new InvalidArgumentError(`${what} must be a non-empty string of at most ${maxLength} characters, well-formed (no lone surrogate), got ${describe(value)}`);
 }
 
 /** Throws unless `value` is a TTL: a finite number of milliseconds ≥ 0. */

@@ -123,7 +123,7 @@ describe('registering requests', () => {
     const error = catchError(() => xc.registerRequest({ correlationId: id as string }));
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect(error).toMatchObject({ code: 'ERR_RRXC_INVALID_ARGUMENT' });
-    expect((error as Error).message).toMatch(/correlationId must be a non-empty string of at most 256 characters, got/);
+    expect((error as Error).message).toMatch(/correlationId must be a non-empty string of at most 256 characters, well-formed \(no lone surrogate\), got/);
     expect(controller.pendingRequests).toBe(0);
   });
 

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Controller, MemoryTagStore, RrxcError, type Exchange } from '../src/index.js';
 import { createCallbackListener, createReplyHandler, fromHeader, fromPath } from '../src/integrations/index.js';
+import { RedisBackplane, RedisTagStore } from '../src/redis/index.js';
 import { ManualClock } from './helpers/manual-clock.js';
 
 // Every public method, given anything at all for each argument, either
@@ -112,5 +113,18 @@ describe('every public method, given anything, answers or fails with a coded Rrx
     } finally {
       await controller.close();
     }
+  });
+
+  // Without `url`: a fuzzed URL would make the store connect somewhere.
+  it('new RedisTagStore(options) and new RedisBackplane(options)', async () => {
+    const keys = ['redis', 'redisOptions', 'prefix', 'maxTtl', 'connectTimeout', 'clock', 'subscriber', 'instanceId', 'forwardTimeout', 'retryInterval', 'leaseTtl', 'deadlineGrace', 'commandTimeout', 'codec', 'tagStore', 'rollbackTag'];
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(RedisTagStore, RedisBackplane), optionsOf(keys), async (Component, options) => {
+        let made: { close(): Promise<void> } | undefined;
+        await answersOrFailsCoded(() => (made = new (Component as new (o: unknown) => { close(): Promise<void> })(options)));
+        await made?.close();
+      }),
+      { numRuns: RUNS },
+    );
   });
 });
