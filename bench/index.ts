@@ -1,4 +1,5 @@
 // npm run bench [-- --quick] [-- --json] [-- --only=one,scatter,timeouts,routing,memory] [-- --impls=floor,rrxc]
+// npm run bench -- --only=structures [-- --quick]   (bench/structures.ts: each engine trick against the plain thing)
 //
 // Runs every scenario for every implementation in this one process, prints
 // the table and the targets. --json also writes bench/results/latest.json;
@@ -93,6 +94,14 @@ async function measure(): Promise<Results> {
 if (render !== undefined) {
   publish(JSON.parse(readFileSync(render, 'utf8')) as Results);
 } else {
+  if (only?.includes('structures')) {
+    // Not part of a default run: it measures the core's containers, not the library against its peers.
+    const { runStructures, structuresReport, writeStructuresResults } = await import('./structures.js');
+    const structures = await runStructures({ quick, command: `npm run bench -- ${args.join(' ')}`.trim(), log });
+    process.stdout.write(`\n${structuresReport(structures)}\n`);
+    log(`wrote ${writeStructuresResults(structures)}`);
+    if (only.length === 1) process.exit(0);
+  }
   // birpc unrefs its timers: with only those pending (the timeout mix's
   // dropped calls), Node would exit mid-scenario with the await unsettled.
   const keepAlive = setInterval(() => {}, 2 ** 30);
