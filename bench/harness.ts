@@ -1,5 +1,6 @@
 // Timing, medians and GC helpers shared by every scenario. Nothing here knows
 // about an implementation: the harness must cost the same for all of them.
+import os from 'node:os';
 import { setImmediate as tick } from 'node:timers/promises';
 
 /** Nanoseconds on the monotonic clock. */
@@ -61,4 +62,17 @@ export async function turn(): Promise<void> {
 export function rotate<T>(items: readonly T[], round: number): T[] {
   const k = round % items.length;
   return [...items.slice(k), ...items.slice(0, k)];
+}
+
+/** What a results file says of the machine it was measured on. */
+export function machine(): { cpus: number; cpuModel: string; memoryGiB: number; node: string; v8: string; platform: string } {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.versions.node,
+    v8: process.versions.v8,
+    platform: `${os.platform()} ${os.arch()}`,
+  };
 }

@@ -9,10 +9,9 @@
 // still fails the process. --render=FILE redraws the chart and docs from a
 // saved JSON without measuring.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { chartSvg } from './chart.js';
-import { now, secondsSince } from './harness.js';
+import { machine, now, secondsSince } from './harness.js';
 import { IMPLEMENTATIONS as ALL } from './implementations/index.js';
 import { memoryAndRouting } from './memory.js';
 import { evaluateTargets, markdownResults, textReport, type Results } from './report.js';
@@ -69,21 +68,13 @@ async function measure(): Promise<Results> {
     memory = both.memory;
     scenarios.push(both.routing);
   }
-  const cpus = os.cpus();
   return {
     version: 1,
     date: new Date().toISOString(),
     quick,
     command: `npm run bench -- ${args.join(' ')}`.trim(),
     durationSeconds: secondsSince(started),
-    machine: {
-      cpus: cpus.length,
-      cpuModel: cpus[0]?.model.trim() ?? 'unknown',
-      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-      node: process.versions.node,
-      v8: process.versions.v8,
-      platform: `${os.platform()} ${os.arch()}`,
-    },
+    machine: machine(),
     implementations: IMPLEMENTATIONS.map(({ name, wiring }) => ({ name, wiring })),
     scenarios,
     memory,

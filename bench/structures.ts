@@ -50,7 +50,7 @@ import os from 'node:os';
 import { constants, performance, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { nanoid, urlAlphabet } from 'nanoid';
-import { fullGc, median } from './harness.js';
+import { fullGc, machine, median } from './harness.js';
 import { systemClock } from '../src/clock.js';
 import { DuplicateWindow } from '../src/routing/duplicate-window.js';
 import { SLOTS, secureId, slotOf, slottedId } from '../src/routing/secure-id.js';
@@ -1296,7 +1296,6 @@ export async function runStructures(options: StructuresOptions): Promise<Structu
     log(`  ${result.title}, ${result.live.toLocaleString('en-US')} live: ${fmtRate(result.speed.bespoke)} vs ${fmtRate(result.speed.plain)} ops/s (${result.speed.ratio.toFixed(2)}×)`);
     results.push(result);
   }
-  const cpus = os.cpus();
   return {
     version: 1,
     date: new Date().toISOString(),
@@ -1305,14 +1304,7 @@ export async function runStructures(options: StructuresOptions): Promise<Structu
     rounds,
     ...(options.only === undefined ? {} : { only: options.only }),
     durationSeconds: (performance.now() - started) / 1000,
-    machine: {
-      cpus: cpus.length,
-      cpuModel: cpus[0]?.model.trim() ?? 'unknown',
-      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-      node: process.versions.node,
-      v8: process.versions.v8,
-      platform: `${os.platform()} ${os.arch()}`,
-    },
+    machine: machine(),
     loadAverage: { before, after: os.loadavg() },
     rule: `keeps its place: median gain > ${GAIN}× and the bespoke rounds' interquartile range clear of the plain rounds' (ops/s: higher; bytes: lower)`,
     candidates: results,
