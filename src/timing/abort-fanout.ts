@@ -1,4 +1,3 @@
-import { RenewingMap } from '../structures/renewing-map.js';
 
 /** Something that ends when a signal it is bound to aborts. */
 export interface AbortTarget {
@@ -19,8 +18,7 @@ interface Group {
  * would scan every listener on the signal.
  */
 export class AbortFanout {
-  /** Renewing: with a signal per request, a group comes and goes with every exchange. */
-  readonly #groups = new RenewingMap<AbortSignal, Group>();
+  readonly #groups = new Map<AbortSignal, Group>();
 
   /** Binds `target` to `signal` (which must not be aborted yet). */
   add(signal: AbortSignal, target: AbortTarget): void {
