@@ -136,6 +136,10 @@ export class CorrelationIndex<Entry extends Keyed> {
     for (let attempt = 0; attempt < MAX_ID_ATTEMPTS; attempt++) {
       id = generate();
       checkId(id, 'the ID returned by newId()', this.#maxIdLength);
+      // A string built by concatenation is a rope of cons-strings that V8
+      // keeps as is (a 21-character one: 320 bytes instead of 40). Reading a
+      // character flattens it in place, and the GC then drops the rope.
+      id.charCodeAt(0);
       if (!this.has(id)) return id;
     }
     throw new CorrelationIdConflictError(id);
