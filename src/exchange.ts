@@ -22,7 +22,12 @@ import type { ExchangeResult, ExchangeState, ExchangeStatus, RequestHandle, Requ
  */
 export interface ExchangeHost<Req, Res> {
   readonly clock: Clock;
-  /** Clock time the controller started: times of requests are kept relative to it. */
+  /**
+   * Clock time the controller started. Times of requests and exchanges are
+   * kept relative to it: small integers, not boxed doubles, for the first
+   * 2³¹ ms (≈ 24.8 days) of a controller — bench:structures "epoch-times"
+   * reads 1.20× and 89 against 104 bytes; past that offset, 1.01×.
+   */
   readonly epoch: number;
   readonly maxIdLength: number;
   readonly storage: AsyncLocalStorage<Exchange<any, any>>;
