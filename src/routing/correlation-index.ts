@@ -1,5 +1,6 @@
 import { CapacityError, CorrelationIdConflictError } from '../errors.js';
 import { checkId } from '../_validate.js';
+import { RenewingMap } from '../structures/renewing-map.js';
 import { SlotTable } from '../structures/slot-table.js';
 import { SLOTS, secureId, slotOf, slottedId } from './secure-id.js';
 
@@ -22,7 +23,7 @@ export interface Keyed {
 export class CorrelationIndex<Entry extends Keyed> {
   readonly #slotted: SlotTable<Entry>;
   /** Entries under IDs that name no slot of ours. */
-  readonly #named = new Map<string, Entry>();
+  readonly #named = new RenewingMap<string, Entry>();
   readonly #limit: number;
   /** The application's generator (`newId`); `undefined`: {@link secureId}. */
   readonly #generate: (() => string) | undefined;

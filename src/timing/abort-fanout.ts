@@ -1,3 +1,4 @@
+import { RenewingMap } from '../structures/renewing-map.js';
 
 /** Something that ends when a signal it is bound to aborts. */
 export interface AbortTarget {
@@ -18,7 +19,8 @@ interface Group {
  * would scan every listener on the signal.
  */
 export class AbortFanout {
-  readonly #groups = new Map<AbortSignal, Group>();
+  /** Renewing: with a signal per request, a group comes and goes with every exchange. */
+  readonly #groups = new RenewingMap<AbortSignal, Group>();
 
   /** Binds `target` to `signal` (which must not be aborted yet). */
   add(signal: AbortSignal, target: AbortTarget): void {
