@@ -17,7 +17,16 @@ import type { Awaitable, ResponseOutcome } from './types.js';
  * | `tag(id, tag, ttl)` | add `tag` to `id`, expiring after `ttl` ms (`0`: never); tagging again replaces the TTL |
  * | `untag(id, tag)` | remove it; answer whether a live tag was removed |
  * | `getTags(id)` | answer the live (unexpired) tags of `id`, in any order |
+ * | `claim(id, tag, ttl, rivals)` | atomically: unless `id` carries a live tag among `tag` and `rivals`, add `tag` as `tag()` would and answer `undefined`; else answer that live tag and change nothing. Of concurrent claims on one ID, on every instance sharing the store, exactly one is answered `undefined` |
  * | `close()` | optional: release what the store owns |
+ *
+ * `claim` is how an ID is settled once: the end of an exchange claims the
+ * rollback tag against the committed tag, a worker claims the committed tag
+ * against the rollback tag, a consumer claims the compensated tag before it
+ * compensates. Whoever is answered `undefined` decided; everyone else is told
+ * what was decided. A store shared by several processes must make it one
+ * atomic step on the server (a script, a transaction), never a read and a
+ * write from the client.
  */
 export interface TagStore {
   /** Adds `tag` to `id` for `ttl` milliseconds (`0`: no expiry). */
@@ -26,6 +35,13 @@ export interface TagStore {
   untag(id: string, tag: string): Awaitable<boolean>;
   /** The live tags of `id`. */
   getTags(id: string): Awaitable<readonly string[]>;
+  /**
+   * Settles `id` once: adds `tag` (for `ttl` ms, `0`: no expiry) unless `id`
+   * already carries a live tag among `tag` and `rivals`.
+   *
+   * @returns `undefined` when this call added `tag`; otherwise the live tag that was there first, and nothing changed.
+   */
+  claim(id: string, tag: string, ttl: number, rivals: readonly string[]): Awaitable<string | undefined>;
   /** Releases what the store owns. Called by `controller.close()` only for a store the controller created. */
   close?(): Awaitable<void>;
 }

@@ -69,6 +69,18 @@ export class MemoryTagStore implements TagStore {
     this.#cache.set(id, entries, { ttl: cacheTtl(entries, now) });
   }
 
+  /** {@inheritDoc TagStore.claim} */
+  claim(id: string, tag: string, ttl: number, rivals: readonly string[]): string | undefined {
+    const entries = this.#cache.get(id);
+    if (entries !== undefined) {
+      const now = this.#clock.now();
+      const held = entries.find((e) => e.expiresAt > now && (e.tag === tag || rivals.includes(e.tag)));
+      if (held !== undefined) return held.tag;
+    }
+    this.tag(id, tag, ttl);
+    return undefined;
+  }
+
   /** {@inheritDoc TagStore.untag} */
   untag(id: string, tag: string): boolean {
     const entries = this.#cache.get(id);

@@ -6,6 +6,7 @@ import { ManualClock } from './helpers/manual-clock.js';
 /** An asynchronous store whose tag writes never answer. */
 const hangingStore: TagStore = {
   tag: () => new Promise<void>(() => {}),
+  claim: () => new Promise<string | undefined>(() => {}),
   untag: () => Promise.resolve(false),
   getTags: () => Promise.resolve([]),
 };

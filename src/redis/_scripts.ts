@@ -72,6 +72,18 @@ end
 return live`;
 
 /**
+ * KEYS: tag hash. ARGV: tag, ttl (ms, > 0), then the rival tags. Answers
+ * false (nil) when the tag was added, else the live tag that held the claim.
+ */
+const CLAIM = `${PRELUDE}
+local now = now_ms()
+for i = 1, #ARGV do
+  if i ~= 2 and has_tag(KEYS[1], ARGV[i], now) then return ARGV[i] end
+end
+put_tag(KEYS[1], ARGV[1], tonumber(ARGV[2]), now)
+return false`;
+
+/**
  * KEYS: ownership. ARGV: owner, ms until the deadline (-1: none), ms to keep
  * the ownership after the deadline, ms to keep it without a deadline.
  */
@@ -244,6 +256,7 @@ export interface Scripts {
   tag(key: string, tag: string, ttl: number): Promise<unknown>;
   untag(key: string, tag: string): Promise<number>;
   getTags(key: string): Promise<string[]>;
+  claim(key: string, tag: string, ttl: number, rivals: readonly string[]): Promise<string | null>;
   settle(ownership: string, tags: string, owner: string, alive: '1' | '0', grace: number, rollbackTag: string, rollbackTtl: number): Promise<string>;
   beat(lease: string, pending: string, answered: string, token: string, leaseTtl: number, pendingTtl: number, duplicateWindow: number, keep: number, rollbackTtl: number): Promise<string | null>;
   settleOwned(lease: string, pending: string, answered: string, id: string, grace: number, duplicateWindow: number, self: '1' | '0'): Promise<string>;
@@ -253,6 +266,7 @@ const DEFINITIONS = {
   rrxcTag1: { numberOfKeys: 1, lua: TAG },
   rrxcUntag1: { numberOfKeys: 1, lua: UNTAG },
   rrxcGetTags1: { numberOfKeys: 1, lua: GET_TAGS },
+  rrxcClaim1: { numberOfKeys: 1, lua: CLAIM },
   rrxcRegister1: { numberOfKeys: 1, lua: REGISTER },
   rrxcDisown1: { numberOfKeys: 2, lua: DISOWN },
   rrxcSettle1: { numberOfKeys: 2, lua: SETTLE },
@@ -319,6 +333,7 @@ export function defineScripts(redis: RedisConnection): Scripts {
     tag: (key, tag, ttl) => defined.rrxcTag1(key, tag, ttl),
     untag: (key, tag) => defined.rrxcUntag1(key, tag),
     getTags: (key) => defined.rrxcGetTags1(key),
+    claim: (key, tag, ttl, rivals) => defined.rrxcClaim1(key, tag, ttl, ...rivals),
     settle: (ownership, tags, owner, alive, grace, rollbackTag, rollbackTtl) => defined.rrxcSettle1(ownership, tags, owner, alive, grace, rollbackTag, rollbackTtl),
     beat: (lease, pending, answered, token, leaseTtl, pendingTtl, duplicateWindow, keep, rollbackTtl) =>
       defined.rrxcBeat1(lease, pending, answered, token, leaseTtl, pendingTtl, duplicateWindow, keep, rollbackTtl),

@@ -98,6 +98,16 @@ export class RedisTagStore implements TagStore {
   }
 
   /**
+   * Settles `id` once, in one script: adds `tag` unless `id` carries a live
+   * tag among `tag` and `rivals`. TTLs as for {@link RedisTagStore.tag}.
+   *
+   * @returns `undefined` when this call added `tag`; otherwise the live tag that held the claim.
+   */
+  async claim(id: string, tag: string, ttl: number, rivals: readonly string[]): Promise<string | undefined> {
+    return (await this.#scripts.claim(this.#keys.tags(id), tag, clampTtl(ttl, this.#maxTtl), rivals)) ?? undefined;
+  }
+
+  /**
    * Closes the connection made from `url`; a connection given as `redis`
    * stays open. Tags stay in Redis until they expire. Idempotent.
    */

@@ -101,5 +101,48 @@ export function describeTagStore(name: string, factory: () => Promise<TagStoreFi
       await store.tag('plain', '__proto__', 60_000);
       expect(await store.getTags('plain')).toEqual(['__proto__']);
     });
+
+    describe('claim: the one decision on an ID', () => {
+      it('adds the tag to an ID that carries none of the claimed tags, and answers undefined', async () => {
+        await store.tag('a', 'audit', 60_000);
+        expect(await store.claim('a', 'rollback', 60_000, ['committed'])).toBeUndefined();
+        expect([...(await store.getTags('a'))].sort()).toEqual(['audit', 'rollback']);
+      });
+
+      it('answers the rival that holds the ID, and adds nothing', async () => {
+        await store.tag('a', 'committed', 60_000);
+        expect(await store.claim('a', 'rollback', 60_000, ['committed'])).toBe('committed');
+        expect(await store.getTags('a')).toEqual(['committed']);
+      });
+
+      it('answers the claimed tag itself when an earlier claim took it', async () => {
+        expect(await store.claim('a', 'compensated', 60_000, [])).toBeUndefined();
+        expect(await store.claim('a', 'compensated', 60_000, [])).toBe('compensated');
+      });
+
+      it('ignores an expired rival, and its own claim expires with its TTL', async () => {
+        await store.tag('a', 'committed', 30);
+        await pass(100);
+        expect(await store.claim('a', 'rollback', 40, ['committed'])).toBeUndefined();
+        await pass(120);
+        expect(await store.getTags('a')).toEqual([]);
+        expect(await store.claim('a', 'committed', 60_000, ['rollback'])).toBeUndefined();
+      });
+
+      it('can be claimed again once untagged', async () => {
+        await store.claim('a', 'rollback', 60_000, ['committed']);
+        expect(await store.untag('a', 'rollback')).toBe(true);
+        expect(await store.claim('a', 'committed', 60_000, ['rollback'])).toBeUndefined();
+      });
+
+      it('lets exactly one of many concurrent claims on one ID win, and tells the others which', async () => {
+        const tags = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? 'rollback' : 'committed'));
+        const answers = await Promise.all(tags.map((tag) => store.claim('race', tag, 60_000, tag === 'rollback' ? ['committed'] : ['rollback'])));
+        const winners = answers.flatMap((answer, i) => (answer === undefined ? [tags[i]!] : []));
+        expect(winners).toHaveLength(1);
+        expect(answers.filter((answer) => answer !== undefined)).toEqual(Array(tags.length - 1).fill(winners[0]));
+        expect(await store.getTags('race')).toEqual(winners);
+      });
+    });
   });
 }

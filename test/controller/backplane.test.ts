@@ -61,6 +61,7 @@ describe('with a backplane', () => {
     const countingStore: TagStore = {
       tag: (id, tag, ttl) => storeB.tag(id, tag, ttl),
       untag: (id, tag) => storeB.untag(id, tag),
+      claim: (id, tag, ttl, rivals) => storeB.claim(id, tag, ttl, rivals),
       getTags: (id) => {
         lookups++;
         return storeB.getTags(id);

@@ -7,7 +7,7 @@ closeControllersAfterEach();
 describe('capacity', () => {
   it('accepts 1 000 000 pending requests by default and throws CapacityError on one more', () => {
     // About 2 s and 300 MB; a no-op tag store keeps close() from tagging a million IDs.
-    const controller = make({ tagStore: { tag: () => undefined, untag: () => false, getTags: () => [] } });
+    const controller = make({ tagStore: { tag: () => undefined, untag: () => false, getTags: () => [], claim: () => undefined } });
     const xc = controller.createExchange();
     for (let i = 0; i < 1_000_000; i++) xc.registerRequest({ correlationId: i.toString(36) });
     expect(controller.pendingRequests).toBe(1_000_000);

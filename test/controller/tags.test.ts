@@ -105,6 +105,9 @@ describe('an asynchronous tag store', () => {
     tag(id: string, tag: string, ttl: number): Promise<void> {
       return this.#later(() => this.#inner.tag(id, tag, ttl), this.writeDelay);
     }
+    claim(id: string, tag: string, ttl: number, rivals: readonly string[]): Promise<string | undefined> {
+      return this.#later(() => this.#inner.claim(id, tag, ttl, rivals), this.writeDelay);
+    }
     untag(id: string, tag: string): Promise<boolean> {
       return this.#later(() => this.#inner.untag(id, tag));
     }

@@ -28,6 +28,10 @@ export class GatedTagStore implements TagStore {
     );
   }
 
+  claim(id: string, tag: string, ttl: number, rivals: readonly string[]): Promise<string | undefined> {
+    return new Promise((resolve) => this.#held.push(() => resolve(this.inner.claim(id, tag, ttl, rivals))));
+  }
+
   untag(id: string, tag: string): boolean {
     return this.inner.untag(id, tag);
   }
