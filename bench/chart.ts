@@ -1,6 +1,7 @@
-// The SVG chart of docs/benchmarks.svg, written by hand from the results
-// JSON: one panel per scenario (bars scaled to that panel's best, since the
-// scenarios' rates differ by orders of magnitude) and one for memory.
+// The SVG charts of the suite, written by hand from the results JSON:
+// panels of bars, each scaled to its own best (the rates of scenarios differ
+// by orders of magnitude). chartSvg draws docs/benchmarks.svg (one panel per
+// scenario and one for memory); bench/e2e draws its own with panelChartSvg.
 import type { Results } from './report.js';
 import { si } from './report.js';
 
@@ -13,7 +14,8 @@ const COLORS: Readonly<Record<string, string>> = {
   'rrxc (no timeout)': '#ffa726',
 };
 
-interface Panel {
+/** One panel of bars: a scenario, a broker at one concurrency, memory. */
+export interface Panel {
   readonly title: string;
   readonly unit: string;
   readonly bars: readonly { readonly name: string; readonly value: number }[];
@@ -21,10 +23,24 @@ interface Panel {
   readonly lowerIsBetter: boolean;
 }
 
+/** What a chart of panels says above them, and how it lays them out. */
+export interface PanelChart {
+  readonly title: string;
+  readonly subtitle: string;
+  readonly panels: readonly Panel[];
+  /** Bar colour per bar name; others are grey-blue. */
+  readonly colors: Readonly<Record<string, string>>;
+  /** Room a panel keeps for the most bars any panel has, so that rows line up. */
+  readonly barsPerPanel: number;
+  /** Panels per row. @defaultValue 2 */
+  readonly columns?: number;
+  /** Width of the bar labels, in px. @defaultValue 130 */
+  readonly labelWidth?: number;
+  /** The figure printed after a bar (lowerIsBetter panels print bytes). @defaultValue {@link si} */
+  readonly format?: (value: number) => string;
+}
+
 const WIDTH = 1000;
-const COLUMNS = 2;
-const PANEL_WIDTH = WIDTH / COLUMNS;
-const LABEL = 130;
 const BAR = 14;
 const GAP = 4;
 const TITLE = 34;
@@ -43,31 +59,50 @@ export function chartSvg(results: Results): string {
     bars: names.filter((n) => results.memory.results[n] !== undefined).map((n) => ({ name: n, value: results.memory.results[n]!.bytesPerExchange })),
     lowerIsBetter: true,
   });
-  const panelHeight = TITLE + names.length * (BAR + GAP) + 16;
-  const rows = Math.ceil(panels.length / COLUMNS);
+  const m = results.machine;
+  return panelChartSvg({
+    title: 'rrxc benchmarks: medians, higher is better (memory: lower)',
+    subtitle: `${m.cpus} × ${m.cpuModel}, Node ${m.node}, ${results.date.slice(0, 10)}${results.quick ? ' (quick smoke run)' : ''}`,
+    panels,
+    colors: COLORS,
+    barsPerPanel: names.length,
+  });
+}
+
+/**
+ * Panels of horizontal bars, each scaled to its own best (rates of
+ * different scenarios or brokers differ by orders of magnitude): the
+ * drawing of docs/benchmarks.svg, shared by every chart of the suite.
+ */
+export function panelChartSvg(chart: PanelChart): string {
+  const columns = chart.columns ?? 2;
+  const label = chart.labelWidth ?? 130;
+  const format = chart.format ?? si;
+  const panelWidth = WIDTH / columns;
+  const panelHeight = TITLE + chart.barsPerPanel * (BAR + GAP) + 16;
+  const rows = Math.ceil(chart.panels.length / columns);
   const header = 56;
   const height = header + rows * panelHeight + 8;
-  const m = results.machine;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
-    `<text x="16" y="24" font-size="17" font-weight="600" fill="#212121">rrxc benchmarks: medians, higher is better (memory: lower)</text>`,
-    `<text x="16" y="43" fill="#616161">${escape(`${m.cpus} × ${m.cpuModel}, Node ${m.node}, ${results.date.slice(0, 10)}${results.quick ? ' (quick smoke run)' : ''}`)}</text>`,
+    `<text x="16" y="24" font-size="17" font-weight="600" fill="#212121">${escape(chart.title)}</text>`,
+    `<text x="16" y="43" fill="#616161">${escape(chart.subtitle)}</text>`,
   ];
-  panels.forEach((panel, index) => {
-    const x = (index % COLUMNS) * PANEL_WIDTH + 16;
-    const y = header + Math.floor(index / COLUMNS) * panelHeight;
+  chart.panels.forEach((panel, index) => {
+    const x = (index % columns) * panelWidth + 16;
+    const y = header + Math.floor(index / columns) * panelHeight;
     parts.push(`<text x="${x}" y="${y + 18}" font-weight="600" fill="#212121">${escape(panel.title)} <tspan font-weight="400" fill="#757575">(${escape(panel.unit)})</tspan></text>`);
     const max = Math.max(...panel.bars.map((b) => b.value));
-    const span = PANEL_WIDTH - LABEL - 90;
+    const span = panelWidth - label - 90;
     panel.bars.forEach((bar, i) => {
       const by = y + TITLE + i * (BAR + GAP) - 8;
       const w = max > 0 ? Math.max(1, (bar.value / max) * span) : 1;
       const bold = bar.name.startsWith('rrxc') ? ' font-weight="600"' : '';
       parts.push(
-        `<text x="${x + LABEL - 6}" y="${by + BAR - 3}" text-anchor="end" fill="#424242"${bold}>${escape(bar.name)}</text>`,
-        `<rect x="${x + LABEL}" y="${by}" width="${w.toFixed(1)}" height="${BAR}" rx="2" fill="${COLORS[bar.name] ?? '#78909c'}"/>`,
-        `<text x="${(x + LABEL + w + 5).toFixed(1)}" y="${by + BAR - 3}" fill="#424242"${bold}>${panel.lowerIsBetter ? `${Math.round(bar.value)} B` : si(bar.value)}</text>`,
+        `<text x="${x + label - 6}" y="${by + BAR - 3}" text-anchor="end" fill="#424242"${bold}>${escape(bar.name)}</text>`,
+        `<rect x="${x + label}" y="${by}" width="${w.toFixed(1)}" height="${BAR}" rx="2" fill="${chart.colors[bar.name] ?? '#78909c'}"/>`,
+        `<text x="${(x + label + w + 5).toFixed(1)}" y="${by + BAR - 3}" fill="#424242"${bold}>${panel.lowerIsBetter ? `${Math.round(bar.value)} B` : format(bar.value)}</text>`,
       );
     });
   });
