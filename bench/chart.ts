@@ -32,6 +32,8 @@ export interface PanelChart {
   readonly colors: Readonly<Record<string, string>>;
   /** Room a panel keeps for the most bars any panel has, so that rows line up. */
   readonly barsPerPanel: number;
+  /** Width of the whole chart, in px. @defaultValue 1000 */
+  readonly width?: number;
   /** Panels per row. @defaultValue 2 */
   readonly columns?: number;
   /** Width of the bar labels, in px. @defaultValue 130 */
@@ -40,7 +42,6 @@ export interface PanelChart {
   readonly format?: (value: number) => string;
 }
 
-const WIDTH = 1000;
 const BAR = 14;
 const GAP = 4;
 const TITLE = 34;
@@ -75,16 +76,17 @@ export function chartSvg(results: Results): string {
  * drawing of docs/benchmarks.svg, shared by every chart of the suite.
  */
 export function panelChartSvg(chart: PanelChart): string {
+  const width = chart.width ?? 1000;
   const columns = chart.columns ?? 2;
   const label = chart.labelWidth ?? 130;
   const format = chart.format ?? si;
-  const panelWidth = WIDTH / columns;
+  const panelWidth = width / columns;
   const panelHeight = TITLE + chart.barsPerPanel * (BAR + GAP) + 16;
   const rows = Math.ceil(chart.panels.length / columns);
   const header = 56;
   const height = header + rows * panelHeight + 8;
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="16" y="24" font-size="17" font-weight="600" fill="#212121">${escape(chart.title)}</text>`,
     `<text x="16" y="43" fill="#616161">${escape(chart.subtitle)}</text>`,
