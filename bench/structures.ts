@@ -735,7 +735,7 @@ const snapshotsByConstructor: Variant = {
         const t = CLOCK_ORIGIN + n;
         const entries = new Array<RequestResponse<P, P>>(1);
         entries[0] = new Answered<P, P>(IDS[n & (RECENT - 1)]!, PAYLOAD, PAYLOAD, t, t + 1, 1);
-        out[i] = new Result<P, P>(`x${n}`, 'completed', true, t, t + 1, 1, entries, NONE);
+        out[i] = new Result<P, P>(`x${n}`, 'completed', true, t, t + 1, 1, entries, NONE, NONE, NONE);
         n++;
       }
       return out;
@@ -764,7 +764,7 @@ const snapshotsByLiteral: Variant = {
         const t = CLOCK_ORIGIN + n;
         const entries = new Array<RequestResponse<P, P>>(1);
         entries[0] = { correlationId: IDS[n & (RECENT - 1)]!, request: PAYLOAD, response: PAYLOAD, answered: true, requestedAt: t, respondedAt: t + 1, latencyMs: 1 };
-        out[i] = { exchangeId: `x${n}`, status: 'completed', complete: true, createdAt: t, endedAt: t + 1, durationMs: 1, entries, unanswered: NONE };
+        out[i] = { exchangeId: `x${n}`, status: 'completed', complete: true, createdAt: t, endedAt: t + 1, durationMs: 1, entries, unanswered: NONE, committed: NONE, undecided: NONE };
         n++;
       }
       return out;

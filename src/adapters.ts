@@ -55,6 +55,8 @@ export interface TagStore {
 export interface BackplaneRouter {
   /** The controller's `rollbackTag`: a backplane that settles replies for dead owners tags with it. */
   readonly rollbackTag: string;
+  /** The controller's `committedTag`: a rollback the backplane writes is a claim against it, and a reply for an ID that carries it is `committed`. */
+  readonly committedTag: string;
   /** The controller's `rollbackTtl` (`0`: no expiry). */
   readonly rollbackTtl: number;
   /** The controller's `duplicateWindow`. */

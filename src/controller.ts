@@ -3,7 +3,7 @@ import { nanoid } from 'nanoid';
 import { describe } from './_describe.js';
 import { checkId, checkOptionsObject, checkTtl, idError } from './_validate.js';
 import type { BackplaneRouter, TagStore } from './adapters.js';
-import { ControllerClosedError, InvalidArgumentError } from './errors.js';
+import { ControllerClosedError, InvalidArgumentError, TagStoreError } from './errors.js';
 import {
   exchangeCreatedChannel,
   exchangeEndedChannel,
@@ -20,9 +20,11 @@ import { Exchange, type ExchangeHost } from './exchange.js';
 import { MemoryTagStore } from './memory-tag-store.js';
 import {
   checkExchangeOptions,
+  CLAIM_KEYS,
   resolveControllerOptions,
   REQUEST_KEYS,
   TAG_KEYS,
+  type ClaimOptions,
   type ControllerOptions,
   type CreateExchangeOptions,
   type RegisterRequestOptions,
@@ -32,7 +34,7 @@ import {
   type SynchronizeOptions,
   type TagOptions,
 } from './options.js';
-import { RollbackTags } from './rollback.js';
+import { isThenable, RollbackTags } from './rollback.js';
 import { CorrelationIndex } from './routing/correlation-index.js';
 import { DuplicateWindow } from './routing/duplicate-window.js';
 import { PendingRequest } from './routing/pending-request.js';
@@ -141,6 +143,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     };
     const router: BackplaneRouter = {
       rollbackTag: resolved.rollbackTag,
+      committedTag: resolved.committedTag,
       rollbackTtl: resolved.rollbackTtl,
       duplicateWindow: resolved.duplicateWindow,
       route: (correlationId, message, overwrite) =>
@@ -327,6 +330,24 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     return tags.length === 0 ? live.length === 0 : tags.every((t) => live.includes(t));
   }
 
+  /**
+   * Settles `id` once, in the tag store every instance shares: adds `tag`
+   * unless `id` carries a live tag among `tag` and `options.rivals`. Of
+   * concurrent claims on one ID, on any instance, exactly one wins. The
+   * integrations claim their compensated tag this way before compensating.
+   *
+   * @returns `undefined` when this call won; otherwise the live tag that held the claim.
+   * @throws {@link TagStoreError} (as a rejection) when the store fails or does not answer within `storeTimeout`: the claim may or may not have been recorded.
+   */
+  async claim(id: string, tag: string, options?: ClaimOptions): Promise<string | undefined> {
+    this.#checkTagArguments(id, tag);
+    const { ttl = this.#options.rollbackTtl, rivals = [] } = checkOptionsObject(options, 'claim options', CLAIM_KEYS) as ClaimOptions;
+    checkTtl('ttl', ttl);
+    if (!Array.isArray(rivals)) throw new InvalidArgumentError(`rivals must be an array of tags, got ${describe(rivals)}`);
+    this.#checkTagArguments(id, ...rivals);
+    return this.#callStore('claim', () => this.#tagStore.claim(id, tag, ttl, rivals));
+  }
+
   /** Whether `id` carries the rollback tag: its exchange ended before the reply came. */
   async isRolledBack(id: string): Promise<boolean> {
     return this.hasTag(id, this.#options.rollbackTag);
@@ -416,6 +437,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   async #release(): Promise<void> {
     // A hook or listener that ran during the ends may have started more.
     await this.#rollback.drain();
+    this.#rollback.stop();
     this.#answered.clear();
     await this.#options.backplane?.close();
     if (this.#ownsTagStore) await this.#tagStore.close?.();
@@ -423,7 +445,17 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
 
   #route(correlationId: string, message: Res, overwrite: boolean, mayForward: boolean): Promise<ResponseOutcome> {
     const outcome = this.#routeLocally(correlationId, message, overwrite, !mayForward);
-    return outcome === undefined ? this.#routeMiss(correlationId, message, overwrite, mayForward) : SETTLED[outcome];
+    if (outcome !== undefined) return SETTLED[outcome];
+    // An exchange of this controller ended with this ID unanswered and its
+    // rollback claim is not settled: the claim decides, not the store's
+    // state before it.
+    const deciding = this.#rollback.pendingDecision(correlationId);
+    if (deciding === undefined) return this.#routeMiss(correlationId, message, overwrite, mayForward);
+    return deciding.then((decision) => {
+      const decided: ResponseOutcome = decision === 'committed' ? 'committed' : 'rolled-back';
+      this.#publishOutcome(correlationId, decided, !mayForward);
+      return decided;
+    });
   }
 
   /**
@@ -471,7 +503,6 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
         return 'overwritten';
       }
     } else if (this.#answered.has(correlationId)) outcome = 'duplicate';
-    else if (this.#rollback.isTagging(correlationId)) outcome = 'rolled-back';
     else return undefined;
     this.#publishOutcome(correlationId, outcome, forwarded);
     return outcome;
@@ -484,15 +515,18 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
    * round trip.
    */
   async #routeMiss(correlationId: string, message: Res, overwrite: boolean, mayForward: boolean): Promise<ResponseOutcome> {
-    const { backplane, rollbackTag } = this.#options;
+    const { backplane } = this.#options;
     const outcome =
-      mayForward && backplane !== undefined
-        ? await backplane.forward(correlationId, message, overwrite)
-        : (await this.#liveTags(correlationId)).includes(rollbackTag)
-          ? 'rolled-back'
-          : 'unmatched';
+      mayForward && backplane !== undefined ? await backplane.forward(correlationId, message, overwrite) : this.#settledBy(await this.#liveTags(correlationId));
     this.#publishOutcome(correlationId, outcome, !mayForward);
     return outcome;
+  }
+
+  /** The outcome of a reply no exchange holds, from the live tags of its ID. */
+  #settledBy(tags: readonly string[]): ResponseOutcome {
+    const { rollbackTag, committedTag } = this.#options;
+    if (tags.includes(rollbackTag)) return 'rolled-back';
+    return tags.includes(committedTag) ? 'committed' : 'unmatched';
   }
 
   #liveTags(id: string): Promise<readonly string[]> | readonly string[] {
@@ -575,6 +609,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     if (given !== undefined) {
       const entry: Entry<Req, Res> = new PendingRequest(given, message, exchange, now);
       index.add(given, entry);
+      this.#startClean(given);
       return entry;
     }
     // Nothing that can throw may come between claiming an ID and adding it.
@@ -582,6 +617,31 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     const entry: Entry<Req, Res> = new PendingRequest(id, message, exchange, now);
     index.addClaimed(id, entry);
     return entry;
+  }
+
+  /**
+   * Forgets how an earlier attempt under an ID the application chose was
+   * settled: a retry that reuses the ID (a re-consumed batch, `order-<offset>`)
+   * starts clean, so its answer is not reported rolled back, nor its end
+   * taken for committed, because of the attempt before. Issued before the
+   * request can leave, so it reaches the store ahead of the worker's claim.
+   */
+  #startClean(id: string): void {
+    const { rollbackTag, committedTag } = this.#options;
+    const store = this.#tagStore;
+    let cleared: unknown[] | undefined;
+    try {
+      for (const tag of [rollbackTag, committedTag]) {
+        const answer = store.untag(id, tag);
+        if (isThenable(answer)) (cleared ??= []).push(answer);
+      }
+    } catch (error) {
+      this.#rollback.reportStoreFailure(new TagStoreError('untag', error), [id]);
+      return;
+    }
+    if (cleared !== undefined) {
+      Promise.all(cleared).then(undefined, (error: unknown) => this.#rollback.reportStoreFailure(new TagStoreError('untag', error), [id]));
+    }
   }
 
   #registered(exchange: Exchange<Req, Res>, entry: Entry<Req, Res>): void {
@@ -621,17 +681,28 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       for (const entry of result.entries) if (entry.answered) answered.push(entry.correlationId);
       backplane.requestsEnded(answered, result.unanswered);
     }
-    const rollback = this.#rollback;
-    const writing = result.unanswered.length === 0 ? undefined : rollback.tagUnanswered(exchange, result);
+    if (result.unanswered.length === 0) {
+      this.#publishEnded(exchange, result);
+      return undefined;
+    }
+    const claiming = this.#rollback.claimUnanswered(exchange, result);
+    if (claiming === undefined) {
+      this.#claimed(exchange, result);
+      return undefined;
+    }
+    return claiming.then(() => this.#claimed(exchange, result));
+  }
+
+  /** The rollback claims of an ended exchange are settled and its result sorted by them. */
+  #claimed(exchange: Exchange<Req, Res>, result: ExchangeResult<Req, Res>): void {
+    this.#publishEnded(exchange, result);
+    this.#rollback.runHook(result);
+  }
+
+  #publishEnded(exchange: Exchange<Req, Res>, result: ExchangeResult<Req, Res>): void {
     if (exchangeEndedChannel.hasSubscribers) {
       exchangeEndedChannel.publish({ controller: this, exchange, result } satisfies ExchangeEndedMessage);
     }
-    if (result.unanswered.length === 0) return undefined;
-    if (writing === undefined) {
-      rollback.runHook(result);
-      return undefined;
-    }
-    return writing.then(() => rollback.runHook(result));
   }
 
   /**
@@ -660,6 +731,7 @@ const SETTLED: Readonly<Record<ResponseOutcome, Promise<ResponseOutcome>>> = {
   duplicate: Promise.resolve('duplicate'),
   overwritten: Promise.resolve('overwritten'),
   'rolled-back': Promise.resolve('rolled-back'),
+  committed: Promise.resolve('committed'),
   unmatched: Promise.resolve('unmatched'),
 };
 

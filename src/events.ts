@@ -36,6 +36,8 @@ export const CHANNELS = {
   responseOverwritten: 'rrxc:response:overwritten',
   /** A reply came for an ID tagged for rollback. Message: {@link ResponseMessage}. */
   responseRolledBack: 'rrxc:response:rolled-back',
+  /** A reply came for an ID a worker claimed committed after its exchange had ended unanswered. Message: {@link ResponseMessage}. */
+  responseCommitted: 'rrxc:response:committed',
   /** A reply came for an ID nobody owns. Message: {@link ResponseMessage}. */
   responseUnmatched: 'rrxc:response:unmatched',
   /** Unanswered IDs of an ended exchange were tagged for rollback. Message: {@link RollbackMessage}. */
@@ -44,7 +46,7 @@ export const CHANNELS = {
   tagEvicted: 'rrxc:tag:evicted',
   /** A user hook threw or rejected. Message: {@link HookErrorMessage}. */
   hookError: 'rrxc:hook:error',
-  /** A tag store call failed or timed out outside a caller's reach (while tagging at exchange end). Message: {@link TagStoreErrorMessage}. */
+  /** A tag store call failed or timed out outside a caller's reach (claiming rollback at exchange end, or retrying an undecided claim, or clearing a re-registered ID). Message: {@link TagStoreErrorMessage}. */
   tagStoreError: 'rrxc:tag-store:error',
 } as const;
 
@@ -185,6 +187,7 @@ export const responseChannels: Readonly<Record<ResponseOutcome, Channel>> = {
   duplicate: channel(CHANNELS.responseDuplicate),
   overwritten: channel(CHANNELS.responseOverwritten),
   'rolled-back': channel(CHANNELS.responseRolledBack),
+  committed: channel(CHANNELS.responseCommitted),
   unmatched: channel(CHANNELS.responseUnmatched),
 };
 export const rollbackTaggedChannel = channel(CHANNELS.rollbackTagged);

@@ -450,6 +450,8 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
       endedAt - this.#createdAt,
       entries,
       unanswered ?? NONE,
+      NONE,
+      NONE,
     );
     if (reason !== NO_REASON) (result as { reason?: unknown }).reason = reason;
     this.#result = result;

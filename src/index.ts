@@ -12,6 +12,7 @@
  */
 export { Controller } from './controller.js';
 export { Exchange } from './exchange.js';
+export { claimCommitted, type ClaimCommittedOptions, type CommitDecision } from './commit.js';
 export { DEFAULT_MAX_TAGS, MemoryTagStore, type MemoryTagStoreOptions } from './memory-tag-store.js';
 export type { Backplane, BackplaneRouter, TagStore } from './adapters.js';
 export { MAX_TIMEOUT, systemClock, type Clock } from './clock.js';
@@ -29,6 +30,7 @@ export {
   type RrxcErrorCode,
 } from './errors.js';
 export {
+  DEFAULT_COMMITTED_TAG,
   DEFAULT_DUPLICATE_WINDOW,
   DEFAULT_MAX_DUPLICATES,
   DEFAULT_MAX_ID_LENGTH,
@@ -37,6 +39,7 @@ export {
   DEFAULT_ROLLBACK_TTL,
   DEFAULT_STORE_TIMEOUT,
   DEFAULT_TIMEOUT,
+  type ClaimOptions,
   type ControllerOptions,
   type CreateExchangeOptions,
   type RegisterRequestOptions,

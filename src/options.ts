@@ -19,6 +19,8 @@ import type { ExchangeResult, TraceCarrier } from './types.js';
 
 /** Default {@link ControllerOptions.rollbackTag}. */
 export const DEFAULT_ROLLBACK_TAG = 'rollback';
+/** Default {@link ControllerOptions.committedTag}. */
+export const DEFAULT_COMMITTED_TAG = 'committed';
 /** Default {@link ControllerOptions.rollbackTtl}: three hours. */
 export const DEFAULT_ROLLBACK_TTL = 3 * 60 * 60 * 1000;
 /** Default {@link ControllerOptions.duplicateWindow}: one minute. */
@@ -44,6 +46,15 @@ export interface ControllerOptions<Req = unknown, Res = unknown> {
    * @defaultValue `"rollback"`
    */
   rollbackTag?: string;
+  /**
+   * Tag a worker claims on an ID before it commits the work the request
+   * asked for ({@link claimCommitted}). The end of an exchange claims the
+   * rollback tag against it: an unanswered ID the worker committed first is
+   * not tagged for rollback but reported in {@link ExchangeResult.committed},
+   * and a late reply to it is `committed`.
+   * @defaultValue `"committed"`
+   */
+  committedTag?: string;
   /**
    * Milliseconds until a rollback tag expires; `0` keeps it until `maxTags`
    * evicts it.
@@ -191,9 +202,19 @@ export interface TagOptions {
 /** The keys of {@link TagOptions}. */
 export const TAG_KEYS = optionKeys<TagOptions>({ ttl: true });
 
+/** Options of `controller.claim()`. */
+export interface ClaimOptions extends TagOptions {
+  /** Tags that, when live on the ID, win over this claim. @defaultValue none */
+  rivals?: readonly string[];
+}
+
+/** The keys of {@link ClaimOptions}. */
+export const CLAIM_KEYS = optionKeys<ClaimOptions>({ ttl: true, rivals: true });
+
 /** Controller options after validation, defaults applied. */
 export interface ResolvedOptions<Req, Res> {
   readonly rollbackTag: string;
+  readonly committedTag: string;
   readonly rollbackTtl: number;
   readonly maxTags: number;
   readonly duplicateWindow: number;
@@ -211,6 +232,7 @@ export interface ResolvedOptions<Req, Res> {
 
 const CONTROLLER_KEYS = optionKeys<ControllerOptions>({
   rollbackTag: true,
+  committedTag: true,
   rollbackTtl: true,
   maxTags: true,
   duplicateWindow: true,
@@ -233,8 +255,12 @@ export function resolveControllerOptions<Req, Res>(options: ControllerOptions<Re
   checkInteger('maxIdLength', maxIdLength, 1);
   const rollbackTag = orDefault(given.rollbackTag, DEFAULT_ROLLBACK_TAG);
   checkId(rollbackTag, 'rollbackTag', maxIdLength);
+  const committedTag = orDefault(given.committedTag, DEFAULT_COMMITTED_TAG);
+  checkId(committedTag, 'committedTag', maxIdLength);
+  if (committedTag === rollbackTag) throw new InvalidArgumentError(`committedTag and rollbackTag must differ, both are ${JSON.stringify(rollbackTag)}`);
   const resolved: ResolvedOptions<Req, Res> = {
     rollbackTag,
+    committedTag,
     rollbackTtl: checkTtl('rollbackTtl', orDefault(given.rollbackTtl, DEFAULT_ROLLBACK_TTL)),
     maxTags: checkInteger('maxTags', orDefault(given.maxTags, DEFAULT_MAX_TAGS), 1),
     duplicateWindow: checkTtl('duplicateWindow', orDefault(given.duplicateWindow, DEFAULT_DUPLICATE_WINDOW)),
@@ -243,7 +269,7 @@ export function resolveControllerOptions<Req, Res>(options: ControllerOptions<Re
     timeout: checkTimeout('timeout', orDefault(given.timeout, DEFAULT_TIMEOUT)),
     newId: checkFunction('newId', given.newId),
     maxIdLength,
-    tagStore: checkMethods('tagStore', given.tagStore, ['tag', 'untag', 'getTags']),
+    tagStore: checkMethods('tagStore', given.tagStore, ['tag', 'untag', 'getTags', 'claim']),
     storeTimeout: checkTimeout('storeTimeout', orDefault(given.storeTimeout, DEFAULT_STORE_TIMEOUT)),
     backplane: checkBackplane(given.backplane, maxIdLength),
     onRollback: checkFunction('onRollback', given.onRollback),

@@ -18,30 +18,49 @@ import type { ExchangeResult } from './types.js';
 /** What {@link RollbackTags} needs of the controller's options. */
 export interface RollbackOptions<Req, Res> {
   readonly rollbackTag: string;
+  readonly committedTag: string;
   readonly rollbackTtl: number;
   readonly storeTimeout: number;
   readonly clock: Clock;
   readonly onRollback: ControllerOptions<Req, Res>['onRollback'];
 }
 
+/** How the claim on one unanswered ID came out. */
+export type Decision = 'rolled-back' | 'committed' | 'undecided';
+
+/** An ID whose rollback claim failed, kept to claim again. */
+interface Undecided<Req, Res> {
+  readonly exchange: Exchange<Req, Res>;
+  /** Clock time after which its rollback tag would have expired: no point claiming it then. */
+  readonly until: number;
+}
+
+/** First wait before claiming undecided IDs again; it doubles up to {@link MAX_RETRY_DELAY}. */
+const FIRST_RETRY_DELAY = 1_000;
+const MAX_RETRY_DELAY = 30_000;
+
 /**
  * The controller's side of its tag store: every call bounded by
- * `storeTimeout` and failing as a {@link TagStoreError}, the rollback tags an
- * ended exchange leaves, the guard that keeps their IDs `rolled-back` while
- * an asynchronous store is still writing them, and the `onRollback` hook.
+ * `storeTimeout` and failing as a {@link TagStoreError}; the rollback claims
+ * an ended exchange makes on its unanswered IDs, and what late replies are
+ * told while those claims are in flight or could not be made; the
+ * `onRollback` hook.
  */
 export class RollbackTags<Req, Res> {
   readonly #store: TagStore;
   readonly #options: RollbackOptions<Req, Res>;
   readonly #controller: Controller<Req, Res>;
-  /**
-   * IDs whose rollback tag an asynchronous store is still writing, with the
-   * number of writes in flight for each: an ID reused by two exchanges may
-   * be written twice at once.
-   */
-  readonly #tagging = new Map<string, number>();
-  /** Rollback tag writes in flight, awaited by {@link drain}. */
-  readonly #writes = new Set<Promise<void>>();
+  /** `[committedTag]`: what a rollback claim yields to. Made once. */
+  readonly #rivals: readonly string[];
+  /** IDs whose rollback claim an asynchronous store is still answering: a late reply waits for it. */
+  readonly #deciding = new Map<string, Promise<Decision>>();
+  /** Claim batches in flight, awaited by {@link drain}. */
+  readonly #claims = new Set<Promise<void>>();
+  /** IDs whose claim failed; claimed again in the background and on a late reply. */
+  readonly #undecided = new Map<string, Undecided<Req, Res>>();
+  #retryTimer: unknown;
+  #retryDelay = FIRST_RETRY_DELAY;
+  #stopped = false;
 
   /**
    * @param store - Where the tags live.
@@ -52,11 +71,7 @@ export class RollbackTags<Req, Res> {
     this.#store = store;
     this.#options = options;
     this.#controller = controller;
-  }
-
-  /** Whether a rollback tag for `id` is being written: a reply for it is already `rolled-back`. */
-  isTagging(id: string): boolean {
-    return this.#tagging.has(id);
+    this.#rivals = [options.committedTag];
   }
 
   /**
@@ -77,58 +92,164 @@ export class RollbackTags<Req, Res> {
   }
 
   /**
-   * Tags the IDs `exchange` left unanswered. Synchronous stores are done on return; for asynchronous ones the IDs
-   * count as rolled back until the writes settle, so that no late reply
-   * slips through as `unmatched` meanwhile.
-   *
-   * @returns A promise when the tags are written asynchronously.
+   * What a reply for `id`, which no open exchange holds, is told while the
+   * rollback claim of an ended exchange decides it — or `undefined` when no
+   * claim is in flight or left undecided, and the store itself answers.
+   * An undecided ID is claimed again; if the store still cannot answer, the
+   * reply is rejected with the {@link TagStoreError}: its outcome is unknown.
    */
-  tagUnanswered(exchange: Exchange<Req, Res>, result: ExchangeResult<Req, Res>): Promise<void> | undefined {
-    const ids = result.unanswered;
-    const { rollbackTag: tag, rollbackTtl: ttl } = this.#options;
-    let pending: PromiseLike<void>[] | undefined;
-    let failure: unknown;
-    for (const id of ids) {
-      try {
-        const written = this.#store.tag(id, tag, ttl);
-        if (isThenable(written)) (pending ??= []).push(written);
-      } catch (error) {
-        failure = error;
-      }
-    }
-    if (rollbackTaggedChannel.hasSubscribers) {
-      rollbackTaggedChannel.publish({ controller: this.#controller, exchange, correlationIds: ids, tag, ttl } satisfies RollbackMessage);
-    }
-    if (failure !== undefined) this.#reportStoreFailure(new TagStoreError('tag', failure), ids);
-    if (pending === undefined) return undefined;
-
-    for (const id of ids) this.#tagging.set(id, (this.#tagging.get(id) ?? 0) + 1);
-    // allSettled: one failed write must not end the guard while others are
-    // still in flight. One storeTimeout for the exchange's writes together,
-    // not one timer per ID.
-    const write = this.#bounded(Promise.allSettled(pending))
-      .then(
-        (settled) => {
-          const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-          if (failed !== undefined) this.#reportStoreFailure(new TagStoreError('tag', failed.reason), ids);
-        },
-        (timeout: unknown) => this.#reportStoreFailure(new TagStoreError('tag', timeout), ids),
-      )
-      .then(() => {
-        for (const id of ids) {
-          const left = this.#tagging.get(id)! - 1;
-          if (left === 0) this.#tagging.delete(id);
-          else this.#tagging.set(id, left);
-        }
-        this.#writes.delete(write);
-      });
-    this.#writes.add(write);
-    return write;
+  pendingDecision(id: string): Promise<Decision> | undefined {
+    const deciding = this.#deciding.get(id);
+    if (deciding !== undefined) return deciding.then((decision) => (decision === 'undecided' ? this.#claimAgain(id) : decision));
+    return this.#undecided.has(id) ? this.#claimAgain(id) : undefined;
   }
 
-  /** Resolves once every rollback tag write has settled, those started meanwhile included. */
+  /**
+   * Claims rollback for the IDs `exchange` left unanswered, against the
+   * committed tag, and sorts them into the result: `unanswered` (tagged),
+   * `committed` (a worker claimed them first) and `undecided` (the store
+   * failed). A synchronous store is done on return; for an asynchronous one
+   * late replies to these IDs wait for the claims.
+   *
+   * @returns A promise when the store answers asynchronously; the result is sorted once it settles.
+   */
+  claimUnanswered(exchange: Exchange<Req, Res>, result: ExchangeResult<Req, Res>): Promise<void> | undefined {
+    const ids = result.unanswered;
+    const { rollbackTag, rollbackTtl } = this.#options;
+    const decisions = new Array<Decision | PromiseLike<Decision>>(ids.length);
+    let asynchronous = false;
+    let failure: unknown;
+    for (let i = 0; i < ids.length; i++) {
+      try {
+        const answer = this.#store.claim(ids[i]!, rollbackTag, rollbackTtl, this.#rivals);
+        if (isThenable(answer)) {
+          decisions[i] = Promise.resolve(answer).then((holder) => this.#decision(holder));
+          asynchronous = true;
+        } else decisions[i] = this.#decision(answer);
+      } catch (error) {
+        failure = error;
+        decisions[i] = 'undecided';
+      }
+    }
+    if (failure !== undefined) this.reportStoreFailure(new TagStoreError('claim', failure), ids);
+    if (!asynchronous) {
+      this.#sort(exchange, result, decisions as Decision[]);
+      return undefined;
+    }
+
+    // One storeTimeout for the exchange's claims together, not one timer per ID.
+    const settled = this.#bounded(Promise.allSettled(decisions)).then(
+      (answers) => {
+        let failed: unknown;
+        const sorted = answers.map((answer): Decision => {
+          if (answer.status === 'fulfilled') return answer.value;
+          failed ??= answer.reason;
+          return 'undecided';
+        });
+        if (failed !== undefined) this.reportStoreFailure(new TagStoreError('claim', failed), ids);
+        return sorted;
+      },
+      (timeout: unknown) => {
+        this.reportStoreFailure(new TagStoreError('claim', timeout), ids);
+        return ids.map((): Decision => 'undecided');
+      },
+    );
+    const guards = ids.map((id, i) => {
+      const guard = settled.then((sorted) => sorted[i]!);
+      this.#deciding.set(id, guard);
+      return guard;
+    });
+    const claims = settled.then((sorted) => {
+      ids.forEach((id, i) => {
+        if (this.#deciding.get(id) === guards[i]) this.#deciding.delete(id);
+      });
+      this.#sort(exchange, result, sorted);
+      this.#claims.delete(claims);
+    });
+    this.#claims.add(claims);
+    return claims;
+  }
+
+  /** Resolves once every claim in flight has settled, those started meanwhile included. */
   async drain(): Promise<void> {
-    while (this.#writes.size > 0) await Promise.allSettled([...this.#writes]);
+    while (this.#claims.size > 0) await Promise.allSettled([...this.#claims]);
+  }
+
+  /**
+   * Stops claiming undecided IDs again (the controller closed); reports
+   * those still undecided, whose rollback was never recorded.
+   */
+  stop(): void {
+    this.#stopped = true;
+    if (this.#retryTimer !== undefined) this.#options.clock.clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    if (this.#undecided.size > 0) {
+      const ids = [...this.#undecided.keys()];
+      this.#undecided.clear();
+      this.reportStoreFailure(new TagStoreError('claim', new Error(`closed with ${ids.length} rollback claim(s) never recorded`)), ids);
+    }
+  }
+
+  /** Sorts the unanswered IDs of `result` by their claims; publishes and keeps what needs it. */
+  #sort(exchange: Exchange<Req, Res>, result: ExchangeResult<Req, Res>, decisions: readonly Decision[]): void {
+    const ids = result.unanswered;
+    if (decisions.every((d) => d === 'rolled-back')) {
+      this.#publishTagged(exchange, ids);
+      return;
+    }
+    const sorted: Record<Decision, string[]> = { 'rolled-back': [], committed: [], undecided: [] };
+    ids.forEach((id, i) => sorted[decisions[i]!].push(id));
+    const writable = result as { -readonly [K in keyof ExchangeResult]: ExchangeResult[K] };
+    writable.unanswered = sorted['rolled-back'];
+    writable.committed = sorted.committed;
+    writable.undecided = sorted.undecided;
+    if (sorted['rolled-back'].length > 0) this.#publishTagged(exchange, sorted['rolled-back']);
+    if (sorted.undecided.length === 0) return;
+    const until = this.#options.rollbackTtl === 0 ? Infinity : this.#options.clock.now() + this.#options.rollbackTtl;
+    for (const id of sorted.undecided) this.#undecided.set(id, { exchange, until });
+    this.#scheduleRetry();
+  }
+
+  #decision(holder: string | undefined): Decision {
+    return holder === this.#options.committedTag ? 'committed' : 'rolled-back';
+  }
+
+  /** Claims an undecided ID again, for a late reply: its decision, or a rejection with the store's error. */
+  #claimAgain(id: string): Promise<Decision> {
+    const { rollbackTag, rollbackTtl } = this.#options;
+    return Promise.resolve(this.call('claim', () => this.#store.claim(id, rollbackTag, rollbackTtl, this.#rivals))).then((holder) => {
+      const decision = this.#decision(holder);
+      const undecided = this.#undecided.get(id);
+      if (undecided !== undefined) {
+        this.#undecided.delete(id);
+        if (decision === 'rolled-back') this.#publishTagged(undecided.exchange, [id]);
+      }
+      return decision;
+    });
+  }
+
+  #scheduleRetry(): void {
+    if (this.#retryTimer !== undefined || this.#stopped) return;
+    this.#retryTimer = this.#options.clock.setTimeout(() => {
+      this.#retryTimer = undefined;
+      void this.#retryUndecided();
+    }, this.#retryDelay);
+  }
+
+  async #retryUndecided(): Promise<void> {
+    const now = this.#options.clock.now();
+    const ids = [...this.#undecided].flatMap(([id, { until }]) => (until > now ? [id] : []));
+    for (const [id, { until }] of this.#undecided) if (until <= now) this.#undecided.delete(id);
+    const answers = await Promise.allSettled(ids.map((id) => this.#claimAgain(id)));
+    const failed = answers.find((a): a is PromiseRejectedResult => a.status === 'rejected');
+    this.#retryDelay = failed === undefined ? FIRST_RETRY_DELAY : Math.min(this.#retryDelay * 2, MAX_RETRY_DELAY);
+    if (this.#undecided.size > 0) this.#scheduleRetry();
+  }
+
+  #publishTagged(exchange: Exchange<Req, Res>, ids: readonly string[]): void {
+    if (!rollbackTaggedChannel.hasSubscribers) return;
+    const { rollbackTag: tag, rollbackTtl: ttl } = this.#options;
+    rollbackTaggedChannel.publish({ controller: this.#controller, exchange, correlationIds: ids, tag, ttl } satisfies RollbackMessage);
   }
 
   #bounded<T>(answer: PromiseLike<T>): Promise<T> {
@@ -136,7 +257,8 @@ export class RollbackTags<Req, Res> {
     return withTimeout(answer, storeTimeout, `no answer within storeTimeout (${storeTimeout} ms)`, clock);
   }
 
-  #reportStoreFailure(error: TagStoreError, correlationIds: readonly string[]): void {
+  /** Reports a failed store call that no caller awaits. */
+  reportStoreFailure(error: TagStoreError, correlationIds: readonly string[]): void {
     if (tagStoreErrorChannel.hasSubscribers) {
       tagStoreErrorChannel.publish({ controller: this.#controller, error, correlationIds } satisfies TagStoreErrorMessage);
     } else {
@@ -145,13 +267,13 @@ export class RollbackTags<Req, Res> {
   }
 
   /**
-   * Runs `onRollback` for an exchange whose tags are written, after the
+   * Runs `onRollback` for an exchange whose IDs are claimed, after the
    * current operation, so a hook that re-enters the controller sees a
    * settled state.
    */
   runHook(result: ExchangeResult<Req, Res>): void {
     const hook = this.#options.onRollback;
-    if (hook === undefined) return;
+    if (hook === undefined || result.unanswered.length === 0) return;
     queueMicrotask(() => {
       try {
         const returned = hook(result.unanswered, result);

@@ -19,9 +19,13 @@ export type Awaitable<T> = T | PromiseLike<T>;
  *   stored response of a still-open exchange;
  * - `rolled-back`: the ID carries the rollback tag — its exchange ended before
  *   this reply came; acknowledge the message and compensate;
+ * - `committed`: the ID carries the committed tag — the worker claimed the
+ *   work committed before the requester's exchange ended, so it was not
+ *   rolled back (the requester's result lists it in `committed`);
+ *   acknowledge, nothing to compensate;
  * - `unmatched`: nobody here (or, with a backplane, anywhere) owns the ID.
  */
-export type ResponseOutcome = 'delivered' | 'duplicate' | 'overwritten' | 'rolled-back' | 'unmatched';
+export type ResponseOutcome = 'delivered' | 'duplicate' | 'overwritten' | 'rolled-back' | 'committed' | 'unmatched';
 
 /** Lifecycle of an exchange: open → sealed (by `wait()`) → ended. */
 export type ExchangeState = 'open' | 'sealed' | 'ended';
@@ -84,8 +88,23 @@ export interface ExchangeResult<Req = unknown, Res = unknown> {
   readonly durationMs: number;
   /** Every request with its response, in registration order. */
   readonly entries: readonly RequestResponse<Req, Res>[];
-  /** The IDs left unanswered, which were tagged for rollback. */
+  /** The IDs left unanswered that were tagged for rollback: a late reply to one is `rolled-back`. */
   readonly unanswered: readonly string[];
+  /**
+   * The IDs left unanswered that a worker had claimed committed first
+   * (`claimCommitted`): not tagged for rollback, nothing to compensate —
+   * the work is done, only its reply is missing. An HTTP handler answers
+   * "202 Accepted" for them rather than "504".
+   */
+  readonly committed: readonly string[];
+  /**
+   * The IDs left unanswered whose rollback could not be recorded: the tag
+   * store failed or did not answer within `storeTimeout`. Their outcome is
+   * unknown — a worker may still commit them. The controller keeps claiming
+   * them in the background (and for any late reply to one) until the store
+   * answers; reported on `rrxc:tag-store:error`.
+   */
+  readonly undecided: readonly string[];
 }
 
 /**

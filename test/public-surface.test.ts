@@ -6,12 +6,13 @@ import { Controller, type RequestHandle } from '../src/index.js';
 import * as integrations from '../src/integrations/index.js';
 import * as nats from '../src/nats/index.js';
 import * as otel from '../src/otel/index.js';
+import * as postgres from '../src/postgres/index.js';
 import * as redis from '../src/redis/index.js';
 
 // What users see is the declarations the build ships (`stripInternal`), so
 // the surface is read from those, emitted here in memory from the sources.
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const ENTRY_POINTS = ['src/index.ts', 'src/redis/index.ts', 'src/integrations/index.ts', 'src/nats/index.ts', 'src/otel/index.ts'];
+const ENTRY_POINTS = ['src/index.ts', 'src/redis/index.ts', 'src/integrations/index.ts', 'src/nats/index.ts', 'src/otel/index.ts', 'src/postgres/index.ts'];
 
 function emitDeclarations(): Map<string, string> {
   const config = ts.getParsedCommandLineOfConfigFile(`${ROOT}tsconfig.build.json`, {}, {
@@ -49,17 +50,18 @@ const surface = publicMembers(declarations);
 const PINNED: Record<string, string[]> = {
   Controller: [
     'constructor', 'openExchanges', 'pendingRequests', 'createExchange', 'newCorrelationId', 'registerResponse', 'synchronize', 'request',
-    'tag', 'untag', 'hasTag', 'isRolledBack', 'getExchange', 'hasRequest', 'requestAge', 'currentExchange', 'close', '[Symbol.asyncDispose]',
+    'tag', 'untag', 'hasTag', 'isRolledBack', 'claim', 'getExchange', 'hasRequest', 'requestAge', 'currentExchange', 'close', '[Symbol.asyncDispose]',
   ],
   // No constructor: exchanges come from the controller.
   Exchange: [
     'id', 'state', 'deadline', 'status', 'signal', 'newCorrelationId', 'registerRequest', 'wait', 'responses', 'run', 'close',
     '[Symbol.dispose]', '[Symbol.asyncDispose]', 'getRequest', 'getResponse', 'hasRequest', 'requestAge',
   ],
-  MemoryTagStore: ['constructor', 'tag', 'untag', 'getTags', 'close'],
+  MemoryTagStore: ['constructor', 'tag', 'claim', 'untag', 'getTags', 'close'],
   // The Backplane contract's methods are public: the controller takes any Backplane, this one included.
   RedisBackplane: ['instanceId', 'connect', 'constructor', 'ready', 'tagStore', 'start', 'idPrefix', 'requestRegistered', 'requestsEnded', 'forward', 'close', 'checkLease'],
-  RedisTagStore: ['connect', 'constructor', 'ready', 'tag', 'untag', 'getTags', 'close'],
+  RedisTagStore: ['connect', 'constructor', 'ready', 'tag', 'untag', 'getTags', 'claim', 'close'],
+  PostgresTagStore: ['constructor', 'setup', 'setupSql', 'within', 'tag', 'untag', 'getTags', 'claim', 'purgeExpired', 'close'],
 };
 
 describe('the published types', () => {
@@ -70,7 +72,7 @@ describe('the published types', () => {
   }
 
   it('pin every class the entry points export, but the errors', () => {
-    const classes = [core, redis, integrations, nats, otel].flatMap((m) => Object.entries(m)).filter(([name, value]) => typeof value === 'function' && /^[A-Z]/.test(name));
+    const classes = [core, redis, integrations, nats, otel, postgres].flatMap((m) => Object.entries(m)).filter(([name, value]) => typeof value === 'function' && /^[A-Z]/.test(name));
     expect(classes.map(([name]) => name).filter((name) => !(name in PINNED) && !name.endsWith('Error'))).toEqual([]);
   });
 

@@ -3,10 +3,13 @@ import { describe } from '../_describe.js';
 import type { ReplyTarget } from './reply-target.js';
 
 /**
- * Runs a compensation at most once per correlation ID: concurrent copies of
- * the same late reply share one run, and an ID whose compensation finished is
- * tagged so that later copies (redeliveries, a partner's retries) skip it.
- * The tag lives as long as the rollback tag (the controller's `rollbackTtl`).
+ * Runs a compensation once per correlation ID, across every instance that
+ * shares the tag store: it claims the compensated tag first
+ * (`controller.claim`), and only the winner compensates; copies of the same
+ * late reply elsewhere, redeliveries and a partner's retries are told it is
+ * taken. A compensation that throws gives the claim back, so a redelivery
+ * tries again. In one process, concurrent copies share one run. The tag
+ * lives as long as the rollback tag (the controller's `rollbackTtl`).
  * @internal
  */
 export class CompensateOnce<Res, C> {
@@ -28,9 +31,15 @@ export class CompensateOnce<Res, C> {
     const running = this.#running.get(correlationId);
     if (running !== undefined) return running.then(() => false);
     const run = (async () => {
-      if (await this.#target.hasTag(correlationId, this.#tag)) return false;
-      await compensate(payload, context);
-      await this.#target.tag(correlationId, this.#tag);
+      if ((await this.#target.claim(correlationId, this.#tag)) !== undefined) return false;
+      try {
+        await compensate(payload, context);
+      } catch (error) {
+        // Should giving it back fail too, the ID stays claimed and is not
+        // compensated again: at most once, rather than twice.
+        await this.#target.untag(correlationId, this.#tag).catch(() => false);
+        throw error;
+      }
       return true;
     })().finally(() => this.#running.delete(correlationId));
     this.#running.set(correlationId, run);
@@ -131,7 +140,7 @@ export function withRouteDetails<Head extends object, Res>(
 /** Throws unless `target` looks like a controller. */
 export function checkTarget(target: unknown): void {
   const t = target as Partial<Record<string, unknown>> | null;
-  if (typeof t !== 'object' || t === null || typeof t['registerResponse'] !== 'function' || typeof t['tag'] !== 'function' || typeof t['hasTag'] !== 'function') {
+  if (typeof t !== 'object' || t === null || typeof t['registerResponse'] !== 'function' || typeof t['claim'] !== 'function' || typeof t['untag'] !== 'function') {
     throw new InvalidArgumentError(`controller must be an rrxc Controller, got ${describe(target)}`);
   }
 }

@@ -44,7 +44,7 @@ export type CallbackOutcome = ResponseOutcome | 'invalid' | 'too-large' | 'unsup
  * | outcome | status |
  * |---|---|
  * | `delivered` | 202 Accepted |
- * | `duplicate`, `overwritten` | 200 OK |
+ * | `duplicate`, `overwritten`, `committed` | 200 OK |
  * | `rolled-back` | 410 Gone |
  * | `unmatched` | 404 Not Found |
  * | `invalid` | 400 Bad Request |
@@ -58,6 +58,7 @@ export const CALLBACK_STATUS: Readonly<Record<CallbackOutcome, number>> = {
   delivered: 202,
   duplicate: 200,
   overwritten: 200,
+  committed: 200,
   'rolled-back': 410,
   unmatched: 404,
   invalid: 400,

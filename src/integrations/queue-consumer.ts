@@ -39,7 +39,7 @@ export interface AmqpLikeMessage {
  *
  * | action | when | amqplib |
  * |---|---|---|
- * | `ack` | `delivered`, `duplicate`, `overwritten`, `rolled-back` | `ack` |
+ * | `ack` | `delivered`, `duplicate`, `overwritten`, `committed`, `rolled-back` (after compensating) | `ack` |
  * | `requeue` | `unmatched` under the `requeue` policy, or a transient failure, while under `maxRequeues` | republish with the count incremented, then `ack` |
  * | `dead-letter` | `unmatched` under the `dead-letter` policy, or once `maxRequeues` is spent | `nack` without requeue (the queue's dead-letter exchange keeps it) |
  * | `drop` | `unmatched` under the `drop` policy | `ack` (discarded) |

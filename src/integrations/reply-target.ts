@@ -4,12 +4,12 @@ import type { ResponseOutcome } from '../types.js';
 
 /**
  * The part of a {@link Controller} the integrations use: routing a reply and
- * the tag look-ups behind "compensate once". Any `Controller<Req, Res>`
+ * the claim behind "compensate once". Any `Controller<Req, Res>`
  * satisfies it, whatever its `Req`.
  *
  * @typeParam Res - Type of the reply messages.
  */
-export type ReplyTarget<Res> = Pick<Controller<unknown, Res>, 'tag' | 'hasTag'> & {
+export type ReplyTarget<Res> = Pick<Controller<unknown, Res>, 'claim' | 'untag'> & {
   /** Routes a reply: {@link Controller.registerResponse}. */
   registerResponse(options: RegisterResponseOptions<Res>): Promise<ResponseOutcome>;
 };

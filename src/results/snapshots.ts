@@ -27,6 +27,8 @@ function result(
   durationMs: number,
   entries: readonly RequestResponse[],
   unanswered: readonly string[],
+  committed: readonly string[],
+  undecided: readonly string[],
 ): void {
   this.exchangeId = exchangeId;
   this.status = status;
@@ -36,6 +38,8 @@ function result(
   this.durationMs = durationMs;
   this.entries = entries;
   this.unanswered = unanswered;
+  this.committed = committed;
+  this.undecided = undecided;
 }
 
 function answered(
@@ -75,6 +79,8 @@ export const Result = result as unknown as new <Req, Res>(
   durationMs: number,
   entries: readonly RequestResponse<Req, Res>[],
   unanswered: readonly string[],
+  committed: readonly string[],
+  undecided: readonly string[],
 ) => ExchangeResult<Req, Res>;
 
 /** The {@link RequestResponse} of an answered request. */

@@ -326,6 +326,7 @@ class Recorder implements Backplane {
   start(router: BackplaneRouter): void {
     this.inner.start({
       rollbackTag: router.rollbackTag,
+      committedTag: router.committedTag,
       rollbackTtl: router.rollbackTtl,
       duplicateWindow: router.duplicateWindow,
       route: (correlationId, message, overwrite) => {

@@ -18,7 +18,7 @@ describe('options', () => {
     ['a zero maxPendingRequests', { maxPendingRequests: 0 }, /maxPendingRequests must be an integer ≥ 1/],
     ['an empty rollbackTag', { rollbackTag: '' }, /rollbackTag must be a non-empty string/],
     ['a newId that is not a function', { newId: 'abc' }, /newId must be a function/],
-    ['a tagStore without methods', { tagStore: {} }, /tagStore must have the methods tag, untag, getTags; missing: tag, untag, getTags/],
+    ['a tagStore without methods', { tagStore: {} }, /tagStore must have the methods tag, untag, getTags, claim; missing: tag, untag, getTags, claim/],
     [
       'a backplane idPrefix that leaves no room for the generated ID',
       { maxIdLength: 40, backplane: { start() {}, forward() {}, close() {}, idPrefix: 'x'.repeat(20) } },

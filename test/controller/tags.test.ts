@@ -149,7 +149,7 @@ describe('an asynchronous tag store', () => {
     expect(await controller.isRolledBack('in-flight')).toBe(true);
   });
 
-  it('resolves wait() only once the tags are written', async () => {
+  it('resolves wait() only once the rollback claims are decided, and a late reply meanwhile waits for the claim', async () => {
     const store = new GatedTagStore();
     const controller = make({ tagStore: store });
     const xc = controller.createExchange();
@@ -160,18 +160,37 @@ describe('an asynchronous tag store', () => {
       settled = true;
       return result;
     });
+    let late: string | undefined;
     try {
       await flush();
       expect(xc.status).toBe('closed');
       expect(store.pendingWrites).toBe(1);
       expect(settled).toBe(false);
-      // Meanwhile a late reply is already rolled back.
-      expect(await controller.registerResponse({ correlationId: 'w', message: 'late' })).toBe('rolled-back');
+      void controller.registerResponse({ correlationId: 'w', message: 'late' }).then((outcome) => (late = outcome));
+      await flush();
+      expect(late).toBeUndefined();
     } finally {
       store.release();
     }
     expect((await waiting).unanswered).toEqual(['w']);
+    expect(late).toBe('rolled-back');
     expect(store.inner.getTags('w')).toEqual(['rollback']);
+  });
+
+  it('tells a late reply `committed`, not `rolled-back`, when the worker claimed the ID while the end claimed it', async () => {
+    const store = new GatedTagStore();
+    const controller = make({ tagStore: store });
+    const xc = controller.createExchange();
+    xc.registerRequest({ correlationId: 'raced' });
+    xc.close();
+    await flush();
+    // The worker's claim reaches the store first; the end's is still held.
+    store.inner.claim('raced', 'committed', 60_000, ['rollback']);
+    const late = controller.registerResponse({ correlationId: 'raced', message: 'late' });
+    store.release();
+    const result = await xc.wait();
+    expect(result).toMatchObject({ unanswered: [], committed: ['raced'], undecided: [] });
+    expect(await late).toBe('committed');
   });
 
   it('rejects with TagStoreError when the store fails a look-up', async () => {
@@ -236,10 +255,13 @@ describe('an asynchronous tag store', () => {
       controllers.push(controller);
       resetClock();
       const xc = controller.createExchange();
-      xc.registerRequest({ correlationId: 'lost-tag' });
+      xc.registerRequest();
       xc.close();
-      expect((await xc.wait()).status).toBe('closed');
-      expect(failures).toEqual([expect.objectContaining({ correlationIds: ['lost-tag'], error: expect.any(TagStoreError) })]);
+      const result = await xc.wait();
+      expect(result).toMatchObject({ status: 'closed', unanswered: [], undecided: [result.entries[0]!.correlationId] });
+      expect(failures).toEqual([
+        expect.objectContaining({ correlationIds: result.undecided, error: expect.objectContaining({ operation: 'claim', cause: expect.objectContaining({ message: 'store down' }) }) }),
+      ]);
     } finally {
       unsubscribe(CHANNELS.tagStoreError, listener);
     }
