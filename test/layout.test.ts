@@ -142,6 +142,7 @@ const RULES = {
   integrations: subpathRule('integrations'),
   nats: subpathRule('nats'),
   otel: subpathRule('otel'),
+  postgres: subpathRule('postgres'),
   index: {
     name: 'src/index.ts holds only named re-exports',
     violations: (sources) => {
