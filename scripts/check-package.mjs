@@ -255,8 +255,9 @@ async function install(tarball, pkg) {
     const aliased = Object.values(dev).find((spec) => spec.startsWith(`npm:${name}@`));
     return `${name}@${aliased?.slice(`npm:${name}@`.length) ?? dev[name] ?? pkg.peerDependencies[name]}`;
   });
-  const types = `@types/node@${dev['@types/node']}`;
-  await run('npm', ['install', tarball, ...peers, types, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], {
+  // Node's types, and those of a peer that has none of its own (pg: @types/pg), as its users have them.
+  const types = ['node', ...Object.keys(pkg.peerDependencies ?? {})].filter((name) => dev[`@types/${name}`] !== undefined).map((name) => `@types/${name}@${dev[`@types/${name}`]}`);
+  await run('npm', ['install', tarball, ...peers, ...types, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], {
     cwd: dir,
     timeout: 180_000,
     check: `npm install ${pkg.name} ${peers.join(' ')} failed`,
