@@ -40,13 +40,16 @@ export interface RunConfig {
   readonly warmupSeconds: number;
   readonly concurrencies: readonly number[];
   readonly brokers: readonly Broker[];
+  /** Only the variants whose name contains one of these (for profiling one); all when absent. */
+  readonly variants: readonly string[] | undefined;
   /** Unique per run: every queue, list, key prefix and subject of the run starts with it. */
   readonly runId: string;
 }
 
 /**
  * `--quick`: one short round, the CI smoke (well inside a minute);
- * `--rounds=N`, `--seconds=S`, `--concurrency=1,16`, `--only=redis,nats`.
+ * `--rounds=N`, `--seconds=S`, `--concurrency=1,16`, `--only=redis,nats`,
+ * `--variants=rrxc,hand` (names containing either).
  */
 export function parseArgs(argv: readonly string[]): RunConfig {
   const option = (name: string): string | undefined => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -66,6 +69,7 @@ export function parseArgs(argv: readonly string[]): RunConfig {
     warmupSeconds: number('warmup', quick ? 0.1 : 0.25),
     concurrencies: (option('concurrency') ?? '1,16,128').split(',').map(Number),
     brokers: only === undefined ? BROKERS : BROKERS.filter((b) => only.includes(b)),
+    variants: option('variants')?.split(','),
     runId: `rrxc-e2e-${process.pid}-${Date.now().toString(36)}`,
   };
 }

@@ -1,4 +1,7 @@
-// npm run bench:e2e [-- --quick] [-- --only=rabbitmq,redis,nats] [-- --rounds=10 --seconds=2 --warmup=0.25 --concurrency=1,16,128]
+// npm run bench:e2e [-- --quick] [-- --only=rabbitmq,redis,nats] [-- --variants=rrxc,hand]
+//                   [-- --rounds=10 --seconds=2 --warmup=0.25 --concurrency=1,16,128] [-- --json]
+// node --cpu-prof --cpu-prof-dir=bench/results --import tsx bench/e2e/index.ts --only=nats --variants=rrxc --concurrency=128
+//                   (profiles the client side of one variant)
 //
 // The end-to-end suite: every variant on every broker, side by side in one
 // run — N callers in a closed loop against an echo worker in another
@@ -32,7 +35,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 // A full run, as documented: publishes. A partial one (--only, --concurrency) only prints.
-const publishes = !config.quick && !argv.some((a) => a.startsWith('--only=') || a.startsWith('--concurrency='));
+const publishes = !config.quick && !argv.some((a) => /^--(only|concurrency|variants)=/.test(a));
 
 const loadStart = os.loadavg();
 const startedAt = performance.now();
@@ -51,7 +54,7 @@ try {
     log(`  ${setup.server}: ${setup.variants.map((v) => v.name).join(', ')}`);
     for (const s of setup.skipped) log(`  skipped ${s.name}: ${s.reason}`);
   }
-  const variants = setups.flatMap((s) => s.variants);
+  const variants = setups.flatMap((s) => s.variants).filter((v) => config.variants?.some((part) => v.name.includes(part)) ?? true);
   for (const variant of variants) samples.set(variant, new Map(config.concurrencies.map((c) => [c, []])));
 
   for (let round = 0; round < config.rounds; round++) {
@@ -83,7 +86,7 @@ try {
 }
 
 if (failedToStart === undefined) {
-  const variants = setups.flatMap((s) => s.variants);
+  const variants = setups.flatMap((s) => s.variants).filter((v) => samples.has(v));
   const partial = {
     config: { rounds: config.rounds, seconds: config.seconds, warmupSeconds: config.warmupSeconds, concurrencies: config.concurrencies },
     variants: variants.map(({ broker, name, role, wiring }) => ({ broker, name, role, wiring })),

@@ -49,7 +49,7 @@ export function markdownReport(results: E2eResults): string {
   const servers = BROKERS.map((b) => results.servers[b]).filter((s) => s !== undefined);
   const passed = results.targets.filter((t) => t.pass).length;
   const parts = [
-    `${results.quick ? 'Quick smoke run' : 'Full run'}: ${results.date.slice(0, 10)}, ${m.cpus} × ${m.cpuModel} (shared), ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform}; ${servers.join(', ')} on loopback. ` +
+    `${results.quick ? 'Quick smoke run' : 'Run'}: ${results.date.slice(0, 10)}, ${m.cpus} × ${m.cpuModel} (shared), ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform}; ${servers.join(', ')} on loopback. ` +
       `${results.config.rounds} round(s) of ${results.config.seconds} s per cell (after ${results.config.warmupSeconds} s untimed), medians; ${Math.round(results.durationSeconds)} s in all. ` +
       `Load average (1 / 5 / 15 min): ${loads(results.loadavg.start)} at the start, ${loads(results.loadavg.end)} at the end.`,
     '',
