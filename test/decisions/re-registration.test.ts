@@ -1,0 +1,80 @@
+// An ID the application chose and registers again (a re-consumed batch,
+// `order-<offset>`) starts clean: the earlier attempt's decision does not
+// decide the retry. Issue #12, item 4.
+import { describe, expect, it } from 'vitest';
+import { claimCommitted, Controller, MemoryTagStore, type TagStore } from '../../src/index.js';
+import { RedisTagStore } from '../../src/redis/index.js';
+import { closeControllersAfterEach, controllers } from '../helpers/controllers.js';
+import { ManualClock } from '../helpers/manual-clock.js';
+import { redisForFile } from '../helpers/redis-for-file.js';
+import { deleteKeys } from '../helpers/redis-keys.js';
+import { uniquePrefix } from '../helpers/redis-server.js';
+
+closeControllersAfterEach();
+const redis = redisForFile();
+
+const stores: { name: string; make: () => Promise<{ store: TagStore; done: () => Promise<void> }> }[] = [
+  { name: 'MemoryTagStore', make: async () => ({ store: new MemoryTagStore(), done: async () => {} }) },
+  {
+    name: 'RedisTagStore',
+    make: async () => {
+      const prefix = uniquePrefix('re-registration');
+      const store = new RedisTagStore({ redis: redis.connection, prefix });
+      return { store, done: () => deleteKeys(redis.connection, prefix) };
+    },
+  },
+];
+
+describe.each(stores)('re-registering an ID on $name', ({ make }) => {
+  it("answers the retry, and reports the first attempt's straggler `unmatched` after the duplicate window, never `rolled-back`", async () => {
+    const { store, done } = await make();
+    const clock = new ManualClock();
+    const controller = new Controller<string, string>({ tagStore: store, clock, duplicateWindow: 1_000 });
+    controllers.push(controller);
+    try {
+      const first = controller.createExchange({ timeout: 100 });
+      void first.registerRequest({ correlationId: 'order-9' }).response.catch(() => {});
+      clock.advance(100);
+      expect((await first.wait()).unanswered).toEqual(['order-9']);
+      expect(await controller.isRolledBack('order-9')).toBe(true);
+
+      // The batch is consumed again with the same IDs; this time the reply comes.
+      const retry = controller.createExchange({ timeout: 100 });
+      const handle = retry.registerRequest({ correlationId: 'order-9', message: 'again' });
+      expect(await controller.registerResponse({ correlationId: 'order-9', message: 'reserved' })).toBe('delivered');
+      expect(await handle.response).toBe('reserved');
+      expect((await retry.wait()).complete).toBe(true);
+      expect(await controller.isRolledBack('order-9')).toBe(false);
+
+      // Past the duplicate window (answered IDs are kept in two generations: up to twice the window).
+      clock.advance(2_001);
+      expect(await controller.registerResponse({ correlationId: 'order-9', message: 'straggler of the first attempt' })).toBe('unmatched');
+    } finally {
+      await done();
+    }
+  });
+
+  it("does not take the first attempt's committed claim for the retry's", async () => {
+    const { store, done } = await make();
+    const clock = new ManualClock();
+    const controller = new Controller<string, string>({ tagStore: store, clock });
+    controllers.push(controller);
+    try {
+      const first = controller.createExchange({ timeout: 100 });
+      void first.registerRequest({ correlationId: 'order-10' }).response.catch(() => {});
+      expect(await claimCommitted(store, 'order-10')).toBe('won');
+      clock.advance(100);
+      expect((await first.wait()).committed).toEqual(['order-10']);
+
+      const retry = controller.createExchange({ timeout: 100 });
+      void retry.registerRequest({ correlationId: 'order-10' }).response.catch(() => {});
+      // Let the clearing reach an asynchronous store, as the request would take longer to.
+      await controller.hasTag('order-10');
+      clock.advance(100);
+      expect(await retry.wait()).toMatchObject({ unanswered: ['order-10'], committed: [] });
+      expect(await claimCommitted(store, 'order-10')).toBe('rolled-back');
+    } finally {
+      await done();
+    }
+  });
+});
