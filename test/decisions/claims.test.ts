@@ -137,7 +137,7 @@ describe('a rollback that cannot be recorded', () => {
       await new Promise((resolve) => setImmediate(resolve));
       expect(await controller.isRolledBack('u')).toBe(true);
       expect(await controller.registerResponse({ correlationId: 'u', message: 'late' })).toBe('rolled-back');
-      expect(reports.map((r) => [r.error.operation, r.correlationIds])).toEqual([['claim', ['u']]]);
+      expect(reports.map((r) => [(r.error as TagStoreError).operation, r.correlationIds])).toEqual([['claim', ['u']]]);
     } finally {
       unsubscribe(CHANNELS.tagStoreError, onReport);
     }
