@@ -33,6 +33,11 @@ export class Keys {
     return `${this.prefix}a:{${instanceId}}`;
   }
 
+  /** Sorted set of the forwards an instance delivered lately (`<id>\n<from> <seq>`): what a forwarder whose acknowledgement was lost asks. */
+  forwarded(instanceId: string): string {
+    return `${this.prefix}f:{${instanceId}}`;
+  }
+
   /** Pub/sub channel an instance listens on. */
   channel(instanceId: string): string {
     return `${this.prefix}in:${instanceId}`;

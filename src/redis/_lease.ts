@@ -12,6 +12,8 @@ interface LeaseParts extends BackplaneParts {
   readonly settings: () => Settings;
   /** Ends every open exchange of the controller with `reason`. */
   readonly abandon: (reason: BackplaneError) => void;
+  /** A renewal succeeded: Redis answers again. */
+  readonly renewed?: () => void;
 }
 
 /**
@@ -39,6 +41,7 @@ export class Lease {
   readonly #failures: Failures;
   readonly #settings: () => Settings;
   readonly #abandon: (reason: BackplaneError) => void;
+  readonly #renewed: (() => void) | undefined;
   #heartbeat: unknown;
   #fenceTimer: unknown;
   #held = false;
@@ -64,6 +67,7 @@ export class Lease {
     this.#failures = parts.failures;
     this.#settings = parts.settings;
     this.#abandon = parts.abandon;
+    this.#renewed = parts.renewed;
   }
 
   /**
@@ -93,6 +97,7 @@ export class Lease {
     this.#until = sentAt + this.#leaseTtl - Math.ceil(this.#leaseTtl / 10);
     this.#clock.clearTimeout(this.#fenceTimer);
     this.#armFence(Math.max(1, this.#until - this.#clock.now()));
+    this.#renewed?.();
   }
 
   /** Renews the lease every third of `leaseTtl` from now on, until {@link Lease.stop}. */

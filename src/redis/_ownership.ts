@@ -7,6 +7,7 @@ import { transportError, type Bounds, type RedisConnection } from './_connection
 import type { Keys } from './_keys.js';
 import { clampTtl, isInstanceId, type ResolvedBackplaneOptions } from './options.js';
 import { scriptRunner, type ScriptRunner, type Scripts } from './_scripts.js';
+import { framed } from './_wire.js';
 
 /**
  * The controller's settings as Redis gets them, and how long each kind of
@@ -22,6 +23,10 @@ export interface Settings {
   readonly keep: number;
   /** TTL of the pending set: after its last write (a crash), its IDs are rolled back for `rollbackTtl`. */
   readonly pendingTtl: number;
+  /** The controller's committed tag: a rollback written here is a claim against it. */
+  readonly committedTag: string;
+  /** How long the record of a delivered forward is kept: at least as long as its forwarder may still ask. */
+  readonly forwardedKeep: number;
 }
 
 /** What the parts of a backplane (its ownership, its lease) share. */
@@ -51,12 +56,19 @@ interface OwnershipParts extends BackplaneParts {
  *   event-loop turn, one script call per {@link MAX_BATCH} IDs;
  * - an ID the application chose gets an ownership key, written by a script
  *   of its own that goes out in the turn's write;
+ * - a forwarded reply this instance delivered is recorded as answered (with
+ *   the forward that brought it) by the very script that publishes its
+ *   acknowledgement: no forwarder learns of a delivery Redis does not hold;
  * - when the owner does not answer a forwarded reply, a script decides,
  *   atomically with what Redis holds: `rolled-back` once the owner is dead or
  *   the deadline and the grace have passed, else the owner may still deliver.
  *
  * Writes nobody awaits are tracked for `close()`; their failures are
  * reported (`rrxc:redis:error`), conflicts published (`rrxc:redis:conflict`).
+ * A write that failed is kept and sent again, in order — every write after
+ * it waits behind it — until Redis takes it; meanwhile this instance
+ * delivers nothing ({@link Ownership.canRecord}), since it could not record
+ * the delivery.
  */
 export class Ownership {
   readonly #redis: RedisConnection;
@@ -69,6 +81,7 @@ export class Ownership {
   readonly #idPrefix: string;
   readonly #pendingKey: string;
   readonly #answeredKey: string;
+  readonly #forwardedKey: string;
   readonly #options: ResolvedBackplaneOptions;
   readonly #clock: Clock;
   readonly #failures: Failures;
@@ -79,7 +92,19 @@ export class Ownership {
   /** Batches of this turn that reached {@link MAX_BATCH} IDs: a script call each. */
   #fullBatches: OwnBatch[] = [];
   /** Per-ID scripts of this turn (ownership of IDs the application chose), sent in the turn's write. */
-  #queued: Queued[] = [];
+  #queued: Write[] = [];
+  /** Writes that failed, and every write made after them, in order: sent again by {@link Ownership.retryNow}. */
+  #failed: Write[] = [];
+  /** Writes sent again and not settled yet. */
+  #retrying = 0;
+  /** Writes of the round being sent again that failed again. */
+  #roundFailed: Write[] = [];
+  /** Numbers the writes in the order they were made. */
+  #order = 0;
+  /** Whether the next turn's write sends {@link Ownership.#failed} again. */
+  #retryDue = false;
+  #retryTimer: unknown;
+  #stopped = false;
   /** Number of background writes in flight, awaited (bounded) by `drained()`, which waits for `#written` to be called. */
   #writes = 0;
   #written: (() => void) | undefined;
@@ -94,6 +119,7 @@ export class Ownership {
     this.#idPrefix = `${options.instanceId}~`;
     this.#pendingKey = keys.pending(options.instanceId);
     this.#answeredKey = keys.answered(options.instanceId);
+    this.#forwardedKey = keys.forwarded(options.instanceId);
     this.#options = options;
     this.#clock = options.clock;
     this.#failures = parts.failures;
@@ -113,15 +139,29 @@ export class Ownership {
 
   /** Takes the controller's rollback tag, rollback TTL and duplicate window, which fix how long keys live. */
   start(router: BackplaneRouter): void {
-    const { maxTtl, deadlineGrace, leaseTtl } = this.#options;
+    const { maxTtl, deadlineGrace, leaseTtl, forwardTimeout, retryInterval, commandTimeout } = this.#options;
     const rollbackTtl = clampTtl(router.rollbackTtl, maxTtl);
+    const duplicateWindow = Math.min(Math.ceil(router.duplicateWindow), maxTtl);
     this.#settings = {
       rollbackTag: router.rollbackTag,
       rollbackTtl,
-      duplicateWindow: Math.min(Math.ceil(router.duplicateWindow), maxTtl),
+      duplicateWindow,
       keep: deadlineGrace + rollbackTtl,
       pendingTtl: Math.min(maxTtl, rollbackTtl + deadlineGrace + leaseTtl),
+      committedTag: router.committedTag,
+      // As long as a forwarder may still ask: its resends, then its settling (see "Bounded answers").
+      forwardedKeep: Math.min(maxTtl, Math.max(duplicateWindow, 2 * (forwardTimeout + retryInterval) + 5 * commandTimeout)),
     };
+  }
+
+  /**
+   * Whether this instance can record a delivery now: its command connection
+   * is ready and no earlier write is waiting to be sent again. While it
+   * cannot, it delivers nothing — a delivery Redis does not hold would be
+   * rolled back by another instance, should this one crash.
+   */
+  canRecord(): boolean {
+    return this.#failed.length === 0 && this.#retrying === 0 && this.#redis.status === 'ready';
   }
 
   /** A request was registered here: a generated ID joins this turn's batch; one the application chose gets its ownership key. */
@@ -131,8 +171,31 @@ export class Ownership {
       this.#own().registered.push(remaining, correlationId);
       return;
     }
-    this.#background('register', [correlationId], () =>
-      this.#queue('register', 'rrxcRegister1', [this.#keys.ownership(correlationId), this.#instanceId, remaining, this.#settings.keep, this.#options.maxTtl]),
+    this.#queue('register', correlationId, 'rrxcRegister1', [this.#keys.ownership(correlationId), this.#instanceId, remaining, this.#settings.keep, this.#options.maxTtl]);
+  }
+
+  /**
+   * A reply that instance `from` forwarded as its number `seq` was delivered
+   * here: it is recorded as answered, by that forward, in the script that
+   * publishes `ack` (the acknowledgement) on `channel` — so the forwarder
+   * learns of the delivery only once Redis holds it.
+   */
+  delivered(correlationId: string, from: string, seq: number, channel: string, ack: string): void {
+    const deliverer = `${from} ${seq}`;
+    if (correlationId.startsWith(this.#idPrefix)) {
+      const batch = this.#own();
+      batch.delivered.push(correlationId, deliverer);
+      const acks = (batch.acks ??= new Map());
+      acks.set(channel, (acks.get(channel) ?? '') + framed(ack));
+      return;
+    }
+    const { rollbackTag, keep } = this.#settings;
+    this.#queue(
+      'deliver',
+      correlationId,
+      'rrxcDeliver1',
+      [this.#keys.ownership(correlationId), this.#keys.tags(correlationId), this.#instanceId, deliverer, rollbackTag ?? '', channel, framed(ack), keep],
+      (result) => result === 2 && this.#conflict(correlationId),
     );
   }
 
@@ -152,7 +215,11 @@ export class Ownership {
     }
   }
 
-  /** Sends this turn's batches and per-ID scripts: called within the turn's write. */
+  /**
+   * Sends this turn's batches and per-ID scripts: called within the turn's
+   * write. While earlier writes wait to be sent again, this turn's queue up
+   * behind them, so that Redis applies every write in the order it was made.
+   */
   write(): void {
     const batches = this.#fullBatches;
     if (this.#batch !== undefined) batches.push(this.#batch);
@@ -160,8 +227,39 @@ export class Ownership {
     this.#fullBatches = [];
     const queued = this.#queued;
     this.#queued = [];
-    for (const batch of batches) this.#writeOwn(batch);
-    for (const { operation, name, args, resolve, reject } of queued) this.#commands.command(this.#runScript(name, args) as Promise<number>, operation).then(resolve, reject);
+    if (this.#failed.length === 0 && this.#retrying === 0) {
+      for (const batch of batches) this.#send(this.#ownWrite(batch));
+      for (const write of queued) this.#send(write);
+      return;
+    }
+    for (const batch of batches) this.#keep(this.#ownWrite(batch));
+    for (const write of queued) this.#keep(write);
+    if (this.#retryDue && this.#retrying === 0) {
+      this.#retryDue = false;
+      const again = this.#failed;
+      this.#failed = [];
+      for (const write of again) {
+        this.#retrying++;
+        this.#send(write, true);
+      }
+    }
+  }
+
+  /**
+   * Sends the writes that failed again with the next turn's write, if the
+   * connection is ready: called when it is ready again, after each
+   * heartbeat, and `retryInterval` after a failure.
+   */
+  retryNow(): void {
+    if (this.#stopped || this.#failed.length === 0 || this.#retrying > 0 || this.#redis.status !== 'ready') return;
+    this.#retryDue = true;
+    this.#schedule();
+  }
+
+  /** No more retries by timer (closing): what still fails is reported, and lost. */
+  stop(): void {
+    this.#stopped = true;
+    this.#clock.clearTimeout(this.#retryTimer);
   }
 
   /** Resolves once the background writes in flight have settled, or after `commandTimeout`. */
@@ -182,40 +280,73 @@ export class Ownership {
   }
 
   /**
+   * Whether this instance delivered `id` as forward `seq` of `from`, as
+   * Redis recorded it: asked when the controller answers such a forward
+   * `duplicate` and the answer to it is no longer in memory. Never rejects.
+   */
+  async deliveredBy(id: string, from: string, seq: number): Promise<boolean> {
+    try {
+      if (id.startsWith(this.#idPrefix)) {
+        return (await this.#command('ZSCORE', () => this.#redis.zscore(this.#forwardedKey, `${id}\n${from} ${seq}`))) !== null;
+      }
+      return (await this.#command('GET', () => this.#redis.get(this.#keys.ownership(id)))) === `a|${this.#instanceId}|${from} ${seq}`;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
    * A generated ID whose owner did not answer: its pending and answered sets
    * decide, atomically with its lease; `undefined` when neither holds the ID.
+   * `seq`: the number of this instance's forward of it, if it made one — a
+   * forward the owner recorded as delivered is `delivered`.
    *
    * @throws {@link BackplaneError} (as a rejection) when the owner may still deliver, or Redis fails.
    */
-  async settleOwned(owner: string, id: string): Promise<ResponseOutcome | undefined> {
-    const { duplicateWindow, rollbackTag, rollbackTtl } = this.#settings;
+  async settleOwned(owner: string, id: string, seq: number | undefined): Promise<ResponseOutcome | undefined> {
+    const { duplicateWindow } = this.#settings;
     const outcome = await this.#command('settle', () =>
       this.#scripts.settleOwned(
         this.#keys.lease(owner),
         this.#keys.pending(owner),
         this.#keys.answered(owner),
+        this.#keys.forwarded(owner),
         id,
         this.#options.deadlineGrace,
         duplicateWindow,
         owner === this.#instanceId ? '1' : '0',
+        seq === undefined ? '' : `${id}\n${this.#instanceId} ${seq}`,
       ),
     );
     if (outcome === 'none') return undefined;
     if (outcome === 'pending') throw unreachable(owner, id, this.#options.forwardTimeout);
-    if (outcome === 'rolled-back' && rollbackTag !== undefined) {
-      // The decision is already in the owner's set; the tag is for isRolledBack() and later copies.
-      await this.#command('tag', () => this.#scripts.tag(this.#keys.tags(id), rollbackTag, rollbackTtl));
-    }
+    // The owner's set holds the decision "not delivered"; the tag says whether that is a rollback, or a commit a worker claimed first.
+    if (outcome === 'rolled-back') return this.claimRollback(id);
     return outcome as ResponseOutcome;
   }
 
   /**
+   * Claims the rollback tag on `id` against the committed tag: `committed`
+   * when a worker holds the committed tag, else `rolled-back` (tagged now,
+   * or already).
+   *
+   * @throws {@link BackplaneError} (as a rejection) when Redis fails.
+   */
+  async claimRollback(id: string): Promise<ResponseOutcome> {
+    const { rollbackTag, rollbackTtl, committedTag } = this.#settings;
+    if (rollbackTag === undefined) return 'rolled-back';
+    const held = await this.#command('claim', () => this.#scripts.claim(this.#keys.tags(id), rollbackTag, rollbackTtl, [committedTag]));
+    return held === committedTag ? 'committed' : 'rolled-back';
+  }
+
+  /**
    * An ID whose owner (`held`, as {@link Ownership.lookup} found it) did not
-   * answer: its ownership and its tags in Redis decide, atomically.
+   * answer: its ownership and its tags in Redis decide, atomically. `seq`:
+   * the number of this instance's forward of it, if it made one.
    *
    * @throws {@link BackplaneError} (as a rejection) when the owner may still deliver, or Redis fails.
    */
-  async settle(id: string, held: Owner | undefined): Promise<ResponseOutcome> {
+  async settle(id: string, held: Owner | undefined, seq: number | undefined): Promise<ResponseOutcome> {
     let owner = '';
     let alive: '1' | '0' = '1';
     if (held?.pending === true) {
@@ -223,9 +354,10 @@ export class Ownership {
       // Our own ownership of an ID our controller no longer holds: nobody will deliver it.
       if (owner === this.#instanceId || !(await this.alive(owner))) alive = '0';
     }
-    const { rollbackTag, rollbackTtl } = this.#settings;
+    const { rollbackTag, rollbackTtl, committedTag } = this.#settings;
+    const deliverer = seq === undefined ? '' : `${this.#instanceId} ${seq}`;
     const outcome = await this.#command('settle', () =>
-      this.#scripts.settle(this.#keys.ownership(id), this.#keys.tags(id), owner, alive, this.#options.deadlineGrace, rollbackTag ?? '', rollbackTtl),
+      this.#scripts.settle(this.#keys.ownership(id), this.#keys.tags(id), owner, alive, this.#options.deadlineGrace, rollbackTag ?? '', rollbackTtl, committedTag, deliverer),
     );
     if (outcome === 'pending') throw unreachable(owner, id, this.#options.forwardTimeout);
     return outcome as ResponseOutcome;
@@ -234,71 +366,131 @@ export class Ownership {
   /** This turn's batch for the generated IDs, written in one script call (per {@link MAX_BATCH} IDs) when the turn ends. */
   #own(): OwnBatch {
     let batch = this.#batch;
-    if (batch !== undefined && batch.registered.length / 2 + batch.answered.length + batch.unanswered.length >= MAX_BATCH) {
+    if (batch !== undefined && batch.registered.length / 2 + batch.delivered.length / 2 + batch.answered.length + batch.unanswered.length >= MAX_BATCH) {
       this.#fullBatches.push(batch);
       batch = undefined;
     }
     if (batch === undefined) {
-      batch = this.#batch = { registered: [], answered: [], unanswered: [] };
+      batch = this.#batch = { registered: [], delivered: [], answered: [], unanswered: [], acks: undefined };
       this.#schedule();
     }
     return batch;
   }
 
-  /** Queues a per-ID script for this turn's write; resolves with its result. */
-  #queue(operation: string, name: Queued['name'], args: (string | number)[]): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.#queued.push({ operation, name, args, resolve, reject });
-      this.#schedule();
-    });
+  /** Queues a per-ID script for this turn's write; `then` gets its result. */
+  #queue(operation: string, id: string, name: ScriptName, args: (string | number)[], then?: (result: unknown) => unknown): void {
+    this.#queued.push({ operation, ids: () => [id], run: () => this.#runScript(name, args), then });
+    this.#schedule();
   }
 
-  /** Writes a batch for the generated IDs; conflicts go to `rrxc:redis:conflict`, failures to `rrxc:redis:error`. */
-  #writeOwn(batch: OwnBatch): void {
-    const { registered, answered, unanswered } = batch;
-    const { pendingTtl, duplicateWindow } = this.#settings;
-    const args: (string | number)[] = [this.#pendingKey, this.#answeredKey, pendingTtl, duplicateWindow, this.#options.maxTtl, registered.length / 2];
+  /** The write of a batch for the generated IDs; conflicts go to `rrxc:redis:conflict`. */
+  #ownWrite(batch: OwnBatch): Write {
+    const { registered, delivered, answered, unanswered, acks } = batch;
+    const { pendingTtl, duplicateWindow, forwardedKeep } = this.#settings;
+    const args: (string | number)[] = [this.#pendingKey, this.#answeredKey, this.#forwardedKey, pendingTtl, duplicateWindow, this.#options.maxTtl, forwardedKeep, registered.length / 2];
     for (const item of registered) args.push(item);
+    args.push(delivered.length / 2);
+    for (const item of delivered) args.push(item);
     args.push(answered.length);
     for (const id of answered) args.push(id);
     args.push(unanswered.length);
     for (const id of unanswered) args.push(id);
-    const ids = (): string[] => [...registered.filter((_, i) => i % 2 === 1).map(String), ...answered, ...unanswered];
-    this.#background('own', ids, async () => {
-      const conflicts = (await this.#commands.command(this.#runScript('rrxcOwn1', args), 'own')) as string[];
-      if (conflictChannel.hasSubscribers) {
-        for (const correlationId of conflicts) conflictChannel.publish({ instanceId: this.#instanceId, correlationId } satisfies RedisConflictMessage);
-      }
-    });
+    args.push(acks === undefined ? 0 : acks.size);
+    if (acks !== undefined) for (const [channel, message] of acks) args.push(channel, message);
+    return {
+      operation: 'own',
+      ids: () => [...registered.filter((_, i) => i % 2 === 1).map(String), ...delivered.filter((_, i) => i % 2 === 0), ...answered, ...unanswered],
+      run: () => this.#runScript('rrxcOwn2', args),
+      then: (conflicts, again) => {
+        if (conflictChannel.hasSubscribers) for (const correlationId of conflicts as string[]) this.#conflict(correlationId);
+        // Sent again after a failure: the controller's own rollback tags for these IDs most likely failed with it.
+        if (again) for (const id of unanswered) this.#send({ operation: 'tag', ids: () => [id], run: () => this.claimRollback(id) });
+      },
+    };
   }
 
-  /** Gives up the ownership of an ID the application chose (answered: kept for the duplicate window; not: tagged for rollback). */
+  /** Gives up the ownership of an ID the application chose (answered: kept for the duplicate window; not: claimed for rollback). */
   #disown(id: string, answered: '1' | '0'): void {
-    const { rollbackTag, duplicateWindow, rollbackTtl } = this.#settings;
-    this.#background('end', [id], async () => {
-      const result = await this.#queue('end', 'rrxcDisown1', [this.#keys.ownership(id), this.#keys.tags(id), this.#instanceId, answered, duplicateWindow, rollbackTag ?? '', rollbackTtl]);
-      if (result === 2 && conflictChannel.hasSubscribers) {
-        conflictChannel.publish({ instanceId: this.#instanceId, correlationId: id } satisfies RedisConflictMessage);
-      }
-    });
+    const { rollbackTag, duplicateWindow, rollbackTtl, committedTag } = this.#settings;
+    this.#queue(
+      'end',
+      id,
+      'rrxcDisown2',
+      [this.#keys.ownership(id), this.#keys.tags(id), this.#instanceId, answered, duplicateWindow, rollbackTag ?? '', rollbackTtl, committedTag],
+      (result) => result === 2 && this.#conflict(id),
+    );
   }
 
-  /** A write nobody awaits: tracked for `drained()`, failures reported. Never throws. */
-  #background(operation: string, ids: readonly string[] | (() => readonly string[]), write: () => Promise<unknown>): void {
+  #conflict(correlationId: string): void {
+    if (conflictChannel.hasSubscribers) conflictChannel.publish({ instanceId: this.#instanceId, correlationId } satisfies RedisConflictMessage);
+  }
+
+  /**
+   * Sends a write nobody awaits: tracked for `drained()`; a failure is
+   * reported and the write kept, to be sent again. Never throws.
+   */
+  #send(write: Write, again = false): void {
+    write.order ??= ++this.#order;
     let written: Promise<unknown>;
     try {
-      written = write();
+      written = this.#commands.command(write.run() as Promise<unknown>, write.operation);
     } catch (error) {
       written = Promise.reject(error);
     }
-    const tracked = written.then(
-      () => this.#failures.recovered(),
-      (error: unknown) => this.#failures.report(operation, typeof ids === 'function' ? ids() : ids, error),
-    );
     this.#writes++;
-    void tracked.finally(() => {
-      if (--this.#writes === 0) this.#written?.();
-    });
+    void written
+      .then(
+        (result) => {
+          this.#failures.recovered();
+          write.then?.(result, again);
+        },
+        (error: unknown) => {
+          this.#failures.report(write.operation, write.ids(), error);
+          if (again) this.#roundFailed.push(write);
+          else this.#keep(write);
+        },
+      )
+      .finally(() => {
+        if (again && --this.#retrying === 0) this.#roundEnded();
+        if (--this.#writes === 0) this.#written?.();
+      });
+  }
+
+  /** A round of writes sent again has settled: those that failed again go back first, in the order they were made. */
+  #roundEnded(): void {
+    const failed = this.#roundFailed;
+    this.#roundFailed = [];
+    if (failed.length > 0) {
+      failed.sort((a, b) => a.order! - b.order!);
+      const later = this.#failed;
+      this.#failed = [];
+      for (const write of failed) this.#keep(write);
+      for (const write of later) this.#failed.push(write);
+    } else if (this.#failed.length > 0) this.retryNow();
+  }
+
+  /** Keeps a failed write to be sent again, at most {@link MAX_FAILED} of them (the oldest go first, reported). */
+  #keep(write: Write): void {
+    if (this.#stopped) return;
+    write.order ??= ++this.#order;
+    this.#failed.push(write);
+    if (this.#failed.length > MAX_FAILED) {
+      const lost = this.#failed.shift()!;
+      this.#failures.report(`${lost.operation} (given up: ${MAX_FAILED} writes waiting)`, lost.ids(), new Error('too many writes waiting for Redis'));
+    }
+    this.#retryLater(this.#options.retryInterval);
+  }
+
+  #retryLater(ms: number): void {
+    if (this.#stopped || this.#retryTimer !== undefined) return;
+    const timer = this.#clock.setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.retryNow();
+      // Not ready yet: its 'ready' event, or the next try, sends them.
+      if (this.#failed.length > 0 && !this.#retryDue && this.#retrying === 0) this.#retryLater(this.#options.retryInterval);
+    }, ms);
+    (timer as { unref?: () => void } | undefined)?.unref?.();
+    this.#retryTimer = timer;
   }
 
   /** One Redis command on the forwarding path: bounded, failures as {@link BackplaneError}. */
@@ -343,7 +535,10 @@ function unreachable(owner: string, id: string, forwardTimeout: number): Backpla
 }
 
 /** Before the controller started: no rollback tag, nothing kept. */
-const NOT_STARTED: Settings = { rollbackTag: undefined, rollbackTtl: 0, duplicateWindow: 0, keep: 0, pendingTtl: 0 };
+const NOT_STARTED: Settings = { rollbackTag: undefined, rollbackTtl: 0, duplicateWindow: 0, keep: 0, pendingTtl: 0, committedTag: 'committed', forwardedKeep: 0 };
+
+/** Most failed writes kept to be sent again; beyond, the oldest is given up (and reported). */
+const MAX_FAILED = 10_000;
 
 /** Most IDs in one call of the pending-set script: a longer call would hold Redis up (and overflow argument spreads). */
 const MAX_BATCH = 1_000;
@@ -352,16 +547,26 @@ const MAX_BATCH = 1_000;
 interface OwnBatch {
   /** ms to the deadline (-1: none), ID; pairs, flattened. */
   readonly registered: (string | number)[];
+  /** Forwarded replies delivered here: ID, `<from> <seq>`; pairs, flattened. */
+  readonly delivered: string[];
   readonly answered: string[];
   readonly unanswered: string[];
+  /** The acknowledgements of those forwards, by channel: published by the same script, once they are recorded. */
+  acks: Map<string, string> | undefined;
 }
 
-/** A per-ID script waiting for the turn's write, and the promise it settles. */
-interface Queued {
+/** A background write: sent in a turn's write, and again, in order, should it fail. */
+interface Write {
   /** What it is reported as, should it fail. */
   readonly operation: string;
-  readonly name: 'rrxcRegister1' | 'rrxcDisown1';
-  readonly args: (string | number)[];
-  readonly resolve: (result: number) => void;
-  readonly reject: (error: unknown) => void;
+  /** The correlation IDs concerned, for the report. */
+  readonly ids: () => readonly string[];
+  readonly run: () => Promise<unknown>;
+  /** What to do with its result; `again`: it was sent again after a failure. */
+  readonly then?: ((result: unknown, again: boolean) => unknown) | undefined;
+  /** Its place in the order writes were made. */
+  order?: number;
 }
+
+/** Name of one of the scripts a turn's write runs. */
+type ScriptName = Parameters<ScriptRunner>[0];

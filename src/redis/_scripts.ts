@@ -12,7 +12,8 @@ import type { RedisConnection } from './_connection.js';
  *
  * Ownership (one key per correlation ID the application chose), a string:
  *   p|<instance>|<deadline or empty>   pending at <instance>
- *   a|<instance>                       answered at <instance> (duplicate window)
+ *   a|<instance>|<deliverer or empty>  answered at <instance>; <deliverer>, `<from> <seq>`,
+ *                                      names the forward it delivered, when it was one
  *
  * For the IDs an instance generated (`<instance>~…`) the owner is in the ID;
  * their state lives in two sorted sets per instance, in the instance's hash
@@ -20,6 +21,13 @@ import type { RedisConnection } from './_connection.js';
  *   pending set:  member = ID, score = deadline (server ms), or
  *                 -<settled at> once another instance rolled it back
  *   answered set: member = ID, score = when it was answered (duplicate window)
+ *   forwarded set: member = `<ID>\n<from> <seq>`, score = when the owner delivered
+ *                 that forward: what a forwarder whose acknowledgement was lost
+ *                 asks (written in the same script that publishes the acknowledgement)
+ *
+ * Every rollback written here is a claim against the committed tag (see
+ * `claim_rollback`): once a worker settled an ID as committed, nothing here
+ * tags it for rollback, and the outcome is `committed`.
  */
 const PRELUDE = `
 local function now_ms()
@@ -45,6 +53,12 @@ local function has_tag(key, tag, now)
 end
 local function parse(ownership)
   return string.match(ownership, '^(%a)|([^|]*)|?(.*)$')
+end
+-- The rollback decision on an ID, as TagStore.claim(id, rollback, ttl, [committed]) takes it.
+local function claim_rollback(key, rollback, ttl, committed, now)
+  if committed ~= '' and has_tag(key, committed, now) then return 'committed' end
+  if rollback ~= '' and not has_tag(key, rollback, now) then put_tag(key, rollback, ttl, now) end
+  return 'rolled-back'
 end
 `;
 
@@ -100,22 +114,23 @@ return 1`;
 /**
  * The owner gives an ID up, its exchange ended. KEYS: ownership, tag hash.
  * ARGV: owner, answered (1/0), duplicate window ms (0: none), rollback tag,
- * rollback ttl ms. Answers 1 when the ownership was this owner's pending
- * one; 2 when the ID was answered here although another instance already
- * rolled it back; 0 otherwise.
+ * rollback ttl ms, committed tag. Answers 1 when the ownership was this
+ * owner's; 2 when the ID was answered here although another instance
+ * already rolled it back; 0 otherwise. An unanswered ID is claimed for
+ * rollback against the committed tag.
  */
 const DISOWN = `${PRELUDE}
 local now = now_ms()
 local held = redis.call('GET', KEYS[1])
-local mine = false
-if held then
-  local state, owner = parse(held)
-  mine = state == 'p' and owner == ARGV[1]
-end
+local state, owner, rest
+if held then state, owner, rest = parse(held) end
+local mine = held and owner == ARGV[1]
 if ARGV[2] == '1' then
   if mine then
     if tonumber(ARGV[3]) > 0 then
-      redis.call('SET', KEYS[1], 'a|' .. ARGV[1], 'PX', ARGV[3])
+      local value = 'a|' .. ARGV[1]
+      if state == 'a' then value = held end
+      redis.call('SET', KEYS[1], value, 'PX', ARGV[3])
     else
       redis.call('DEL', KEYS[1])
     end
@@ -124,46 +139,86 @@ if ARGV[2] == '1' then
   if not held and has_tag(KEYS[2], ARGV[4], now) then return 2 end
   return 0
 end
-if mine then redis.call('DEL', KEYS[1]) end
-put_tag(KEYS[2], ARGV[4], tonumber(ARGV[5]), now)
+if mine and state == 'p' then redis.call('DEL', KEYS[1]) end
+claim_rollback(KEYS[2], ARGV[4], tonumber(ARGV[5]), ARGV[6], now)
 if mine then return 1 end
 return 0`;
 
 /**
+ * The owner delivered a forwarded reply to an ID the application chose, and
+ * acknowledges it: the record says `answered` (and which forward) before the
+ * forwarder can learn of the delivery, since both happen in this one step.
+ * KEYS: ownership, tag hash. ARGV: owner, deliverer (`<from> <seq>`),
+ * rollback tag, channel, acknowledgement message, ms to keep a record that
+ * had none. Answers 1 when recorded; 2 when another instance had already
+ * rolled the ID back (a conflict); 0 when another owner holds the ID.
+ */
+const DELIVER = `${PRELUDE}
+local now = now_ms()
+local held = redis.call('GET', KEYS[1])
+local result = 1
+local value = 'a|' .. ARGV[1] .. '|' .. ARGV[2]
+if held then
+  local state, owner = parse(held)
+  if owner == ARGV[1] then
+    local ttl = redis.call('PTTL', KEYS[1])
+    if ttl < 1 then ttl = tonumber(ARGV[6]) end
+    redis.call('SET', KEYS[1], value, 'PX', ttl)
+  else
+    result = 0
+  end
+else
+  if has_tag(KEYS[2], ARGV[3], now) then result = 2 end
+  redis.call('SET', KEYS[1], value, 'PX', ARGV[6])
+end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return result`;
+
+/**
  * A non-owner decides an ID its owner did not answer for. KEYS: ownership, tag
  * hash. ARGV: owner seen, owner alive (1/0), grace ms, rollback tag, rollback
- * ttl ms. Answers the outcome, or 'pending' when the owner may still deliver.
+ * ttl ms, committed tag, deliverer (`<from> <seq>` of the forward asking, or
+ * empty). Answers the outcome (`delivered` when that very forward was the
+ * one delivered), or 'pending' when the owner may still deliver.
  */
 const SETTLE = `${PRELUDE}
 local now = now_ms()
 local held = redis.call('GET', KEYS[1])
 if held then
-  local state, owner, deadline = parse(held)
-  if state == 'a' then return 'duplicate' end
-  local expired = deadline ~= '' and now > tonumber(deadline) + tonumber(ARGV[3])
+  local state, owner, rest = parse(held)
+  if state == 'a' then
+    if ARGV[7] ~= '' and rest == ARGV[7] then return 'delivered' end
+    return 'duplicate'
+  end
+  local expired = rest ~= '' and now > tonumber(rest) + tonumber(ARGV[3])
   if owner == ARGV[1] and (ARGV[2] == '0' or expired) then
     redis.call('DEL', KEYS[1])
-    put_tag(KEYS[2], ARGV[4], tonumber(ARGV[5]), now)
-    return 'rolled-back'
+    return claim_rollback(KEYS[2], ARGV[4], tonumber(ARGV[5]), ARGV[6], now)
   end
   return 'pending'
 end
+if ARGV[6] ~= '' and has_tag(KEYS[2], ARGV[6], now) then return 'committed' end
 if has_tag(KEYS[2], ARGV[4], now) then return 'rolled-back' end
 return 'unmatched'`;
 
 /**
- * An instance's batch of one event-loop turn for the IDs it generated.
- * KEYS: pending set, answered set. ARGV: pending-set TTL, duplicate window
- * (0: none), ms to the deadline of requests without one, then three lists,
- * each as a count followed by its items: registered (ms to deadline, -1 for
- * none; ID), answered IDs, unanswered IDs. Answers the answered IDs another
+ * An instance's batch of one event-loop turn for the IDs it generated, and
+ * the acknowledgements of the forwards it delivered in that turn, published
+ * here, after what they acknowledge is recorded: no forwarder learns of a
+ * delivery that Redis does not hold.
+ * KEYS: pending set, answered set, forwarded set. ARGV: pending-set TTL,
+ * duplicate window (0: none), ms to the deadline of requests without one, ms
+ * a forwarded entry is kept, then five lists, each as a count followed by
+ * its items: registered (ms to deadline, -1 for none; ID), delivered
+ * forwards (ID; `<from> <seq>`), answered IDs, unanswered IDs,
+ * acknowledgements (channel; message). Answers the answered IDs another
  * instance had already rolled back (conflicts).
  */
 const OWN = `${PRELUDE}
 local now = now_ms()
 local dup = tonumber(ARGV[2])
 local far = tonumber(ARGV[3])
-local i = 4
+local i = 5
 local n = tonumber(ARGV[i])
 i = i + 1
 for _ = 1, n do
@@ -173,16 +228,28 @@ for _ = 1, n do
   i = i + 2
 end
 local conflicts = {}
+local done = {}
+local function answer(id)
+  local s = redis.call('ZSCORE', KEYS[1], id)
+  if s and tonumber(s) < 0 then
+    conflicts[#conflicts + 1] = id
+  else
+    if s then redis.call('ZREM', KEYS[1], id) end
+    if dup > 0 then redis.call('ZADD', KEYS[2], now, id) end
+  end
+  done[id] = true
+end
+local delivered = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, delivered do
+  answer(ARGV[i])
+  redis.call('ZADD', KEYS[3], now, ARGV[i] .. '\\n' .. ARGV[i + 1])
+  i = i + 2
+end
 n = tonumber(ARGV[i])
 i = i + 1
 for _ = 1, n do
-  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if s and tonumber(s) < 0 then
-    conflicts[#conflicts + 1] = ARGV[i]
-  else
-    if s then redis.call('ZREM', KEYS[1], ARGV[i]) end
-    if dup > 0 then redis.call('ZADD', KEYS[2], now, ARGV[i]) end
-  end
+  if not done[ARGV[i]] then answer(ARGV[i]) end
   i = i + 1
 end
 n = tonumber(ARGV[i])
@@ -196,6 +263,17 @@ if dup > 0 then
   -- Trimmed a turn's worth at a time: one big trim per heartbeat would hold Redis up.
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('(%.0f', now - dup))
   redis.call('PEXPIRE', KEYS[2], dup)
+end
+if delivered > 0 then
+  local keep = tonumber(ARGV[4])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('(%.0f', now - keep))
+  redis.call('PEXPIRE', KEYS[3], keep)
+end
+n = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, n do
+  redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
+  i = i + 2
 end
 return conflicts`;
 
@@ -224,13 +302,17 @@ return old`;
 
 /**
  * A non-owner decides a generated ID its owner did not answer for. KEYS:
- * owner's lease, pending set, answered set. ARGV: ID, grace ms, duplicate
- * window, 1 when the owner is this very instance. Answers the outcome,
- * 'pending' when the owner may still deliver, or 'none' when neither of the
- * owner's sets holds the ID (the tags decide).
+ * owner's lease, pending set, answered set, forwarded set. ARGV: ID, grace
+ * ms, duplicate window, 1 when the owner is this very instance, the
+ * forwarded-set member of the forward asking (empty: none). Answers the
+ * outcome (`delivered` when that very forward was delivered), 'pending'
+ * when the owner may still deliver, or 'none' when neither of the owner's
+ * sets holds the ID (the tags decide). A `rolled-back` is the owner's set's
+ * decision; the caller then claims the rollback tag against the committed one.
  */
 const SETTLE_OWNED = `${PRELUDE}
 local now = now_ms()
+if ARGV[5] ~= '' and redis.call('ZSCORE', KEYS[4], ARGV[5]) then return 'delivered' end
 local dup = tonumber(ARGV[3])
 if dup > 0 then
   local a = redis.call('ZSCORE', KEYS[3], ARGV[1])
@@ -257,9 +339,9 @@ export interface Scripts {
   untag(key: string, tag: string): Promise<number>;
   getTags(key: string): Promise<string[]>;
   claim(key: string, tag: string, ttl: number, rivals: readonly string[]): Promise<string | null>;
-  settle(ownership: string, tags: string, owner: string, alive: '1' | '0', grace: number, rollbackTag: string, rollbackTtl: number): Promise<string>;
+  settle(ownership: string, tags: string, owner: string, alive: '1' | '0', grace: number, rollbackTag: string, rollbackTtl: number, committedTag: string, deliverer: string): Promise<string>;
   beat(lease: string, pending: string, answered: string, token: string, leaseTtl: number, pendingTtl: number, duplicateWindow: number, keep: number, rollbackTtl: number): Promise<string | null>;
-  settleOwned(lease: string, pending: string, answered: string, id: string, grace: number, duplicateWindow: number, self: '1' | '0'): Promise<string>;
+  settleOwned(lease: string, pending: string, answered: string, forwarded: string, id: string, grace: number, duplicateWindow: number, self: '1' | '0', member: string): Promise<string>;
 }
 
 const DEFINITIONS = {
@@ -268,11 +350,12 @@ const DEFINITIONS = {
   rrxcGetTags1: { numberOfKeys: 1, lua: GET_TAGS },
   rrxcClaim1: { numberOfKeys: 1, lua: CLAIM },
   rrxcRegister1: { numberOfKeys: 1, lua: REGISTER },
-  rrxcDisown1: { numberOfKeys: 2, lua: DISOWN },
-  rrxcSettle1: { numberOfKeys: 2, lua: SETTLE },
-  rrxcOwn1: { numberOfKeys: 2, lua: OWN },
+  rrxcDisown2: { numberOfKeys: 2, lua: DISOWN },
+  rrxcDeliver1: { numberOfKeys: 2, lua: DELIVER },
+  rrxcSettle2: { numberOfKeys: 2, lua: SETTLE },
+  rrxcOwn2: { numberOfKeys: 3, lua: OWN },
   rrxcBeat1: { numberOfKeys: 3, lua: BEAT },
-  rrxcSettleOwned1: { numberOfKeys: 3, lua: SETTLE_OWNED },
+  rrxcSettleOwned2: { numberOfKeys: 4, lua: SETTLE_OWNED },
 } as const;
 
 type Defined = { [K in keyof typeof DEFINITIONS]: (...args: (string | number)[]) => Promise<never> };
@@ -334,9 +417,11 @@ export function defineScripts(redis: RedisConnection): Scripts {
     untag: (key, tag) => defined.rrxcUntag1(key, tag),
     getTags: (key) => defined.rrxcGetTags1(key),
     claim: (key, tag, ttl, rivals) => defined.rrxcClaim1(key, tag, ttl, ...rivals),
-    settle: (ownership, tags, owner, alive, grace, rollbackTag, rollbackTtl) => defined.rrxcSettle1(ownership, tags, owner, alive, grace, rollbackTag, rollbackTtl),
+    settle: (ownership, tags, owner, alive, grace, rollbackTag, rollbackTtl, committedTag, deliverer) =>
+      defined.rrxcSettle2(ownership, tags, owner, alive, grace, rollbackTag, rollbackTtl, committedTag, deliverer),
     beat: (lease, pending, answered, token, leaseTtl, pendingTtl, duplicateWindow, keep, rollbackTtl) =>
       defined.rrxcBeat1(lease, pending, answered, token, leaseTtl, pendingTtl, duplicateWindow, keep, rollbackTtl),
-    settleOwned: (lease, pending, answered, id, grace, duplicateWindow, self) => defined.rrxcSettleOwned1(lease, pending, answered, id, grace, duplicateWindow, self),
+    settleOwned: (lease, pending, answered, forwarded, id, grace, duplicateWindow, self, member) =>
+      defined.rrxcSettleOwned2(lease, pending, answered, forwarded, id, grace, duplicateWindow, self, member),
   };
 }

@@ -352,7 +352,7 @@ interface Outgoing {
 /** The answers to one sender, by sequence number: pending, an {@link ANSWERS} index, or an `error:` string. */
 type Answers = Map<number, Promise<string> | number | string>;
 
-const OUTCOMES = new Set<string>(['delivered', 'duplicate', 'overwritten', 'rolled-back', 'unmatched'] satisfies ResponseOutcome[]);
+const OUTCOMES = new Set<string>(['delivered', 'duplicate', 'overwritten', 'rolled-back', 'committed', 'unmatched'] satisfies ResponseOutcome[]);
 /** Answers that are kept as their index. */
 const ANSWERS = [...OUTCOMES, GONE];
 const ANSWER_CODES = new Map<string, number>(ANSWERS.map((answer, i) => [answer, i]));

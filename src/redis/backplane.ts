@@ -67,7 +67,11 @@ export class RedisBackplane implements Backplane {
   readonly #onMessage = (channel: string, batch: string): void => {
     if (channel === this.#channel) parseBatch(batch, this.#onFrame);
   };
-  readonly #onReconnect = (): void => this.#lease.renewNow();
+  readonly #onReconnect = (): void => {
+    this.#lease.renewNow();
+    // What failed while it was down goes first, before anything made since.
+    this.#ownership.retryNow();
+  };
   readonly #onConnectionError = (error: unknown): void => this.#failures.report('connection', [], error);
   #router: BackplaneRouter | undefined;
   #tagStore: RedisTagStore | undefined;
@@ -121,7 +125,12 @@ export class RedisBackplane implements Backplane {
     this.#connecting = new Bounds('connectTimeout', resolved.connectTimeout, clock);
     const parts = { options: resolved, redis: this.#redis, scripts: defineScripts(this.#redis), keys: this.#keys, failures: this.#failures, commands: this.#commands };
     this.#ownership = new Ownership({ ...parts, schedule: () => this.#outbox.schedule() });
-    this.#lease = new Lease({ ...parts, settings: () => this.#ownership.settings, abandon: (reason) => this.#router?.abandon(reason) });
+    this.#lease = new Lease({
+      ...parts,
+      settings: () => this.#ownership.settings,
+      abandon: (reason) => this.#router?.abandon(reason),
+      renewed: () => this.#ownership.retryNow(),
+    });
     this.#waits = new AckWaits(resolved.retryInterval, clock);
     // A sender resends for forwardTimeout plus one interval: a repeat must find the first answer that long.
     this.#answers = new AnswerLog(resolved.forwardTimeout + resolved.retryInterval, clock);
@@ -199,22 +208,31 @@ export class RedisBackplane implements Backplane {
   /**
    * Whether this instance may deliver a reply: not while fenced, nor once
    * its lease may have lapsed in Redis (other instances may then roll its
-   * IDs back). Answering `false`, it first ends every open exchange of the
-   * controller, so the reply is routed as a late one.
+   * IDs back) — answering `false` for these, it first ends every open
+   * exchange of the controller, so the reply is routed as a late one. Nor
+   * while it cannot record the delivery (its command connection is down, or
+   * earlier writes wait to be sent again): then it answers `false` without
+   * ending anything, and the reply is refused with a `BackplaneError`
+   * (see {@link RedisBackplane.forward}), to be retried.
    */
   checkLease(): boolean {
-    return this.#lease.check();
+    return this.#lease.check() && this.#ownership.canRecord();
   }
 
   /**
    * Delivers a reply at the instance that owns it and answers that
    * instance's outcome.
    *
-   * @returns `delivered`, `duplicate`, `overwritten`, `rolled-back` or `unmatched`.
-   * @throws {@link BackplaneError} (as a rejection) when the owner cannot be reached and may still deliver, when Redis fails, or after `close()`.
+   * @returns `delivered`, `duplicate`, `overwritten`, `rolled-back`, `committed` or `unmatched`.
+   * @throws {@link BackplaneError} (as a rejection) when it cannot tell what became of the reply: the owner cannot be reached and may still deliver, Redis fails, this instance cannot record a delivery of its own right now, or after `close()`. Unknown, not "not delivered": a retry is answered what was decided.
    */
   async forward(correlationId: string, message: unknown, overwrite: boolean): Promise<ResponseOutcome> {
     if (this.#closed !== undefined) throw closedError();
+    const derived = ownerOf(correlationId);
+    // A reply to an ID of ours that the controller did not deliver because
+    // this instance cannot record a delivery now (or any ID the application
+    // chose, whose owner may be us): nothing here may settle it meanwhile.
+    if ((derived === undefined || derived === this.instanceId) && !this.#ownership.canRecord()) throw unrecordable(correlationId);
     let payload: string;
     try {
       payload = this.#options.codec.encode(message);
@@ -223,23 +241,27 @@ export class RedisBackplane implements Backplane {
     }
     if (typeof payload !== 'string') throw new BackplaneError('codec', `codec.encode() must return a string, got ${typeof payload}`);
 
-    const derived = ownerOf(correlationId);
+    // One number for every send of this reply: the owner records which forward it delivered.
+    const seq = ++this.#seq;
+    let sent = false;
     if (derived !== undefined) {
       if (derived !== this.instanceId) {
-        const outcome = await this.#request(derived, correlationId, payload, overwrite);
+        sent = true;
+        const outcome = await this.#request(derived, seq, correlationId, payload, overwrite);
         if (outcome !== undefined) return outcome;
       }
       // The owner did not answer (or it is this instance, which no longer holds the ID): its sets decide.
-      const outcome = await this.#ownership.settleOwned(derived, correlationId);
+      const outcome = await this.#ownership.settleOwned(derived, correlationId, sent ? seq : undefined);
       if (outcome !== undefined) return outcome;
     }
     // An ID the application chose (or one the owner has no record of): its ownership decides.
     const held = await this.#ownership.lookup(correlationId);
     if (held !== undefined && held.instanceId !== derived && held.instanceId !== this.instanceId) {
-      const outcome = await this.#request(held.instanceId, correlationId, payload, overwrite);
+      sent = true;
+      const outcome = await this.#request(held.instanceId, seq, correlationId, payload, overwrite);
       if (outcome !== undefined) return outcome;
     }
-    return this.#ownership.settle(correlationId, held);
+    return this.#ownership.settle(correlationId, held, sent ? seq : undefined);
   }
 
   /**
@@ -257,9 +279,11 @@ export class RedisBackplane implements Backplane {
     this.#lease.stop();
     // Forwards waiting (or pausing between sends) go on now, and find the backplane closed.
     this.#waits.close();
-    // The controller ended every exchange before closing us: write the last batch now.
+    // The controller ended every exchange before closing us: write the last batch now, after what failed before.
+    this.#ownership.retryNow();
     this.#outbox.flush();
     await this.#ownership.drained();
+    this.#ownership.stop();
     this.#subscriber.off('message', this.#onMessage);
     this.#redis.off('ready', this.#onReconnect);
     if (!this.#owned.includes(this.#subscriber)) await this.#commands.quietly(() => this.#subscriber.unsubscribe(this.#channel));
@@ -301,8 +325,7 @@ export class RedisBackplane implements Backplane {
    * The hot path of forwarding: no timer and no `Error` per reply — waits
    * share one timer lane, and sends share one PUBLISH per owner and turn.
    */
-  async #request(owner: string, id: string, payload: string, overwrite: boolean): Promise<ResponseOutcome | undefined> {
-    const seq = ++this.#seq;
+  async #request(owner: string, seq: number, id: string, payload: string, overwrite: boolean): Promise<ResponseOutcome | undefined> {
     const frame = encodeForward(this.instanceId, seq, overwrite, id, payload);
     const channel = this.#keys.channel(owner);
     const { clock } = this.#options;
@@ -336,23 +359,33 @@ export class RedisBackplane implements Backplane {
     }
   }
 
-  /** A frame on this instance's channel: the answer to one of our forwards, or a reply forwarded here, answered once. */
+  /**
+   * A frame on this instance's channel: the answer to one of our forwards,
+   * or a reply forwarded here, answered once. A delivery is acknowledged by
+   * the script that records it; while this instance cannot record one, a
+   * forward is not answered at all (its sender sends it again).
+   */
   readonly #onFrame = (frame: Frame): void => {
     if (frame.kind === 'ack') {
       this.#waits.answer(frame.seq, frame.answer);
       return;
     }
-    const { from, seq } = frame;
+    if (this.#router !== undefined && this.#closed === undefined && !this.#ownership.canRecord()) return;
+    const { from, seq, id } = frame;
+    const channel = this.#keys.channel(from);
     this.#answers.respond(
       from,
       seq,
-      () => this.#routeForwarded(frame.id, frame.payload, frame.overwrite),
-      (answer) => this.#outbox.send(this.#keys.channel(from), encodeAck(seq, answer)),
+      () => this.#routeForwarded(from, seq, id, frame.payload, frame.overwrite),
+      (answer) => {
+        if (answer === 'delivered') this.#ownership.delivered(id, from, seq, channel, encodeAck(seq, answer));
+        else this.#outbox.send(channel, encodeAck(seq, answer));
+      },
     );
   };
 
   /** Decodes a reply forwarded here and routes it to its exchange; answers the outcome, {@link GONE} or an `error:` answer. */
-  #routeForwarded(id: string, payload: string, overwrite: boolean): Promise<string> {
+  #routeForwarded(from: string, seq: number, id: string, payload: string, overwrite: boolean): Promise<string> {
     // A rejection (the controller's own routing failed) becomes an `error:` answer in the answer log.
     const router = this.#router;
     if (router === undefined || this.#closed !== undefined) return Promise.resolve(GONE);
@@ -366,8 +399,18 @@ export class RedisBackplane implements Backplane {
       this.#failures.report('decode', [id], error);
       return Promise.resolve(`${ERROR}codec: ${describeCause(error)}`);
     }
-    return router.route(id, message, overwrite);
+    const routed = router.route(id, message, overwrite);
+    // Already answered: by this very forward, if its answer was forgotten (a
+    // repeat that came after `forwardTimeout`, held up in Redis)? Redis says.
+    return routed.then((outcome) => (outcome === 'duplicate' ? this.#ownership.deliveredBy(id, from, seq).then((it) => (it ? 'delivered' : outcome)) : outcome));
   }
+}
+
+function unrecordable(id: string): BackplaneError {
+  return new BackplaneError(
+    'transport',
+    `cannot deliver the reply to \`${id}\` now: this instance could not record the delivery in Redis (its command connection is down, or earlier writes wait to be sent again); unknown, not delivered — retry`,
+  );
 }
 
 function closedError(): BackplaneError {
