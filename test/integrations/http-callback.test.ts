@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { BackplaneError, Controller, InvalidArgumentError, type Backplane } from '../../src/index.js';
+import { BackplaneError, claimCommitted, Controller, InvalidArgumentError, MemoryTagStore, type Backplane } from '../../src/index.js';
 import {
   createCallbackListener,
   fromHeader,
@@ -258,6 +258,21 @@ describe('listener.route for framework-parsed bodies', () => {
     expect(await route(lateId, { v: 2 })).toMatchObject({ statusCode: 410, compensated: false });
     expect(compensate).toHaveBeenCalledTimes(1);
     expect(await route(undefined, { v: 3 })).toMatchObject({ statusCode: 400, outcome: 'invalid' });
+  });
+
+  it('answers 200 and compensates nothing for a late callback whose work the worker claimed committed', async () => {
+    const compensate = vi.fn();
+    const store = new MemoryTagStore();
+    const controller = new Controller<unknown, { v: number }>({ tagStore: store });
+    cleanups.push(() => controller.close());
+    const { route } = createCallbackListener(controller, { compensate });
+    const exchange = controller.createExchange();
+    const { correlationId } = exchange.registerRequest();
+    expect(await claimCommitted(store, correlationId)).toBe('won');
+    exchange.close();
+    expect((await exchange.wait()).committed).toEqual([correlationId]);
+    expect(await route(correlationId, { v: 4 })).toMatchObject({ statusCode: 200, outcome: 'committed', compensated: false });
+    expect(compensate).not.toHaveBeenCalled();
   });
 });
 

@@ -1,6 +1,6 @@
 import amqp, { type Channel, type ChannelModel, type GetMessage } from 'amqplib';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { BackplaneError, Controller, InvalidArgumentError, type Backplane } from '../../src/index.js';
+import { BackplaneError, claimCommitted, Controller, InvalidArgumentError, MemoryTagStore, type Backplane } from '../../src/index.js';
 import {
   consumeReplies,
   createReplyHandler,
@@ -177,6 +177,25 @@ describe('consumeReplies on RabbitMQ', () => {
     expect(decisions[0]!.decision).toMatchObject({ action: 'ack', outcome: 'duplicate', correlationId });
     expect(await messageCount(replies)).toBe(0);
     exchange.close();
+  });
+
+  it('acknowledges a late reply whose work the worker claimed committed, without compensating', async () => {
+    const compensate = vi.fn();
+    const store = new MemoryTagStore();
+    const controller = new Controller<Job, Answer>({ tagStore: store });
+    cleanups.push(() => controller.close());
+    const { replies } = await replyQueues();
+    const exchange = controller.createExchange();
+    const { correlationId } = exchange.registerRequest({ message: { x: 3, delayMs: 0 } });
+    expect(await claimCommitted(store, correlationId)).toBe('won');
+    exchange.close();
+    expect((await exchange.wait()).committed).toEqual([correlationId]);
+    channel.sendToQueue(replies, Buffer.from(JSON.stringify({ double: 6 })), { correlationId });
+    const { decisions } = await consume(controller, replies, { compensate });
+    await vi.waitFor(() => expect(decisions).toHaveLength(1));
+    expect(decisions[0]!.decision).toMatchObject({ action: 'ack', outcome: 'committed', compensated: false });
+    expect(compensate).not.toHaveBeenCalled();
+    expect(await messageCount(replies)).toBe(0);
   });
 
   it('decides with exactly the fields it knows: no error on success, no correlation ID when there is none', async () => {
