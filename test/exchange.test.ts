@@ -213,12 +213,14 @@ describe('wait()', () => {
         { correlationId: 'missed', request: 'q2', answered: false, requestedAt: t0 },
       ],
       unanswered: ['missed'],
+      committed: [],
+      undecided: [],
     });
     for (const value of [result, ...result.entries]) expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
     expect(JSON.parse(JSON.stringify(result))).toEqual(result);
     const completed = controller.createExchange();
     const done = await completed.wait();
-    expect(Object.keys(done)).toEqual(['exchangeId', 'status', 'complete', 'createdAt', 'endedAt', 'durationMs', 'entries', 'unanswered']);
+    expect(Object.keys(done)).toEqual(['exchangeId', 'status', 'complete', 'createdAt', 'endedAt', 'durationMs', 'entries', 'unanswered', 'committed', 'undecided']);
   });
 
   it('reports the exchange ID as result.exchangeId, for a generated and a given ID', async () => {

@@ -11,7 +11,7 @@ const hangingStore: TagStore = {
   getTags: () => Promise.resolve([]),
 };
 
-describe('rollback tag writes to an asynchronous store', () => {
+describe('rollback claims on an asynchronous store', () => {
   const reports: TagStoreErrorMessage[] = [];
   const onReport = (message: unknown): void => void reports.push(message as TagStoreErrorMessage);
   afterEach(() => {
@@ -19,7 +19,7 @@ describe('rollback tag writes to an asynchronous store', () => {
     reports.length = 0;
   });
 
-  it('bound an exchange’s writes with one storeTimeout, not a timer per ID, and report every ID when it passes', async () => {
+  it('bound an exchange’s claims with one storeTimeout, not a timer per ID, and report every ID undecided when it passes', async () => {
     subscribe(CHANNELS.tagStoreError, onReport);
     const clock = new ManualClock();
     const controller = new Controller<string, string>({ tagStore: hangingStore, storeTimeout: 50, clock });
@@ -27,17 +27,24 @@ describe('rollback tag writes to an asynchronous store', () => {
     const ids = Array.from({ length: 100 }, () => xc.registerRequest().correlationId);
     xc.close();
     expect(clock.pending).toBe(1);
-    // Until the writes settle or time out, a late reply is still rolled back.
-    expect(await controller.registerResponse({ correlationId: ids[7]!, message: 'late' })).toBe('rolled-back');
+    // A late reply waits for the claim; when it cannot be made, the reply claims again, as boundedly.
+    const late = controller.registerResponse({ correlationId: ids[7]!, message: 'late' });
 
     clock.advance(50);
     const result = await xc.wait();
-    expect(result.unanswered).toEqual(ids);
+    expect(result).toMatchObject({ unanswered: [], committed: [], undecided: ids });
     expect(reports).toHaveLength(1);
     expect(reports[0]!.correlationIds).toEqual(ids);
     expect(reports[0]!.error).toBeInstanceOf(TagStoreError);
     expect((reports[0]!.error as Error).message).toMatch(/storeTimeout \(50 ms\)/);
+    // The late reply's own claim, and the background retry of the undecided IDs.
+    expect(clock.pending).toBe(2);
+    clock.advance(50);
+    await expect(late).rejects.toBeInstanceOf(TagStoreError);
+    expect(clock.pending).toBe(1);
+    await controller.close();
     expect(clock.pending).toBe(0);
+    expect(reports.at(-1)!.correlationIds).toEqual(ids);
     await controller.close();
   });
 });

@@ -84,10 +84,14 @@ describe('requester and worker racing on one Redis, 1 000 times', () => {
         void xc.registerRequest({ correlationId: id }).response.catch(() => {});
         return xc.wait();
       });
-      // Workers finish around the requesters' deadline, some before, some after.
-      const workers = ids.map(
-        (id) => new Promise<string>((resolve, reject) => setTimeout(() => claimCommitted(workerStore, id).then(resolve, reject), Math.random() * 100)),
-      );
+      // A third of the workers surely finish first, a third surely after the
+      // requester gave up, and a third around its deadline: the race.
+      const workers = ids.map((id, i) => {
+        const claim = (): Promise<string> => claimCommitted(workerStore, id);
+        if (i % 3 === 0) return claim();
+        if (i % 3 === 1) return exchanges[i]!.then(claim);
+        return new Promise<string>((resolve, reject) => setTimeout(() => claim().then(resolve, reject), Math.random() * 100));
+      });
       const [results, decisions] = await Promise.all([Promise.all(exchanges), Promise.all(workers)]);
       let both = 0;
       let neither = 0;
