@@ -1,9 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { customAlphabet } from 'nanoid';
 import pg from 'pg';
@@ -34,28 +33,24 @@ export async function usePostgres(): Promise<TestPostgres> {
 
 /**
  * Starts a cluster of this test's own: `initdb` into a temporary folder
- * (trust auth, no fsync), `postgres` on a free loopback port. As root it
- * runs them as the `postgres` user, since PostgreSQL refuses to run as root.
+ * (trust auth, no fsync), `postgres` on a free loopback port.
  */
 export async function startPostgresCluster(): Promise<TestPostgres> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'rrxc-pg-'));
   const data = join(dir, 'data');
-  const asRoot = userInfo().uid === 0;
-  if (asRoot) {
-    const { uid, gid } = postgresUser();
-    chownSync(dir, uid, gid);
-  }
-  const run = (command: string, args: string[]): [string, string[]] => (asRoot ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args]);
-  const [initCommand, initArgs] = run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
-  const init = spawnSync(initCommand, initArgs, { encoding: 'utf8' });
+  // PostgreSQL refuses to run as root: then it runs as the `postgres` user.
+  const owner = userInfo().uid === 0 ? postgresUser() : undefined;
+  if (owner !== undefined) chownSync(dir, owner.uid, owner.gid);
+  const as = owner ?? {};
+  const init = spawnSync('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'], { ...as, encoding: 'utf8' });
   if (init.status !== 0) throw new Error(`initdb failed: ${init.error?.message ?? init.stderr}`);
-  const [command, args] = run('postgres', ['-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${dir}`, '-c', 'fsync=off', '-c', 'max_connections=200']);
-  const child: ChildProcess = spawn(command, args, { stdio: 'ignore' });
+  const settings = ['listen_addresses=127.0.0.1', `unix_socket_directories=${dir}`, 'fsync=off', 'max_connections=200'];
+  const child: ChildProcess = spawn('postgres', ['-D', data, '-p', String(port), ...settings.flatMap((setting) => ['-c', setting])], { ...as, stdio: 'ignore' });
   const exited = once(child, 'exit');
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
-      // SIGINT: PostgreSQL's fast shutdown (runuser passes it on).
+      // SIGINT: PostgreSQL's fast shutdown.
       child.kill('SIGINT');
       await exited;
     }
