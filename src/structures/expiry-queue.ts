@@ -121,7 +121,13 @@ export class ExpiryQueue<T extends {}> {
     this.#values[slot] = undefined;
     this.#size--;
     const key = this.#keys?.[slot] ?? NONE;
-    if (key !== NONE) this.#index![key & this.#indexMask] = NONE;
+    if (key !== NONE) {
+      this.#index![key & this.#indexMask] = NONE;
+      // Else the slot keeps the key until the ring reuses it, and an index
+      // growth while the new entry is being filed takes that stale key for a
+      // second live entry under it: no index length would ever place both.
+      this.#keys![slot] = NONE;
+    }
     if (handle === this.#head) this.#advance();
     return value;
   }

@@ -55,6 +55,21 @@ describe('ExpiryQueue', () => {
     );
   });
 
+  it('files a key while the slot it reuses held a removed key still held elsewhere (a resend re-added under its key)', () => {
+    // Found by the fault run: the Redis backplane re-adds an acknowledgement
+    // wait under the same key at every resend. Before the fix, the reused
+    // slot kept the removed entry's key, and growing the index to file 9
+    // (9 & 7 === 1) took it for a second live entry under key 1: the index
+    // doubled forever.
+    const queue = new ExpiryQueue<string>();
+    queue.add('a', 1, 1);
+    queue.take(1);
+    queue.add('a again', 2, 1);
+    for (let k = 2; k <= 7; k++) queue.add(`k${k}`, 3, k);
+    queue.add('b', 4, 9);
+    expect([queue.take(1), queue.take(9), queue.size]).toEqual(['a again', 'b', 6]);
+  });
+
   it('finds an entry by key once, and never another key that shares its index slot', () => {
     const queue = new ExpiryQueue<string>();
     queue.add('a', 100, 1);
