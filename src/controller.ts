@@ -3,7 +3,7 @@ import { nanoid } from 'nanoid';
 import { describe } from './_describe.js';
 import { checkId, checkOptionsObject, checkTtl, idError } from './_validate.js';
 import type { BackplaneRouter, TagStore } from './adapters.js';
-import { ControllerClosedError, InvalidArgumentError, TagStoreError } from './errors.js';
+import { ControllerClosedError, InvalidArgumentError } from './errors.js';
 import {
   exchangeCreatedChannel,
   exchangeEndedChannel,
@@ -34,7 +34,7 @@ import {
   type SynchronizeOptions,
   type TagOptions,
 } from './options.js';
-import { isThenable, RollbackTags } from './rollback.js';
+import { RollbackTags } from './rollback.js';
 import { CorrelationIndex } from './routing/correlation-index.js';
 import { DuplicateWindow } from './routing/duplicate-window.js';
 import { PendingRequest } from './routing/pending-request.js';
@@ -609,7 +609,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     if (given !== undefined) {
       const entry: Entry<Req, Res> = new PendingRequest(given, message, exchange, now);
       index.add(given, entry);
-      this.#startClean(given);
+      this.#rollback.startClean(given);
       return entry;
     }
     // Nothing that can throw may come between claiming an ID and adding it.
@@ -617,31 +617,6 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     const entry: Entry<Req, Res> = new PendingRequest(id, message, exchange, now);
     index.addClaimed(id, entry);
     return entry;
-  }
-
-  /**
-   * Forgets how an earlier attempt under an ID the application chose was
-   * settled: a retry that reuses the ID (a re-consumed batch, `order-<offset>`)
-   * starts clean, so its answer is not reported rolled back, nor its end
-   * taken for committed, because of the attempt before. Issued before the
-   * request can leave, so it reaches the store ahead of the worker's claim.
-   */
-  #startClean(id: string): void {
-    const { rollbackTag, committedTag } = this.#options;
-    const store = this.#tagStore;
-    let cleared: unknown[] | undefined;
-    try {
-      for (const tag of [rollbackTag, committedTag]) {
-        const answer = store.untag(id, tag);
-        if (isThenable(answer)) (cleared ??= []).push(answer);
-      }
-    } catch (error) {
-      this.#rollback.reportStoreFailure(new TagStoreError('untag', error), [id]);
-      return;
-    }
-    if (cleared !== undefined) {
-      Promise.all(cleared).then(undefined, (error: unknown) => this.#rollback.reportStoreFailure(new TagStoreError('untag', error), [id]));
-    }
   }
 
   #registered(exchange: Exchange<Req, Res>, entry: Entry<Req, Res>): void {

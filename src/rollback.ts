@@ -56,6 +56,8 @@ export class RollbackTags<Req, Res> {
   readonly #deciding = new Map<string, Promise<Decision>>();
   /** Claim batches in flight, awaited by {@link drain}. */
   readonly #claims = new Set<Promise<void>>();
+  /** IDs the application registered again, while their earlier rollback tag is being removed: their end's claim comes after. */
+  readonly #cleaning = new Map<string, Promise<unknown>>();
   /** IDs whose claim failed; claimed again in the background and on a late reply. */
   readonly #undecided = new Map<string, Undecided<Req, Res>>();
   #retryTimer: unknown;
@@ -105,6 +107,34 @@ export class RollbackTags<Req, Res> {
   }
 
   /**
+   * Forgets the rollback tag an earlier attempt under an ID the application
+   * chose left on it: a retry that reuses the ID (a re-consumed batch,
+   * `order-<offset>`) is not reported rolled back because of the attempt
+   * before. A committed tag stays: the work under that ID is done, and the
+   * retry's worker and end are told so. The removal is issued before the
+   * request can leave; this exchange's own rollback claim on the ID waits
+   * for it, whatever order the store's connections keep.
+   */
+  startClean(id: string): void {
+    let answer: boolean | PromiseLike<boolean>;
+    try {
+      answer = this.#store.untag(id, this.#options.rollbackTag);
+    } catch (error) {
+      this.reportStoreFailure(new TagStoreError('untag', error), [id]);
+      return;
+    }
+    if (!isThenable(answer)) return;
+    const removal = Promise.resolve(answer).then(
+      () => {},
+      (error: unknown) => this.reportStoreFailure(new TagStoreError('untag', error), [id]),
+    );
+    this.#cleaning.set(id, removal);
+    void removal.then(() => {
+      if (this.#cleaning.get(id) === removal) this.#cleaning.delete(id);
+    });
+  }
+
+  /**
    * Claims rollback for the IDs `exchange` left unanswered, against the
    * committed tag, and sorts them into the result: `unanswered` (tagged),
    * `committed` (a worker claimed them first) and `undecided` (the store
@@ -120,6 +150,12 @@ export class RollbackTags<Req, Res> {
     let asynchronous = false;
     let failure: unknown;
     for (let i = 0; i < ids.length; i++) {
+      const cleaning = this.#cleaning.get(ids[i]!);
+      if (cleaning !== undefined) {
+        decisions[i] = cleaning.then(() => this.#store.claim(ids[i]!, rollbackTag, rollbackTtl, this.#rivals)).then((holder) => this.#decision(holder));
+        asynchronous = true;
+        continue;
+      }
       try {
         const answer = this.#store.claim(ids[i]!, rollbackTag, rollbackTtl, this.#rivals);
         if (isThenable(answer)) {
@@ -217,7 +253,13 @@ export class RollbackTags<Req, Res> {
   /** Claims an undecided ID again, for a late reply: its decision, or a rejection with the store's error. */
   #claimAgain(id: string): Promise<Decision> {
     const { rollbackTag, rollbackTtl } = this.#options;
-    return Promise.resolve(this.call('claim', () => this.#store.claim(id, rollbackTag, rollbackTtl, this.#rivals))).then((holder) => {
+    let answer: string | undefined | Promise<string | undefined>;
+    try {
+      answer = this.call('claim', () => this.#store.claim(id, rollbackTag, rollbackTtl, this.#rivals));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return Promise.resolve(answer).then((holder) => {
       const decision = this.#decision(holder);
       const undecided = this.#undecided.get(id);
       if (undecided !== undefined) {

@@ -54,7 +54,7 @@ describe.each(stores)('re-registering an ID on $name', ({ make }) => {
     }
   });
 
-  it("does not take the first attempt's committed claim for the retry's", async () => {
+  it("keeps the first attempt's committed claim: the retry's worker is told the work is done, and the retry's end reports it committed", async () => {
     const { store, done } = await make();
     const clock = new ManualClock();
     const controller = new Controller<string, string>({ tagStore: store, clock });
@@ -68,11 +68,31 @@ describe.each(stores)('re-registering an ID on $name', ({ make }) => {
 
       const retry = controller.createExchange({ timeout: 100 });
       void retry.registerRequest({ correlationId: 'order-10' }).response.catch(() => {});
-      // Let the clearing reach an asynchronous store, as the request would take longer to.
-      await controller.hasTag('order-10');
+      expect(await claimCommitted(store, 'order-10')).toBe('committed');
       clock.advance(100);
-      expect(await retry.wait()).toMatchObject({ unanswered: ['order-10'], committed: [] });
-      expect(await claimCommitted(store, 'order-10')).toBe('rolled-back');
+      expect(await retry.wait()).toMatchObject({ unanswered: [], committed: ['order-10'] });
+    } finally {
+      await done();
+    }
+  });
+
+  it("claims the retry's rollback only after the earlier rollback tag is gone, whatever order the store keeps", async () => {
+    const { store, done } = await make();
+    const clock = new ManualClock();
+    const controller = new Controller<string, string>({ tagStore: store, clock });
+    controllers.push(controller);
+    try {
+      const first = controller.createExchange({ timeout: 100 });
+      void first.registerRequest({ correlationId: 'order-11' }).response.catch(() => {});
+      clock.advance(100);
+      await first.wait();
+      // The retry ends at once, before its clean start can have reached an asynchronous store.
+      const retry = controller.createExchange({ timeout: 100 });
+      void retry.registerRequest({ correlationId: 'order-11' }).response.catch(() => {});
+      retry.close();
+      expect(await retry.wait()).toMatchObject({ unanswered: ['order-11'] });
+      expect(await controller.isRolledBack('order-11')).toBe(true);
+      expect(await claimCommitted(store, 'order-11')).toBe('rolled-back');
     } finally {
       await done();
     }
