@@ -26,6 +26,12 @@ export function idError(value: unknown, what: string, maxLength: number): Invali
   return new InvalidArgumentError(`${what} must be a non-empty string of at most ${maxLength} characters, well-formed (no lone surrogate), got ${describe(value)}`);
 }
 
+/** Throws unless `value` is a boolean. */
+export function checkBoolean(what: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new InvalidArgumentError(`${what} must be a boolean, got ${describe(value)}`);
+  return value;
+}
+
 /** Throws unless `value` is a TTL: a finite number of milliseconds ≥ 0. */
 export function checkTtl(what: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {

@@ -225,8 +225,9 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   }
 
   /**
-   * Creates an exchange, runs `operation` with it (inside `exchange.run()`),
-   * waits for its replies and resolves with the result. The exchange always
+   * Creates an exchange, runs `operation` with it (inside `exchange.run()`
+   * with the `bindCurrentExchange` option), waits for its replies and
+   * resolves with the result. The exchange always
    * ends: when `operation` throws, it is closed with the error as reason,
    * its unanswered IDs are tagged, and the error is rethrown.
    *
@@ -252,7 +253,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     if (typeof operation !== 'function') {
       throw new InvalidArgumentError(`synchronize needs an operation function, got ${describe(operation)}`);
     }
-    const exchange = await this.#operate(options, (xc) => xc.run(() => operation(xc)));
+    const exchange = await this.#operate(options, this.#options.bindCurrentExchange ? (xc) => xc.run(() => operation(xc)) : operation);
     return exchange.wait();
   }
 

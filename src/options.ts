@@ -1,5 +1,6 @@
 import { describe } from './_describe.js';
 import {
+  checkBoolean,
   checkClock,
   checkFunction,
   checkId,
@@ -55,6 +56,16 @@ export interface ControllerOptions<Req = unknown, Res = unknown> {
    * @defaultValue `"committed"`
    */
   committedTag?: string;
+  /**
+   * Whether `synchronize()` runs its operation inside `exchange.run()`, so
+   * that `controller.currentExchange()` finds the exchange anywhere in the
+   * operation's asynchronous call tree. Off by default: on Node.js 20,
+   * AsyncLocalStorage turns on promise hooks for every promise of the
+   * process from its first `run()` on (about 4 µs a request in an amqplib
+   * RPC client, measured in #14). `exchange.run(fn)` always binds.
+   * @defaultValue `false`
+   */
+  bindCurrentExchange?: boolean;
   /**
    * Milliseconds until a rollback tag expires; `0` keeps it until `maxTags`
    * evicts it.
@@ -215,6 +226,7 @@ export const CLAIM_KEYS = optionKeys<ClaimOptions>({ ttl: true, rivals: true });
 export interface ResolvedOptions<Req, Res> {
   readonly rollbackTag: string;
   readonly committedTag: string;
+  readonly bindCurrentExchange: boolean;
   readonly rollbackTtl: number;
   readonly maxTags: number;
   readonly duplicateWindow: number;
@@ -233,6 +245,7 @@ export interface ResolvedOptions<Req, Res> {
 const CONTROLLER_KEYS = optionKeys<ControllerOptions>({
   rollbackTag: true,
   committedTag: true,
+  bindCurrentExchange: true,
   rollbackTtl: true,
   maxTags: true,
   duplicateWindow: true,
@@ -261,6 +274,7 @@ export function resolveControllerOptions<Req, Res>(options: ControllerOptions<Re
   const resolved: ResolvedOptions<Req, Res> = {
     rollbackTag,
     committedTag,
+    bindCurrentExchange: checkBoolean('bindCurrentExchange', given.bindCurrentExchange ?? false),
     rollbackTtl: checkTtl('rollbackTtl', orDefault(given.rollbackTtl, DEFAULT_ROLLBACK_TTL)),
     maxTags: checkInteger('maxTags', orDefault(given.maxTags, DEFAULT_MAX_TAGS), 1),
     duplicateWindow: checkTtl('duplicateWindow', orDefault(given.duplicateWindow, DEFAULT_DUPLICATE_WINDOW)),

@@ -623,10 +623,19 @@ describe('the response promise', () => {
 });
 
 describe('synchronize()', () => {
-  it('runs the operation with the exchange as current and resolves with the result', async () => {
+  it('runs the operation with the exchange and resolves with the result, binding currentExchange() only when asked', async () => {
+    const bound = new Controller<string, string>({ bindCurrentExchange: true });
+    try {
+      await bound.synchronize({}, async () => {
+        await Promise.resolve();
+        expect(bound.currentExchange()).toBeDefined();
+      });
+    } finally {
+      await bound.close();
+    }
     setup();
     const result: ExchangeResult<string, string> = await controller.synchronize({}, (xc) => {
-      expect(controller.currentExchange()).toBe(xc);
+      expect(controller.currentExchange()).toBeUndefined();
       const { correlationId } = xc.registerRequest({ message: 'ping' });
       setImmediate(() => void controller.registerResponse({ correlationId, message: 'pong' }));
     });
