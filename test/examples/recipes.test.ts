@@ -1,14 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Controller } from '../../src/index.js';
+import { Controller, type ResponseOutcome } from '../../src/index.js';
+import { PostgresTagStore } from '../../src/postgres/index.js';
 import { handleBatch, onStockReply, type Partition } from '../../examples/recipes/kafka-style-consumer.js';
 import { rabbitmqRpc } from '../../examples/recipes/rabbitmq-rpc.js';
-import { finish } from '../../examples/recipes/rollback-lookup.js';
+import { orderHandler, placeOrder, type Order, type Placed } from '../../examples/recipes/rollback-lookup.js';
 import { webhookCallback } from '../../examples/recipes/webhook-callback.js';
+import { postgresForFile } from '../helpers/postgres-for-file.js';
 import { AMQP_URL, listen } from '../helpers/servers.js';
 
 const RECIPES = ['rabbitmq-rpc.ts', 'webhook-callback.ts', 'kafka-style-consumer.ts', 'rollback-lookup.ts'];
+
+const db = postgresForFile('recipes');
 
 let cleanups: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => {
@@ -77,22 +82,45 @@ describe('recipes', () => {
     expect(await controller.isRolledBack('order-12')).toBe(false);
   });
 
-  it('rollback look-up: commits while the requester waits, rolls back once it gave up', async () => {
-    const controller = new Controller({ timeout: 50 });
+  it('transactional rollback look-up: 201 in time; 202 when the worker committed before the exchange ended; 504, and no order, when it did not', async () => {
+    // The recipe's unqualified `orders` and tag table live in this file's schema.
+    const pool = new pg.Pool({ connectionString: db.url, options: `-c search_path=${db.schema}` });
+    cleanups.push(() => pool.end());
+    await pool.query('CREATE TABLE orders (id bigserial PRIMARY KEY, sku text NOT NULL, quantity int NOT NULL)');
+    // An order of "slow-commit" takes 300 ms to COMMIT (a deferred trigger runs then): after its claim, past the exchange's end.
+    await pool.query(`CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END $$`);
+    await pool.query(
+      `CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON orders DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.sku = 'slow-commit') EXECUTE FUNCTION slow_commit()`,
+    );
+    const store = new PostgresTagStore({ pool });
+    cleanups.push(() => store.close());
+    await store.setup();
+    const controller = new Controller<Order, Placed>({ tagStore: store, timeout: 150 });
     cleanups.push(() => controller.close());
-    const tx = () => ({ commit: vi.fn(async () => {}), rollback: vi.fn(async () => {}) });
 
-    const waiting = controller.createExchange();
-    const { correlationId: live } = waiting.registerRequest();
-    const first = tx();
-    await expect(finish(controller, live, first)).resolves.toBe('committed');
-    expect(first.commit).toHaveBeenCalledOnce();
+    // The worker, behind an in-process queue: it starts 5 ms after the publish ("late": 300 ms) and replies when it placed the order.
+    const workers: Promise<void>[] = [];
+    const outcomes: Record<string, ResponseOutcome> = {};
+    const publish = (order: Order, correlationId: string): void => {
+      const started = new Promise((resolve) => setTimeout(resolve, order.sku === 'late' ? 300 : 5));
+      workers.push(started.then(async () => {
+        const placed = await placeOrder(pool, store, correlationId, order);
+        if (placed !== undefined) outcomes[order.sku] = await controller.registerResponse({ correlationId, message: placed });
+      }));
+    };
+    const server = await listen(orderHandler(controller, publish));
+    cleanups.push(() => server.close());
+    const post = async (sku: string): Promise<{ status: number; body: unknown }> => {
+      const response = await fetch(`${server.url}/orders`, { method: 'POST', body: JSON.stringify({ sku, quantity: 1 }) });
+      return { status: response.status, body: await response.json() };
+    };
 
-    const { correlationId: abandoned } = waiting.registerRequest();
-    await waiting.wait(); // times out: both IDs unanswered, tagged for rollback
-    const second = tx();
-    await expect(finish(controller, abandoned, second)).resolves.toBe('rolled back');
-    expect(second.rollback).toHaveBeenCalledOnce();
-    expect(second.commit).not.toHaveBeenCalled();
+    await expect(post('fast')).resolves.toEqual({ status: 201, body: { orderId: expect.any(String) } });
+    await expect(post('slow-commit')).resolves.toEqual({ status: 202, body: { status: 'accepted, finishing', correlationId: expect.any(String) } });
+    await expect(post('late')).resolves.toEqual({ status: 504, body: { status: 'rolled back: nothing was ordered' } });
+    await Promise.all(workers);
+    // The late worker lost its claim and rolled back; the slow one's late reply is acknowledged, nothing to compensate.
+    expect((await pool.query('SELECT sku FROM orders ORDER BY id')).rows).toEqual([{ sku: 'fast' }, { sku: 'slow-commit' }]);
+    expect(outcomes).toEqual({ fast: 'delivered', 'slow-commit': 'committed' });
   });
 });
