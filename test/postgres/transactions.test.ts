@@ -230,10 +230,12 @@ describe('the race, 1 000 times: a worker transaction against the requester exch
       expect(wrongRows).toEqual([]);
       expect(wrongTags).toEqual([]);
       expect(counts.undecided).toBe(0);
-      // The race was run, not sidestepped: both sides won some, and some
-      // requesters met a worker transaction that had claimed but not ended.
-      expect(counts.requesterWon).toBeGreaterThan(50);
-      expect(counts.workerCommitted).toBeGreaterThan(50);
+      // The race was run, not sidestepped: each side won some, and some
+      // workers rolled back after winning (then the requester won). Waiting
+      // for an open transaction is pinned above, deterministically; here it
+      // is only counted (by the clocks of both sides, to the millisecond).
+      expect(counts.requesterWon).toBeGreaterThan(0);
+      expect(counts.workerCommitted).toBeGreaterThan(0);
       expect(counts.workerWonThenRolledBack).toBeGreaterThan(0);
       expect(counts.workerTooLate).toBeGreaterThan(0);
     },
