@@ -63,6 +63,11 @@ export type FaultEvent = {
   | { readonly k: 'fault'; readonly fault: string; readonly fid: number; readonly phase: 'start' | 'end'; readonly target?: string; readonly detail?: string }
   | { readonly k: 'spawned'; readonly name: string; readonly pid: number }
   | { readonly k: 'killed'; readonly name: string }
+  /** An instance that did not answer a ping for a while: its event loop is stuck. */
+  | { readonly k: 'hung'; readonly name: string; readonly silentMs: number }
+  /** An instance killed by the watchdog for holding too much memory. */
+  | { readonly k: 'runaway'; readonly name: string; readonly rss: number }
+  | { readonly k: 'unhung'; readonly name: string; readonly silentMs: number }
 );
 
 /** Distributes over the union, so that a literal of one variant checks. */

@@ -81,6 +81,8 @@ export function check(events: readonly FaultEvent[]): Verdict {
   const faults: Fault[] = [];
   const open = new Map<number, Of<'fault'>>();
   const killedAt = new Map<string, number>();
+  const hung: Of<'hung'>[] = [];
+  const runaway: Of<'runaway'>[] = [];
   let lastT = 0;
   for (const e of events) {
     lastT = Math.max(lastT, e.t);
@@ -91,6 +93,8 @@ export function check(events: readonly FaultEvent[]): Verdict {
       if (s !== undefined) faults.push({ fid: e.fid, fault: s.fault, target: s.target, start: s.t, end: e.t });
     }
     if (e.k === 'killed') killedAt.set(e.name, e.t);
+    if (e.k === 'hung') hung.push(e);
+    if (e.k === 'runaway') runaway.push(e);
   }
   for (const s of open.values()) faults.push({ fid: s.fid, fault: s.fault, target: s.target, start: s.t, end: lastT });
   const restarts = faults.filter((f) => f.fault === 'redis-restart');
@@ -280,11 +284,31 @@ export function check(events: readonly FaultEvent[]): Verdict {
       flag('id-unaccounted', `the exchange ended (${s.ended.status}) with the ID neither answered nor in unanswered/committed/undecided`);
     }
 
+    if (s.ended?.undecided?.includes(s.id) === true && ownerKilled === undefined) {
+      const decided = s.history.some(
+        (e) => (e.k === 'rollback-tagged' || e.k === 'rollback-hook') && e.t >= s.ended!.t || (e.k === 'audit' && e.rolledBack === true) || (e.k === 'reply-result' && e.outcome === 'rolled-back'),
+      );
+      if (!decided) flag('undecided-never-decided', `ended \`undecided\` at +${Math.round(s.ended.t - s.registeredAt)} ms on ${s.owner}, alive to the end, and never tagged since (design-12: the controller keeps retrying the claim)`);
+    }
+
     for (const f of overlapping) perFault.get(f.fid)!.ids++;
     for (const v of found) {
       for (const f of overlapping) perFault.get(f.fid)!.violations++;
       violations.push({ rule: v.rule, message: v.message, id: s.id, faults: faultsIn(s.registeredAt, v.at).map(label), history: s.history.map((e) => describeEvent(e, s.registeredAt)) });
     }
+  }
+  for (const h of hung) {
+    const unhung = events.find((e) => e.k === 'unhung' && e.name === h.name && e.t > h.t);
+    violations.push({
+      rule: 'instance-hung',
+      id: '-',
+      message: `${h.name}'s event loop did not answer a ping for ${unhung === undefined ? 'the rest of the run' : `${Math.round((unhung as Of<'unhung'>).silentMs)} ms`} (noticed ${Math.round(h.silentMs)} ms after it was sent)`,
+      faults: faults.filter((f) => f.start <= h.t && f.end + AFTERMATH >= h.t - h.silentMs).map((f) => `#${f.fid} ${f.fault}`),
+      history: [],
+    });
+  }
+  for (const r of runaway) {
+    violations.push({ rule: 'instance-runaway', id: '-', message: `${r.name} held ${Math.round(r.rss / 1e6)} MB: killed by the watchdog`, faults: faults.filter((f) => f.start <= r.t && f.end + 30_000 >= r.t).map((f) => `#${f.fid} ${f.fault}`), history: [] });
   }
   for (const h of harness) violations.push({ rule: 'harness', id: '-', message: h, faults: [], history: [] });
 

@@ -6,7 +6,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { openSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -117,6 +117,19 @@ class Instance {
   }
 }
 
+/** An instance holding more memory than this is killed by the watchdog. */
+const MAX_RSS = 1_500_000_000;
+
+/** Resident memory of a process, from /proc (0 where there is none). */
+function residentBytes(pid: number | undefined): number {
+  try {
+    const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? 0 : Number(kb) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** A run in progress; `dispose()` kills whatever is still running (also after a failure). */
@@ -158,19 +171,62 @@ export class FaultRun {
     await Promise.all(Array.from({ length: this.#options.instances }, () => this.#spawn()));
 
     const started = Date.now();
+    const watchdog = new AbortController();
+    const watching = this.#watchdog(watchdog.signal);
     const traffic = this.#traffic(started + durationMs);
     const faults = this.#faults(started, durationMs);
     await Promise.all([traffic, faults]);
 
     // Drain: every reply call settles (each is bounded, ≈ 15 s at worst), every exchange ends.
     const drainStart = Date.now();
-    await Promise.race([Promise.all([...this.#outstanding]), sleep(20_000)]);
+    await Promise.race([Promise.all([...this.#outstanding]), sleep(12_000)]);
     const exchangesEnd = Date.now() + this.#maxTimeout + 1_000;
     while (Date.now() < exchangesEnd && this.#instances.some((i) => !i.dead && i.open.size > 0)) await sleep(100);
     log(`drained in ${Date.now() - drainStart} ms; ${this.#outstanding.size} reply calls still open`);
 
     await this.#lateCopies();
     await this.#audit();
+    watchdog.abort();
+    await watching;
+  }
+
+  /**
+   * Pings every instance twice a second: one whose event loop stays stuck
+   * for 3 s is reported (`hung`, once). One whose memory passes
+   * {@link MAX_RSS} is killed (`runaway`), so that a bug cannot take the
+   * shared machine down. To see where an instance is stuck, repeat the seed
+   * with `node --prof` in the instances' execArgv and `node --prof-process`.
+   */
+  async #watchdog(signal: AbortSignal): Promise<void> {
+    const silentSince = new Map<Instance, number>();
+    const reported = new Set<Instance>();
+    while (!signal.aborted) {
+      for (const instance of this.#instances) {
+        if (!instance.usable || silentSince.has(instance)) continue;
+        const sent = Date.now();
+        silentSince.set(instance, sent);
+        void instance.call({ op: 'ping' }).then((answer) => {
+          silentSince.delete(instance);
+          if (reported.delete(instance) && answer !== undefined) this.#record({ k: 'unhung', name: instance.name, silentMs: Date.now() - sent });
+        });
+      }
+      for (const instance of this.#instances) {
+        if (instance.dead || instance.killing) continue;
+        const rss = residentBytes(instance.process.pid);
+        if (rss <= MAX_RSS) continue;
+        this.#record({ k: 'runaway', name: instance.name, rss });
+        this.#options.log(`instance ${instance.name} holds ${Math.round(rss / 1e6)} MB: killed`);
+        void this.#kill(instance);
+      }
+      for (const [instance, since] of silentSince) {
+        const silent = Date.now() - since;
+        if (silent < 3_000 || reported.has(instance) || !instance.usable) continue;
+        reported.add(instance);
+        this.#record({ k: 'hung', name: instance.name, silentMs: silent });
+        this.#options.log(`instance ${instance.name} silent for ${silent} ms`);
+      }
+      await sleep(500);
+    }
   }
 
   /** Kills every process and the redis-server; idempotent, never throws. */
@@ -213,7 +269,14 @@ export class FaultRun {
     const { dir, leaseTtl } = this.#options;
     const err = openSync(join(dir, `${name}.stderr`), 'a');
     const child = fork(INSTANCE, [], {
-      execArgv: ['--import', 'tsx'],
+      // A runaway heap fails fast rather than taking the machine (the watchdog bounds the rest: buffers, typed arrays).
+      // RRXC_FAULT_PROF=1: V8 tick logs per instance (`node --prof-process <dir>/<name>.v8.log` shows where one hung).
+      execArgv: [
+        '--import',
+        'tsx',
+        '--max-old-space-size=512',
+        ...(process.env['RRXC_FAULT_PROF'] === '1' ? ['--prof', '--no-logfile-per-isolate', `--logfile=${join(dir, `${name}.v8.log`)}`] : []),
+      ],
       env: { ...process.env, REDIS_URL: this.#redis!.url, RRXC_PREFIX: this.#prefix, FR_NAME: name, FR_DIR: dir, FR_LEASE_TTL: String(leaseTtl) },
       stdio: ['ignore', err, err, 'ipc'],
     });
@@ -325,7 +388,7 @@ export class FaultRun {
         if (target === undefined) return;
         begin(target.name);
         await this.#kill(target);
-        await this.#spawn();
+        await this.#respawn();
         end();
         break;
       }
@@ -337,7 +400,7 @@ export class FaultRun {
         const killed = await redis.killCommandConnection(`fr-${target.name}`).catch(() => -1);
         await sleep(150 + this.#random() * 300);
         await this.#kill(target);
-        await this.#spawn();
+        await this.#respawn();
         end(`killed ${killed} connection(s) first`);
         break;
       }
@@ -352,6 +415,11 @@ export class FaultRun {
       }
     }
     log(`fault ${fid} ${kind} took ${Date.now() - t0} ms`);
+  }
+
+  /** A fresh instance in place of a killed one; one that fails to start is logged (its stderr is in the run's directory), and the run goes on. */
+  async #respawn(): Promise<void> {
+    await this.#spawn().catch((error: unknown) => this.#options.log(`a fresh instance did not start: ${String(error)}`));
   }
 
   /** The live instance with the most open exchanges (a kill there hurts most). */
@@ -383,7 +451,7 @@ export class FaultRun {
       const target = this.#pick(live);
       if (target !== undefined) await target.call({ op: 'reply', rid: ++this.#rids, id, copy: LATE_COPY });
     });
-    await Promise.race([Promise.all(calls), sleep(20_000)]);
+    await Promise.race([Promise.all(calls), sleep(10_000)]);
     this.#options.log(`late copies: ${candidates.length}`);
   }
 
@@ -391,7 +459,7 @@ export class FaultRun {
     const auditor = this.#live()[0];
     if (auditor === undefined) return;
     for (let i = 0; i < this.#allIds.length; i += 500) {
-      await Promise.race([auditor.call({ op: 'audit', ids: this.#allIds.slice(i, i + 500) }), sleep(10_000)]);
+      await Promise.race([auditor.call({ op: 'audit', ids: this.#allIds.slice(i, i + 500) }), sleep(5_000)]);
     }
   }
 }

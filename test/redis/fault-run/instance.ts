@@ -170,6 +170,9 @@ process.on('message', (command: Command) => {
     case 'audit':
       void audit(command);
       return;
+    case 'ping':
+      answer(command.ref);
+      return;
     case 'close':
       void controller.close().finally(() => {
         answer(command.ref);

@@ -6,6 +6,8 @@ export type Command =
   | { op: 'reply'; ref: number; rid: number; id: string; copy: number }
   /** Asks isRolledBack() for each ID. */
   | { op: 'audit'; ref: number; ids: string[] }
+  /** Answered at once: the driver's watchdog. */
+  | { op: 'ping'; ref: number }
   | { op: 'close'; ref: number };
 
 /** The reply message: which copy, received by which instance. */
