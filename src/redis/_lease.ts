@@ -14,6 +14,8 @@ interface LeaseParts extends BackplaneParts {
   readonly abandon: (reason: BackplaneError) => void;
   /** A renewal succeeded: Redis answers again. */
   readonly renewed?: () => void;
+  /** A renewal found the lease gone (expired, or lost with a Redis that restarted empty), after fencing. */
+  readonly lost?: () => void;
 }
 
 /**
@@ -42,6 +44,7 @@ export class Lease {
   readonly #settings: () => Settings;
   readonly #abandon: (reason: BackplaneError) => void;
   readonly #renewed: (() => void) | undefined;
+  readonly #lost: (() => void) | undefined;
   #heartbeat: unknown;
   #fenceTimer: unknown;
   #held = false;
@@ -68,6 +71,7 @@ export class Lease {
     this.#settings = parts.settings;
     this.#abandon = parts.abandon;
     this.#renewed = parts.renewed;
+    this.#lost = parts.lost;
   }
 
   /**
@@ -90,6 +94,7 @@ export class Lease {
     if (this.#held && found !== this.#token) {
       this.#fence(`the lease of instance \`${this.#instanceId}\` lapsed (found ${found === null ? 'nothing' : 'another token'} when renewing it)`);
       if (leaseLostChannel.hasSubscribers) leaseLostChannel.publish({ instanceId: this.#instanceId, found } satisfies RedisLeaseLostMessage);
+      this.#lost?.();
     }
     this.#held = true;
     this.#fenced = false;

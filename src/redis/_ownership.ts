@@ -105,6 +105,15 @@ export class Ownership {
   #retryDue = false;
   #retryTimer: unknown;
   #stopped = false;
+  /**
+   * The IDs the application chose that were answered here lately (→ their
+   * record's deliverer, or ''), in two generations of `duplicateWindow`
+   * each: a Redis that restarted empty lost their `a|…` records, the only
+   * ones naming this instance, and {@link Ownership.restore} writes them again.
+   */
+  #answeredChosen = new Map<string, string>();
+  #answeredBefore = new Map<string, string>();
+  #answeredSince = 0;
   /** Number of background writes in flight, awaited (bounded) by `drained()`, which waits for `#written` to be called. */
   #writes = 0;
   #written: (() => void) | undefined;
@@ -190,6 +199,7 @@ export class Ownership {
       return;
     }
     const { rollbackTag, keep } = this.#settings;
+    this.#rememberAnswered(correlationId, deliverer);
     this.#queue(
       'deliver',
       correlationId,
@@ -207,7 +217,10 @@ export class Ownership {
   ended(answered: readonly string[], unanswered: readonly string[]): void {
     for (const id of answered) {
       if (id.startsWith(this.#idPrefix)) this.#own().answered.push(id);
-      else this.#disown(id, '1');
+      else {
+        this.#rememberAnswered(id, '');
+        this.#disown(id, '1');
+      }
     }
     for (const id of unanswered) {
       if (id.startsWith(this.#idPrefix)) this.#own().unanswered.push(id);
@@ -361,6 +374,43 @@ export class Ownership {
     );
     if (outcome === 'pending') throw unreachable(owner, id, this.#options.forwardTimeout);
     return outcome as ResponseOutcome;
+  }
+
+  /**
+   * After a Redis that restarted empty (this instance found its lease gone):
+   * writes again the records of the IDs the application chose that were
+   * answered here within the duplicate window, so that a late copy reaching
+   * another instance still finds this one (and is `duplicate`), not
+   * `unmatched`. A record still there is left as it is.
+   */
+  restore(): void {
+    const { duplicateWindow } = this.#settings;
+    if (duplicateWindow <= 0) return;
+    this.#rotateAnswered();
+    for (const answered of [this.#answeredBefore, this.#answeredChosen]) {
+      for (const [id, deliverer] of answered) {
+        const key = this.#keys.ownership(id);
+        const value = `a|${this.#instanceId}${deliverer === '' ? '' : `|${deliverer}`}`;
+        this.#queued.push({ operation: 'restore', ids: () => [id], run: () => this.#redis.set(key, value, 'PX', duplicateWindow, 'NX') });
+      }
+    }
+    this.#schedule();
+  }
+
+  #rememberAnswered(id: string, deliverer: string): void {
+    if (this.#settings.duplicateWindow <= 0) return;
+    this.#rotateAnswered();
+    if (deliverer === '' && this.#answeredChosen.has(id)) return;
+    this.#answeredChosen.set(id, deliverer);
+  }
+
+  #rotateAnswered(): void {
+    const now = this.#clock.now();
+    if (now - this.#answeredSince < this.#settings.duplicateWindow) return;
+    // Two generations at once when the last write is older than a whole window.
+    this.#answeredBefore = now - this.#answeredSince < 2 * this.#settings.duplicateWindow ? this.#answeredChosen : new Map();
+    this.#answeredChosen = new Map();
+    this.#answeredSince = now;
   }
 
   /** This turn's batch for the generated IDs, written in one script call (per {@link MAX_BATCH} IDs) when the turn ends. */

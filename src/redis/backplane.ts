@@ -130,6 +130,7 @@ export class RedisBackplane implements Backplane {
       settings: () => this.#ownership.settings,
       abandon: (reason) => this.#router?.abandon(reason),
       renewed: () => this.#ownership.retryNow(),
+      lost: () => this.#ownership.restore(),
     });
     this.#waits = new AckWaits(resolved.retryInterval, clock);
     // A sender resends for forwardTimeout plus one interval: a repeat must find the first answer that long.
@@ -245,14 +246,24 @@ export class RedisBackplane implements Backplane {
     const seq = ++this.#seq;
     let sent = false;
     if (derived !== undefined) {
-      if (derived !== this.instanceId) {
-        sent = true;
-        const outcome = await this.#request(derived, seq, correlationId, payload, overwrite);
-        if (outcome !== undefined) return outcome;
+      // The owner did not answer (or it is this instance, which no longer
+      // holds the ID): its sets decide. While they say it may still deliver,
+      // and the forward was not recorded as delivered, try it once more
+      // (held up in Redis, its record may come yet) before saying "unknown".
+      for (let round = derived === this.instanceId ? 1 : 0; ; round++) {
+        if (round < 2 && derived !== this.instanceId) {
+          sent = true;
+          const outcome = await this.#request(derived, seq, correlationId, payload, overwrite);
+          if (outcome !== undefined) return outcome;
+        }
+        try {
+          const outcome = await this.#ownership.settleOwned(derived, correlationId, sent ? seq : undefined);
+          if (outcome !== undefined) return outcome;
+          break;
+        } catch (error) {
+          if (round >= 1 || !(error instanceof BackplaneError) || error.failure !== 'owner-unreachable') throw error;
+        }
       }
-      // The owner did not answer (or it is this instance, which no longer holds the ID): its sets decide.
-      const outcome = await this.#ownership.settleOwned(derived, correlationId, sent ? seq : undefined);
-      if (outcome !== undefined) return outcome;
     }
     // An ID the application chose (or one the owner has no record of): its ownership decides.
     const held = await this.#ownership.lookup(correlationId);

@@ -1,0 +1,276 @@
+// Issue #12, the Redis backplane's part: one decision per correlation ID,
+// cluster-wide. Each scenario runs on a redis-server this file starts itself
+// (fault injection: CLIENT KILL, CLIENT PAUSE, an empty restart), never the
+// shared one. Scenario numbers are the issue's.
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Controller, type ResponseOutcome } from '../../src/index.js';
+import { RedisBackplane } from '../../src/redis/index.js';
+import { Cluster, sleep } from '../helpers/redis-instances.js';
+import { startRedisServer, type OwnRedisServer } from '../helpers/redis-server.js';
+
+const FIXTURE = fileURLToPath(new URL('./fixtures/owner-instance.ts', import.meta.url));
+const fast = { commandTimeout: 500, forwardTimeout: 300, retryInterval: 50, connectTimeout: 1_000 };
+
+/** An owner in a child process (test/redis/fixtures/owner-instance.ts), to be killed with SIGKILL. */
+class Owner {
+  readonly events: Record<string, unknown>[] = [];
+  #ref = 0;
+  readonly #replies = new Map<number, (reply: Record<string, unknown>) => void>();
+  instanceId = '';
+
+  private constructor(readonly process: ChildProcess) {
+    process.on('message', (message: Record<string, unknown>) => {
+      if (typeof message['ref'] === 'number') this.#replies.get(message['ref'])?.(message);
+      else this.events.push(message);
+    });
+  }
+
+  static async start(env: Record<string, string>): Promise<Owner> {
+    const owner = new Owner(fork(FIXTURE, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    for (;;) {
+      const ready = owner.events.find((e) => e['event'] === 'ready');
+      if (ready !== undefined) {
+        owner.instanceId = ready['instanceId'] as string;
+        return owner;
+      }
+      await once(owner.process, 'message');
+    }
+  }
+
+  call(command: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const ref = ++this.#ref;
+    return new Promise((resolve) => {
+      this.#replies.set(ref, resolve);
+      this.process.send({ ...command, ref });
+    });
+  }
+
+  /** The IDs whose replies the owner's exchanges received: delivered there. */
+  delivered(): string[] {
+    return this.events.filter((e) => e['event'] === 'delivered').map((e) => e['correlationId'] as string);
+  }
+
+  async kill(): Promise<void> {
+    if (this.process.exitCode !== null || this.process.signalCode !== null) return;
+    const exited = once(this.process, 'exit');
+    this.process.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/** The client ID of the command connection (not the subscriber) named `name`. */
+async function commandConnection(admin: Redis, name: string): Promise<string> {
+  const list = (await admin.client('LIST')) as string;
+  const line = list.split('\n').find((l) => l.includes(` name=${name} `) && / sub=0 /.test(l) && / psub=0 /.test(l));
+  if (line === undefined) throw new Error(`no command connection named ${name}`);
+  return /^id=(\d+)/.exec(line)![1]!;
+}
+
+/** An outcome, or the code of the error it rejected with. */
+const settled = (promise: Promise<ResponseOutcome>): Promise<string> => promise.catch((e: { code?: string }) => e.code ?? String(e));
+
+/** Asks until the answer is an outcome (not an error), for at most `ms`. */
+async function outcomeOf(ask: () => Promise<string>, ms: number): Promise<string[]> {
+  const answers: string[] = [];
+  const started = Date.now();
+  for (;;) {
+    const answer = await ask();
+    answers.push(answer);
+    if (!answer.startsWith('ERR_') || Date.now() - started > ms) return answers;
+    await sleep(100);
+  }
+}
+
+let server: OwnRedisServer;
+let cluster: Cluster;
+let owners: Owner[] = [];
+
+beforeAll(async () => {
+  server = await startRedisServer();
+});
+afterAll(async () => {
+  await server.stop();
+});
+beforeEach((context) => {
+  cluster = new Cluster(server.url, context.task.name.replace(/\W+/g, '-').slice(0, 40));
+});
+afterEach(async () => {
+  await Promise.all(owners.map((o) => o.kill()));
+  owners = [];
+  await server.start();
+  await cluster.cleanup();
+});
+
+async function startOwner(name: string, env: Record<string, string> = {}): Promise<Owner> {
+  const owner = await Owner.start({ REDIS_URL: server.url, RRXC_PREFIX: cluster.prefix, RRXC_NAME: name, ...env });
+  owners.push(owner);
+  return owner;
+}
+
+describe('scenario 1: an owner that cannot record "answered" never lets a later rollback contradict a delivery', () => {
+  it('delivers nothing while its command connection is down; after its SIGKILL, late copies are rolled back, and nothing was delivered', async () => {
+    const name = `owner-down-${Date.now()}`;
+    const owner = await startOwner(name, { RRXC_LEASE_TTL: '1000', RRXC_RECONNECT_MS: '5000' });
+    const b = await cluster.add(fast, { storeTimeout: 500 });
+    const { ids } = (await owner.call({ op: 'register', timeout: 60_000, ids: [null, `chosen-${name}`, null] })) as { ids: string[] };
+    const [forwarded, chosen, direct] = ids as [string, string, string];
+    await sleep(100); // the pending set and the ownership record are written
+
+    await cluster.admin.client('KILL', 'ID', await commandConnection(cluster.admin, name));
+    await sleep(50);
+    const viaB = [settled(b.controller.registerResponse({ correlationId: forwarded, message: 'f' })), settled(b.controller.registerResponse({ correlationId: chosen, message: 'c' }))];
+    const own = await owner.call({ op: 'respond', correlationId: direct, message: 'd' });
+    await sleep(150); // the forwards reached the owner
+    await owner.kill();
+    const told = { [forwarded]: await viaB[0]!, [chosen]: await viaB[1]!, [direct]: (own['outcome'] as string | undefined) ?? (own['error'] as { code: string }).code };
+
+    await sleep(1_100); // the lease lapsed
+    for (const id of ids) {
+      const late = await outcomeOf(() => settled(b.controller.registerResponse({ correlationId: id, message: 'late' })), 3_000);
+      const deliveredAtOwner = owner.delivered().includes(id) || told[id] === 'delivered';
+      // Never delivered and rolled back: what the owner delivered is not rolled back later.
+      if (deliveredAtOwner) expect(late.at(-1), `${id}: delivered, then`).not.toBe('rolled-back');
+      // This owner could not record a delivery, so it made none: the late copy is an honest rollback.
+      expect(deliveredAtOwner, `${id} was delivered while the owner could not record it (told ${told[id]})`).toBe(false);
+      expect(late.at(-1)).toBe('rolled-back');
+      expect(await b.controller.isRolledBack(id)).toBe(true);
+    }
+    expect(told[direct]).toBe('ERR_RRXC_BACKPLANE');
+  }, 20_000);
+
+  it('delivers once the connection is back, recorded before the forwarder hears of it: after its SIGKILL, late copies are duplicate, not rolled back', async () => {
+    const name = `owner-blip-${Date.now()}`;
+    const owner = await startOwner(name, { RRXC_LEASE_TTL: '1000', RRXC_RECONNECT_MS: '400' });
+    const b = await cluster.add({ ...fast, forwardTimeout: 1_500 }, { storeTimeout: 500 });
+    const { ids } = (await owner.call({ op: 'register', timeout: 60_000, ids: [null, `chosen-${name}`] })) as { ids: string[] };
+    await sleep(100);
+
+    await cluster.admin.client('KILL', 'ID', await commandConnection(cluster.admin, name));
+    await sleep(20);
+    const told = await Promise.all(ids.map((correlationId) => settled(b.controller.registerResponse({ correlationId, message: 'once' }))));
+    expect(told).toEqual(['delivered', 'delivered']);
+    expect(owner.delivered().sort()).toEqual([...ids].sort());
+    await owner.kill();
+
+    await sleep(1_100); // the lease lapsed
+    for (const id of ids) {
+      const late = await outcomeOf(() => settled(b.controller.registerResponse({ correlationId: id, message: 'late' })), 3_000);
+      expect(late.at(-1), `${id}, delivered, then`).toBe('duplicate');
+      expect(await b.controller.isRolledBack(id)).toBe(false);
+    }
+  }, 20_000);
+});
+
+describe('scenario 2: the forwarder is told what the owner did with its copy', () => {
+  it('answers delivered for the copy the owner delivered, though its acknowledgement was lost (the forwarder settles through Redis)', async () => {
+    const a = await cluster.add(fast);
+    // B's subscriber stays down for 5 s once killed: every acknowledgement to B is lost meanwhile.
+    const command = new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    const subscriber = new Redis(server.url, { retryStrategy: () => 5_000, maxRetriesPerRequest: 1 });
+    subscriber.on('error', () => undefined);
+    command.on('error', () => undefined);
+    const subscriberId = String(await subscriber.client('ID'));
+    const backplane = await RedisBackplane.connect({ redis: command, subscriber, prefix: cluster.prefix, ...fast });
+    const b = { controller: new Controller({ backplane, tagStore: backplane.tagStore }) };
+    try {
+      const xc = a.controller.createExchange({ timeout: 30_000 });
+      const generated = xc.registerRequest();
+      const chosen = xc.registerRequest({ correlationId: `chosen-${cluster.prefix}` });
+      await sleep(100);
+      await cluster.admin.client('KILL', 'ID', subscriberId);
+      await sleep(50);
+
+      expect(await settled(b.controller.registerResponse({ correlationId: generated.correlationId, message: 1 }))).toBe('delivered');
+      expect(await settled(b.controller.registerResponse({ correlationId: chosen.correlationId, message: 2 }))).toBe('delivered');
+      expect(await generated.response).toBe(1);
+      expect(await chosen.response).toBe(2);
+      // Another copy is a duplicate, never delivered again.
+      expect(await settled(b.controller.registerResponse({ correlationId: generated.correlationId, message: 3 }))).toBe('duplicate');
+    } finally {
+      await b.controller.close();
+      command.disconnect();
+      subscriber.disconnect();
+    }
+  }, 20_000);
+
+  it('under CLIENT PAUSE right after the owner delivered, the forwarder is told delivered (or, at worst, an honest error), never duplicate', async () => {
+    const a = await cluster.add({ ...fast, commandTimeout: 3_000 });
+    const b = await cluster.add({ ...fast, commandTimeout: 3_000 });
+    const outcomes: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const xc = a.controller.createExchange({ timeout: 30_000 });
+      const { correlationId, response } = xc.registerRequest();
+      await sleep(50);
+      const told = settled(b.controller.registerResponse({ correlationId, message: i }));
+      await response;
+      await cluster.admin.call('CLIENT', 'PAUSE', '1500', 'ALL');
+      outcomes.push(await told);
+      await sleep(1_600);
+    }
+    expect(outcomes.every((o) => o === 'delivered' || o === 'ERR_RRXC_BACKPLANE'), outcomes.join()).toBe(true);
+  }, 30_000);
+});
+
+describe('a rollback the backplane writes is a claim against the committed tag', () => {
+  it('answers committed, and writes no rollback tag, for the IDs of a SIGKILLed owner that a worker claimed committed', async () => {
+    const owner = await startOwner(`owner-committed-${Date.now()}`, { RRXC_LEASE_TTL: '1000' });
+    const b = await cluster.add(fast, { storeTimeout: 500 });
+    const { ids } = (await owner.call({ op: 'register', timeout: 60_000, ids: [null, `chosen-committed-${cluster.prefix}`] })) as { ids: string[] };
+    await sleep(100);
+    for (const id of ids) expect(await b.backplane.tagStore.claim(id, 'committed', 60_000, ['rollback'])).toBeUndefined();
+    await owner.kill();
+    await sleep(1_100); // the lease lapsed
+
+    for (const id of ids) {
+      const late = await outcomeOf(() => settled(b.controller.registerResponse({ correlationId: id, message: 'late' })), 3_000);
+      expect(late.at(-1), id).toBe('committed');
+      expect(await b.controller.isRolledBack(id)).toBe(false);
+      expect(await settled(b.controller.registerResponse({ correlationId: id, message: 'again' }))).toBe('committed');
+    }
+  }, 20_000);
+});
+
+describe('scenario 6: after Redis restarts empty', () => {
+  it('replies for the IDs of exchanges fenced while Redis was down are rolled back, once the owner is back: its failed writes are sent again', async () => {
+    const a = await cluster.add({ ...fast, leaseTtl: 1_500 }, { storeTimeout: 500 });
+    const b = await cluster.add({ ...fast, leaseTtl: 1_500 }, { storeTimeout: 500 });
+    const xc = a.controller.createExchange({ timeout: 30_000 });
+    const generated = xc.registerRequest().correlationId;
+    const chosen = xc.registerRequest({ correlationId: `fenced-${cluster.prefix}` }).correlationId;
+    await sleep(100);
+
+    await server.stop();
+    const result = await xc.wait(); // fenced: no renewal within leaseTtl
+    expect(result.status).toBe('aborted');
+    await server.start(); // empty
+    await sleep(2_000); // reconnected, renewed, and the failed writes sent again
+
+    for (const id of [generated, chosen]) {
+      expect(await settled(b.controller.registerResponse({ correlationId: id, message: 'late' })), id).toBe('rolled-back');
+      expect(await b.controller.isRolledBack(id)).toBe(true);
+    }
+  }, 20_000);
+
+  it('a late copy of an answered ID the application chose, reaching a non-owner, is duplicate while its owner is alive', async () => {
+    const a = await cluster.add({ ...fast, leaseTtl: 1_500 });
+    const b = await cluster.add({ ...fast, leaseTtl: 1_500 });
+    const id = `answered-${cluster.prefix}`;
+    const result = await a.controller.synchronize({ timeout: 5_000 }, async (xc) => {
+      xc.registerRequest({ correlationId: id });
+      await sleep(50);
+      expect(await b.controller.registerResponse({ correlationId: id, message: 'first' })).toBe('delivered');
+    });
+    expect(result.status).toBe('completed');
+    await sleep(50);
+
+    await server.stop();
+    await server.start(); // empty: the `a|…` record naming the owner is gone
+    await sleep(2_000); // the owner found its lease gone, and wrote its records again
+
+    expect(await settled(b.controller.registerResponse({ correlationId: id, message: 'again' }))).toBe('duplicate');
+  }, 20_000);
+});
