@@ -124,6 +124,11 @@ export class PostgresTagStore implements TagStore {
    * }
    * ```
    *
+   * Claim right before `COMMIT`: from the claim on, the requester's end of
+   * exchange for that ID waits for this transaction, and one left open
+   * longer than the controller's `storeTimeout` (5 s by default) makes the
+   * ID `undecided` for the requester until a retried claim sees the outcome.
+   *
    * The bound store has no `close()`: the client stays yours. Use it while
    * the client is checked out; keep the transaction READ COMMITTED (see the
    * class's notes on isolation).
