@@ -26,7 +26,9 @@ export async function rabbitmqRpc(url: string, jobs: string, text: string): Prom
     });
 
     // The reply consumer: ack / requeue (bounded) / dead-letter, compensation for late replies.
-    const replies = await consumeReplies(channel, replyTo, controller, {
+    // On a channel of its own, so that a turn's acks go in one frame (acknowledge: 'batched').
+    const replies = await consumeReplies(await connection.createChannel(), replyTo, controller, {
+      acknowledge: 'batched',
       compensate: (reply, { correlationId }) => console.log(`too late, undo ${correlationId}`, reply),
     });
 

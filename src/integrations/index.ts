@@ -37,6 +37,7 @@ export {
   REQUEUE_HEADER,
   consumeReplies,
   createReplyHandler,
+  type AcknowledgeMode,
   type AmqpChannelLike,
   type AmqpConsumeOptions,
   type AmqpConsumeReply,

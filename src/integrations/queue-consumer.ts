@@ -1,3 +1,4 @@
+import { BatchedAcknowledgements } from './_acknowledgements.js';
 import { InvalidArgumentError } from '../errors.js';
 import { describe, describeCause } from '../_describe.js';
 import type { ResponseOutcome } from '../types.js';
@@ -302,8 +303,8 @@ export interface AmqpChannelLike {
   consume(queue: string, onMessage: (message: AmqpMessage | null) => void, options?: AmqpConsumeOptions): Promise<AmqpConsumeReply>;
   /** Stops a consumer. */
   cancel(consumerTag: string): Promise<unknown>;
-  /** Acknowledges a message. */
-  ack(message: AmqpMessage): void;
+  /** Acknowledges a message (with `allUpTo`, every unacknowledged one delivered on the channel before it too). */
+  ack(message: AmqpMessage, allUpTo?: boolean): void;
   /** Negatively acknowledges a message. */
   nack(message: AmqpMessage, allUpTo?: boolean, requeue?: boolean): void;
   /** Publishes to a queue through the default exchange. */
@@ -340,8 +341,8 @@ export interface AmqpConsumeOptions {
   consumerTag?: string;
   /** Only this consumer may read the queue. */
   exclusive?: boolean;
-  /** Must stay `false`: the decision needs manual acknowledgement. */
-  noAck?: false;
+  /** Set by {@link ConsumeRepliesOptions.acknowledge}: `true` for `'none'`, else `false`. */
+  noAck?: boolean;
   /** Consumer priority. */
   priority?: number;
   /** Broker-specific consume arguments. */
@@ -356,9 +357,34 @@ export interface AmqpPublishOptions {
   [property: string]: unknown;
 }
 
+/**
+ * How {@link consumeReplies} acknowledges what it consumed:
+ *
+ * - `each`: every message with its own `ack`/`nack` frame, once decided.
+ *   Safe on a channel shared with other consumers.
+ * - `batched`: in delivery order, a turn's decided `ack`s in one
+ *   `ack(last, allUpTo)` frame (a `nack` on its own). The same guarantees as
+ *   `each` — nothing is acknowledged before it is decided — at the socket
+ *   cost of an auto-ack consumer. `allUpTo` covers every delivery on the
+ *   channel: give the consumer a channel of its own.
+ * - `none`: the broker acknowledges on delivery (`noAck: true`) — what
+ *   RabbitMQ's Direct Reply-to (`amq.rabbitmq.reply-to`) requires, and what
+ *   the RabbitMQ RPC tutorial does. At most once: a reply lost in transit, or
+ *   sent to a requester that is gone, is dropped by the broker, and
+ *   `requeue`/`dead-letter` decisions cannot be applied — they are only
+ *   reported, to `onDecision`.
+ */
+export type AcknowledgeMode = 'each' | 'batched' | 'none';
+
 /** Options of {@link consumeReplies}: those of {@link createReplyHandler} plus the consumer's own. */
 export interface ConsumeRepliesOptions<Res> extends ReplyHandlerOptions<AmqpMessage, Res> {
-  /** Passed to `channel.consume` (`noAck` must not be `true`). */
+  /**
+   * How messages are acknowledged; see {@link AcknowledgeMode}. The queue
+   * `amq.rabbitmq.reply-to` (Direct Reply-to) takes only `'none'`.
+   * @defaultValue `'each'`
+   */
+  acknowledge?: AcknowledgeMode;
+  /** Passed to `channel.consume`; its `noAck` follows `acknowledge`. */
   consumeOptions?: AmqpConsumeOptions;
   /** Told every decision once it was applied: for logs and metrics. Must not throw. */
   onDecision?: (decision: ReplyDecision<Res>, message: AmqpMessage) => void;
@@ -431,37 +457,46 @@ export async function consumeReplies<Res>(
     throw new InvalidArgumentError(`channel must be an amqplib channel, got ${describe(channel)}`);
   }
   checkString('queue', queue);
-  const { consumeOptions, onDecision, onError, ...handlerOptions } = checkOptionsObject(options, 'consumeReplies options', CONSUME_KEYS);
-  if ((consumeOptions as { noAck?: unknown } | undefined)?.noAck === true) throw new InvalidArgumentError('consumeOptions.noAck must not be true: decisions need manual acknowledgement');
+  const { acknowledge = 'each', consumeOptions, onDecision, onError, ...handlerOptions } = checkOptionsObject(options, 'consumeReplies options', CONSUME_KEYS);
+  if (!ACKNOWLEDGE_MODES.includes(acknowledge)) throw new InvalidArgumentError(`acknowledge must be one of ${ACKNOWLEDGE_MODES.join(', ')}, got ${describe(acknowledge)}`);
+  const noAck = acknowledge === 'none';
+  const askedNoAck = (consumeOptions as { noAck?: unknown } | undefined)?.noAck;
+  if (askedNoAck !== undefined && askedNoAck !== noAck) {
+    throw new InvalidArgumentError(`consumeOptions.noAck ${describe(askedNoAck)} contradicts acknowledge '${acknowledge}': leave noAck out, acknowledge sets it`);
+  }
+  if (queue === DIRECT_REPLY_TO && !noAck) {
+    // The broker would close the channel (406 PRECONDITION_FAILED) on the first manual acknowledgement.
+    throw new InvalidArgumentError(`${DIRECT_REPLY_TO} (Direct Reply-to) needs acknowledge: 'none'; the broker refuses manual acknowledgements there`);
+  }
   checkFunction('onDecision', onDecision);
   const report = checkFunction('onError', onError) ?? defaultOnError;
   const handle = createReplyHandler<Res, AmqpMessage>(controller, handlerOptions);
+  const reportSafely = (error: unknown, message: AmqpMessage): void => {
+    try {
+      report(error, message);
+    } catch (reportFailure) {
+      // The application's own reporter failed: warn rather than leave an unhandled rejection.
+      defaultOnError(reportFailure);
+    }
+  };
+  const batch = acknowledge === 'batched' ? new BatchedAcknowledgements(channel, reportSafely) : undefined;
 
   const inFlight = new Set<Promise<void>>();
   const apply = async (message: AmqpMessage): Promise<void> => {
     const decision = await handle(message);
     try {
-      switch (decision.action) {
-        case 'ack':
-        case 'drop':
-          channel.ack(message);
-          break;
-        case 'requeue':
-          channel.sendToQueue(queue, message.content, requeueProperties(message, decision.requeues + 1));
-          channel.ack(message);
-          break;
-        default:
-          channel.nack(message, false, false);
-      }
+      if (!noAck) settle(message, decision);
       onDecision?.(decision, message);
     } catch (error) {
-      try {
-        report(error, message);
-      } catch (reportFailure) {
-        // The application's own reporter failed: warn rather than leave an unhandled rejection.
-        defaultOnError(reportFailure);
-      }
+      reportSafely(error, message);
     }
+  };
+  const settle = (message: AmqpMessage, { action, requeues }: ReplyDecision<Res>): void => {
+    if (action === 'requeue') channel.sendToQueue(queue, message.content, requeueProperties(message, requeues + 1));
+    const settlement = action === 'ack' || action === 'drop' || action === 'requeue' ? 'ack' : 'nack';
+    if (batch !== undefined) batch.decided(message, settlement);
+    else if (settlement === 'ack') channel.ack(message);
+    else channel.nack(message, false, false);
   };
 
   let cancelled: Promise<void> | undefined;
@@ -470,10 +505,11 @@ export async function consumeReplies<Res>(
     (message) => {
       // null: the broker cancelled the consumer (the queue was deleted).
       if (message === null) return;
+      batch?.delivered(message);
       const done = apply(message).finally(() => inFlight.delete(done));
       inFlight.add(done);
     },
-    { ...consumeOptions, noAck: false },
+    { ...consumeOptions, noAck },
   );
   return {
     consumerTag,
@@ -486,6 +522,7 @@ export async function consumeReplies<Res>(
           await channel.cancel(consumerTag);
         } finally {
           while (inFlight.size > 0) await Promise.all(inFlight);
+          await batch?.drain();
         }
       })();
       return cancelled;
@@ -504,7 +541,10 @@ const REPLY_HANDLER_OPTIONS = {
   overwrite: true,
 } as const;
 const REPLY_HANDLER_KEY_SET = optionKeys<ReplyHandlerOptions<unknown, unknown>>(REPLY_HANDLER_OPTIONS);
-const CONSUME_KEYS = optionKeys<ConsumeRepliesOptions<unknown>>({ ...REPLY_HANDLER_OPTIONS, consumeOptions: true, onDecision: true, onError: true });
+const CONSUME_KEYS = optionKeys<ConsumeRepliesOptions<unknown>>({ ...REPLY_HANDLER_OPTIONS, acknowledge: true, consumeOptions: true, onDecision: true, onError: true });
+const ACKNOWLEDGE_MODES: readonly string[] = ['each', 'batched', 'none'] satisfies AcknowledgeMode[];
+/** RabbitMQ's pseudo-queue for Direct Reply-to. */
+const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to';
 const UNMATCHED_POLICIES: readonly string[] = ['dead-letter', 'requeue', 'drop'] satisfies UnmatchedPolicy[];
 
 function decision<Res>(

@@ -337,6 +337,102 @@ describe('consumeReplies on RabbitMQ', () => {
   });
 });
 
+describe('consumeReplies acknowledgement modes', () => {
+  it("batched: a turn's replies cost one ack frame, rejected ones are nacked on their own, and nothing is left unacknowledged", async () => {
+    const controller = new Controller<Job, Answer>();
+    cleanups.push(() => controller.close());
+    const { replies, dead } = await replyQueues();
+    const own = await connection.createChannel();
+    await own.prefetch(100);
+    const acks: [number, boolean | undefined][] = [];
+    const ack = own.ack.bind(own);
+    own.ack = (message, allUpTo) => {
+      acks.push([message.fields.deliveryTag, allUpTo]);
+      ack(message, allUpTo);
+    };
+    const exchange = controller.createExchange();
+    const handles = Array.from({ length: 50 }, () => exchange.registerRequest());
+    for (const [i, { correlationId }] of handles.entries()) {
+      channel.sendToQueue(replies, Buffer.from(JSON.stringify({ double: i })), { correlationId });
+      // Malformed among them: rejected, so dead-lettered, without holding back the others.
+      if (i % 10 === 0) channel.sendToQueue(replies, Buffer.from('{not json'), { correlationId: `bad-${i}` });
+    }
+    const decisions: ReplyDecision<Answer>[] = [];
+    const consumer = await consumeReplies(own, replies, controller, { acknowledge: 'batched', onDecision: (d) => void decisions.push(d) });
+    const result = await exchange.wait();
+    expect(result.complete).toBe(true);
+    await vi.waitFor(() => expect(decisions).toHaveLength(55));
+    await consumer.cancel();
+    expect(decisions.filter((d) => d.action === 'reject')).toHaveLength(5);
+    // Far fewer frames than replies, each acknowledging all up to it.
+    expect(acks.length).toBeLessThan(20);
+    expect(acks.every(([, allUpTo]) => allUpTo === true)).toBe(true);
+    await own.close();
+    expect(await messageCount(replies)).toBe(0);
+    expect(await messageCount(dead)).toBe(5);
+  });
+
+  it('batched: a reply still being decided holds back the acknowledgement of those delivered after it, which the broker redelivers if the consumer dies', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const controller = new Controller<Job, Answer>();
+    cleanups.push(() => controller.close());
+    const { replies } = await replyQueues();
+    const late = controller.createExchange();
+    const lateId = late.registerRequest().correlationId;
+    late.close();
+    await late.wait();
+    const open = controller.createExchange();
+    const onTime = open.registerRequest();
+    channel.sendToQueue(replies, Buffer.from(JSON.stringify({ double: 1 })), { correlationId: lateId });
+    channel.sendToQueue(replies, Buffer.from(JSON.stringify({ double: 2 })), { correlationId: onTime.correlationId });
+    const own = await connection.createChannel();
+    const decisions: ReplyDecision<Answer>[] = [];
+    await consumeReplies(own, replies, controller, { acknowledge: 'batched', compensate: () => gate, onDecision: (d) => void decisions.push(d) });
+    await expect(onTime.response).resolves.toEqual({ double: 2 });
+    await vi.waitFor(() => expect(decisions).toHaveLength(1));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The second reply is delivered and decided, but its ack waits for the first.
+    await own.close();
+    release();
+    expect(await messageCount(replies)).toBe(2);
+  });
+
+  it("none: consumes RabbitMQ's Direct Reply-to without a 406, and reports the decisions it cannot apply", async () => {
+    const controller = new Controller<Job, Answer>();
+    cleanups.push(() => controller.close());
+    const jobs = uniqueQueue('jobs');
+    await startWorker(jobs);
+    const rpc = await connection.createChannel();
+    const errors: unknown[] = [];
+    rpc.on('error', (error) => void errors.push(error));
+    const decisions: ReplyDecision<Answer>[] = [];
+    const consumer = await consumeReplies(rpc, 'amq.rabbitmq.reply-to', controller, { acknowledge: 'none', onDecision: (d) => void decisions.push(d) });
+    const answers = await Promise.all(
+      [1, 2, 3].map((x) =>
+        controller.request({ x, delayMs: 0 }, (correlationId, job) => {
+          rpc.sendToQueue(jobs, Buffer.from(JSON.stringify(job)), { correlationId, replyTo: 'amq.rabbitmq.reply-to' });
+        }),
+      ),
+    );
+    expect(answers).toEqual([{ double: 2 }, { double: 4 }, { double: 6 }]);
+    // A reply nobody waits for: dead-letter is decided, but there is nothing to nack.
+    rpc.sendToQueue(jobs, Buffer.from(JSON.stringify({ x: 9, delayMs: 0 })), { correlationId: 'nobody-waits', replyTo: 'amq.rabbitmq.reply-to' });
+    await vi.waitFor(() => expect(decisions.map((d) => d.action)).toContain('dead-letter'));
+    await consumer.cancel();
+    await rpc.close();
+    expect(errors).toEqual([]);
+  });
+
+  it('refuses manual acknowledgement on Direct Reply-to, and a noAck that contradicts the mode', async () => {
+    const controller = new Controller<Job, Answer>();
+    cleanups.push(() => controller.close());
+    await expect(consumeReplies(channel, 'amq.rabbitmq.reply-to', controller)).rejects.toThrow(/Direct Reply-to\) needs acknowledge: 'none'/);
+    await expect(consumeReplies(channel, 'q', controller, { acknowledge: 'each', consumeOptions: { noAck: true } })).rejects.toThrow(InvalidArgumentError);
+    await expect(consumeReplies(channel, 'q', controller, { acknowledge: 'sometimes' as never })).rejects.toThrow(/acknowledge must be one of each, batched, none/);
+  });
+});
+
 describe('consumeReplies arguments', () => {
   it('throws InvalidArgumentError for noAck consumers, bad policies and unknown options', async () => {
     const controller = new Controller();
