@@ -4,11 +4,12 @@
  * summary and every violation (or, given IDs, their whole history).
  */
 import { readEvents } from '../../helpers/fault-log.js';
-import { check } from './check.js';
+import { readFileSync } from 'node:fs';
+import { check, readDocsModel } from './check.js';
 
 const [dir, ...ids] = process.argv.slice(2);
 if (dir === undefined) throw new Error('usage: recheck.ts <dir> [id …]');
-const verdict = check(readEvents(dir));
+const verdict = check(readEvents(dir), readDocsModel(readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8')));
 console.log(verdict.summary);
 for (const v of verdict.violations) {
   if (ids.length > 0 && !ids.includes(v.id)) continue;
