@@ -94,7 +94,7 @@ export interface BackplaneRouter {
  * | `idPrefix` | optional: a prefix naming this instance, which the controller puts on the IDs it generates, so forwarding needs no lookup; unused when the controller has `newId` |
  * | `requestRegistered(id, deadline)` | optional, must not throw: a request was registered here; `deadline` is when its exchange times out at the latest (clock ms) or `undefined` |
  * | `requestsEnded(answered, unanswered)` | optional, must not throw: an exchange ended; the unanswered IDs are being tagged for rollback |
- * | `checkLease()` | optional, must not throw: answers whether this instance may still deliver; when its claim has lapsed it fences first — calls `router.abandon()`, so the exchanges are ended before it answers `false` |
+ * | `checkLease()` | optional, must not throw: answers whether this instance may deliver now; when its claim has lapsed it fences first — calls `router.abandon()`, so the exchanges are ended before it answers `false`; while it merely cannot record a delivery (its store connection is down) it answers `false` without fencing, and the reply goes to `forward()`, which must then answer or reject as for any reply it cannot settle |
  *
  * The two notifications are synchronous and on the registration path: an
  * implementation queues or pipelines its own I/O and reports its own
@@ -119,10 +119,12 @@ export interface Backplane {
   requestsEnded?(answered: readonly string[], unanswered: readonly string[]): void;
   /**
    * Asked before a reply is delivered to a local exchange: whether this
-   * instance still holds its claim on its IDs. One whose claim lapsed —
-   * other instances may already have reported them rolled back — fences
-   * first: it abandons its exchanges through the router, then answers
-   * `false`, and the reply is routed as the late reply it has become.
+   * instance may deliver it now. One whose claim lapsed — other instances
+   * may already have reported its IDs rolled back — fences first: it
+   * abandons its exchanges through the router, then answers `false`, and
+   * the reply is routed as the late reply it has become. One that only
+   * cannot record the delivery right now answers `false` without fencing:
+   * the exchange stays open, and the reply goes to {@link Backplane.forward}.
    */
   checkLease?(): boolean;
 }
