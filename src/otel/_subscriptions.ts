@@ -4,6 +4,7 @@ import type { AsyncLocalStorage } from 'node:async_hooks';
 import { subscribe, tracingChannel, unsubscribe, type TracingChannel } from 'node:diagnostics_channel';
 import { diag } from '@opentelemetry/api';
 import { CHANNELS, EXCHANGE_TRACING, type ExchangeTraceContext } from '../events.js';
+import type { ResponseOutcome } from '../types.js';
 
 /** A channel listener as `diagnostics_channel.subscribe` takes it. */
 type Listener = (message: unknown, name: string | symbol) => void;
@@ -56,11 +57,12 @@ export class Subscriptions {
 /** `tracing:rrxc:exchange:<event>`, as Node's `tracingChannel()` names its channels. */
 export const exchangeEvent = (event: 'start' | 'end' | 'asyncStart' | 'asyncEnd' | 'error'): string => `tracing:${EXCHANGE_TRACING}:${event}`;
 
-/** The channels of `registerResponse`'s outcomes, one per outcome. */
-export const RESPONSE_CHANNELS = [
-  CHANNELS.responseDelivered,
-  CHANNELS.responseDuplicate,
-  CHANNELS.responseOverwritten,
-  CHANNELS.responseRolledBack,
-  CHANNELS.responseUnmatched,
-] as const;
+/** The channels of `registerResponse`'s outcomes, one per outcome: the record type fails to compile when an outcome is added without its channel. */
+export const RESPONSE_CHANNELS = Object.values({
+  delivered: CHANNELS.responseDelivered,
+  duplicate: CHANNELS.responseDuplicate,
+  overwritten: CHANNELS.responseOverwritten,
+  'rolled-back': CHANNELS.responseRolledBack,
+  committed: CHANNELS.responseCommitted,
+  unmatched: CHANNELS.responseUnmatched,
+} satisfies Record<ResponseOutcome, string>);
