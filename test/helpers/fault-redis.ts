@@ -61,6 +61,11 @@ export class FaultRedis {
     await exited;
   }
 
+  /** SIGKILL at once, not waiting: for process exit. */
+  killNow(): void {
+    this.#child?.kill('SIGKILL');
+  }
+
   /** A fresh admin connection for one fault (a blocking DEBUG SLEEP must not hold up the others). */
   #connection(): Redis {
     const redis = new Redis(this.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: false, retryStrategy: () => null });

@@ -250,6 +250,7 @@ export class FaultRun {
   /** SIGKILLs everything at once: for process exit. */
   killAllNow(): void {
     for (const instance of this.#instances) if (!instance.dead) instance.process.kill('SIGKILL');
+    this.#redis?.killNow();
   }
 
   #record(body: Parameters<EventFile['record']>[0]): void {
