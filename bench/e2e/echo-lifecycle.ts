@@ -20,7 +20,7 @@ export function serveUntilStopped(stop: () => Promise<void>): void {
   };
   let stopping: Promise<void> | undefined;
   const shutdown = (): Promise<void> =>
-    (stopping ??= stop()
+    (stopping ??= withDeadline(stop())
       .catch((error: unknown) => console.error('echo worker: stopping failed', error))
       .finally(() => {
         send({ stopped: true });
@@ -33,4 +33,13 @@ export function serveUntilStopped(stop: () => Promise<void>): void {
   process.on('disconnect', () => void shutdown());
   process.on('SIGTERM', () => void shutdown());
   send({ ready: true });
+}
+
+/** Stopping may not hang a worker whose runner is gone: after a few seconds it exits, cleaned up or not. */
+function withDeadline(stopping: Promise<void>): Promise<void> {
+  setTimeout(() => {
+    console.error('echo worker: not stopped after 5 s, exiting');
+    process.exit(1);
+  }, 5_000).unref();
+  return stopping;
 }

@@ -1,13 +1,14 @@
 // Echo worker for the Redis variants (a child process of the runner): a
 // BullMQ Worker on the run's queue, returning the job's data, and a list
 // worker popping the run's jobs list and pushing each body back to the
-// reply list the job names.
+// reply list the job names. Stopping, it deletes every key of the run.
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { URLS } from './config.js';
 import { echoEnv, serveUntilStopped } from './echo-lifecycle.js';
 import { popLoop, redisOptions, type ListJob, type ListReply } from './redis-lists.js';
 
+const runKeys = echoEnv('RRXC_E2E_RUN_KEYS');
 const prefix = echoEnv('RRXC_E2E_BULL_PREFIX');
 const queueName = echoEnv('RRXC_E2E_BULL_QUEUE');
 const jobsKey = echoEnv('RRXC_E2E_JOBS_LIST');
@@ -42,5 +43,12 @@ serveUntilStopped(async () => {
   pops.disconnect();
   await popping;
   await bull.close();
+  // The runner removes the run's keys; should it have crashed, this is the only clean-up there is.
+  let cursor = '0';
+  do {
+    const [next, keys] = await pushes.scan(cursor, 'MATCH', runKeys, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await pushes.del(...keys);
+  } while (cursor !== '0');
   await pushes.quit();
 });

@@ -49,7 +49,7 @@ try {
   log(`rrxc end to end: ${config.brokers.join(', ')}; ${config.rounds} round(s) × ${config.seconds} s per cell; run ${config.runId}`);
   for (const broker of config.brokers) {
     workers.push(await startEcho(broker, await echoEnvFor(broker, config.runId, Math.max(...config.concurrencies))));
-    const setup = await setupBroker(broker, config.runId);
+    const setup = await withinSeconds(60, `connecting to ${broker}`, setupBroker(broker, config.runId));
     setups.push(setup);
     log(`  ${setup.server}: ${setup.variants.map((v) => v.name).join(', ')}`);
     for (const s of setup.skipped) log(`  skipped ${s.name}: ${s.reason}`);
@@ -118,10 +118,23 @@ if (failedToStart === undefined) {
   if (publishes) publish(results, report);
 }
 
-// No process.exit(): the run must end by itself, which is the proof that nothing leaks.
+// No process.exit() after a run: it must end by itself, which is the proof that nothing leaks.
 process.exitCode = failedToStart !== undefined || crashed.length > 0 ? 1 : 0;
+// A run that could not start may hold clients still retrying a broker that is not there; nothing is left to measure.
+if (failedToStart !== undefined) process.exit(1);
 // Should anything still hold the event loop a while later, say what: that is a leak to fix.
 setTimeout(() => log(`still running 5 s after the run; open: ${process.getActiveResourcesInfo().join(', ')}`), 5_000).unref();
+
+/** `promise`, or a rejection after `seconds` saying what did not finish. */
+async function withinSeconds<T>(seconds: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer after ${seconds} s`)), seconds * 1000)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 function publish(results: E2eResults, report: string): void {
   writeFileSync(`${root}docs/benchmarks-e2e.svg`, e2eChartSvg(results));

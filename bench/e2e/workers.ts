@@ -13,10 +13,15 @@ export interface EchoWorker {
   stop(graceMs?: number): Promise<void>;
 }
 
+/** How long a worker may take to compile (tsx) and connect. */
+const READY_TIMEOUT_MS = 60_000;
+
 const running = new Set<ChildProcess>();
-// Whatever ends the runner — a crash included — ends its workers too.
+// Whatever ends the runner — a crash included — ends its workers too. SIGTERM,
+// not SIGKILL: a worker stops by deleting what it created on the broker, and
+// gives itself a few seconds to (echo-lifecycle.ts).
 process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
+  for (const child of running) child.kill('SIGTERM');
 });
 
 export async function startEcho(broker: Broker, env: Readonly<Record<string, string>>): Promise<EchoWorker> {
@@ -27,17 +32,22 @@ export async function startEcho(broker: Broker, env: Readonly<Record<string, str
   });
   running.add(child);
   child.once('exit', () => running.delete(child));
+  let timer: NodeJS.Timeout | undefined;
   const ready = new Promise<void>((resolve, reject) => {
     child.on('message', (message: FromEcho) => {
       if ('ready' in message) resolve();
     });
     child.once('exit', (code, signal) => reject(new Error(`echo worker for ${broker} exited before it was ready (${signal ?? code})`)));
+    // A broker that is not there makes its client retry forever: a run must fail instead of hanging.
+    timer = setTimeout(() => reject(new Error(`echo worker for ${broker} not ready after ${READY_TIMEOUT_MS / 1000} s: is the broker up?`)), READY_TIMEOUT_MS);
   });
   try {
     await ready;
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
+  } finally {
+    clearTimeout(timer);
   }
   return {
     broker,

@@ -21,7 +21,7 @@ export async function echoEnvFor(broker: Broker, runId: string, maxConcurrency: 
       return { RRXC_E2E_QUEUE: (await import('./rabbitmq.js')).jobsQueue(runId) };
     case 'redis': {
       const names = (await import('./redis.js')).redisNames(runId);
-      return { RRXC_E2E_BULL_PREFIX: names.bullPrefix, RRXC_E2E_BULL_QUEUE: names.bullQueue, RRXC_E2E_JOBS_LIST: names.jobsList, RRXC_E2E_MAX_CONCURRENCY: String(maxConcurrency) };
+      return { RRXC_E2E_RUN_KEYS: `${runId}*`, RRXC_E2E_BULL_PREFIX: names.bullPrefix, RRXC_E2E_BULL_QUEUE: names.bullQueue, RRXC_E2E_JOBS_LIST: names.jobsList, RRXC_E2E_MAX_CONCURRENCY: String(maxConcurrency) };
     }
     case 'nats':
       return { RRXC_E2E_SUBJECT: (await import('./nats.js')).natsSubject(runId) };
