@@ -167,6 +167,8 @@ class RegisterRequest implements fc.AsyncCommand<Model, Real> {
     if (got === 'ok') {
       ex.requests.set(this.id, { answered: false });
       if (given === undefined) model.generated.push(this.id);
+      // An ID the application chose starts clean: its earlier rollback tag goes.
+      else model.rolledBack.delete(given);
     }
     await check(model, real);
   }
