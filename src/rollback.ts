@@ -57,7 +57,9 @@ export class RollbackTags<Req, Res> {
   /** Claim batches in flight, awaited by {@link drain}. */
   readonly #claims = new Set<Promise<void>>();
   /** IDs the application registered again, while their earlier rollback tag is being removed: their end's claim comes after. */
-  readonly #cleaning = new Map<string, Promise<unknown>>();
+  readonly #cleaning = new Map<string, Promise<void>>();
+  /** Claims made again for undecided IDs, in flight: one per ID at a time. */
+  readonly #claimingAgain = new Map<string, Promise<Decision>>();
   /** IDs whose claim failed; claimed again in the background and on a late reply. */
   readonly #undecided = new Map<string, Undecided<Req, Res>>();
   #retryTimer: unknown;
@@ -116,18 +118,26 @@ export class RollbackTags<Req, Res> {
    * for it, whatever order the store's connections keep.
    */
   startClean(id: string): void {
-    let answer: boolean | PromiseLike<boolean>;
-    try {
-      answer = this.#store.untag(id, this.#options.rollbackTag);
-    } catch (error) {
-      this.reportStoreFailure(new TagStoreError('untag', error), [id]);
-      return;
+    // The earlier attempt's claim is not retried for the new one; one still
+    // in flight is let land first, so that the removal comes after it.
+    this.#undecided.delete(id);
+    const before = this.#deciding.get(id) ?? this.#claimingAgain.get(id);
+    const untag = (): boolean | Promise<boolean> => this.call('untag', () => this.#store.untag(id, this.#options.rollbackTag));
+    const report = (error: unknown): void => this.reportStoreFailure(error instanceof TagStoreError ? error : new TagStoreError('untag', error), [id]);
+    let removal: Promise<void>;
+    if (before === undefined) {
+      let answer: boolean | Promise<boolean>;
+      try {
+        answer = untag();
+      } catch (error) {
+        report(error);
+        return;
+      }
+      if (!isThenable(answer)) return;
+      removal = answer.then(() => {}, report);
+    } else {
+      removal = before.then(noop, noop).then(untag).then(() => {}, report);
     }
-    if (!isThenable(answer)) return;
-    const removal = Promise.resolve(answer).then(
-      () => {},
-      (error: unknown) => this.reportStoreFailure(new TagStoreError('untag', error), [id]),
-    );
     this.#cleaning.set(id, removal);
     void removal.then(() => {
       if (this.#cleaning.get(id) === removal) this.#cleaning.delete(id);
@@ -147,10 +157,12 @@ export class RollbackTags<Req, Res> {
     const ids = result.unanswered;
     const { rollbackTag, rollbackTtl } = this.#options;
     const decisions = new Array<Decision | PromiseLike<Decision>>(ids.length);
+    // The clean starts this end waits for: a later one means the ID was registered again meanwhile.
+    const cleanings = ids.map((id) => this.#cleaning.get(id));
     let asynchronous = false;
     let failure: unknown;
     for (let i = 0; i < ids.length; i++) {
-      const cleaning = this.#cleaning.get(ids[i]!);
+      const cleaning = cleanings[i];
       if (cleaning !== undefined) {
         decisions[i] = cleaning.then(() => this.#store.claim(ids[i]!, rollbackTag, rollbackTtl, this.#rivals)).then((holder) => this.#decision(holder));
         asynchronous = true;
@@ -169,7 +181,7 @@ export class RollbackTags<Req, Res> {
     }
     if (failure !== undefined) this.reportStoreFailure(new TagStoreError('claim', failure), ids);
     if (!asynchronous) {
-      this.#sort(exchange, result, decisions as Decision[]);
+      this.#sort(exchange, result, decisions as Decision[], cleanings);
       return undefined;
     }
 
@@ -199,7 +211,7 @@ export class RollbackTags<Req, Res> {
       ids.forEach((id, i) => {
         if (this.#deciding.get(id) === guards[i]) this.#deciding.delete(id);
       });
-      this.#sort(exchange, result, sorted);
+      this.#sort(exchange, result, sorted, cleanings);
       this.#claims.delete(claims);
     });
     this.#claims.add(claims);
@@ -226,8 +238,13 @@ export class RollbackTags<Req, Res> {
     }
   }
 
-  /** Sorts the unanswered IDs of `result` by their claims; publishes and keeps what needs it. */
-  #sort(exchange: Exchange<Req, Res>, result: ExchangeResult<Req, Res>, decisions: readonly Decision[]): void {
+  /**
+   * Sorts the unanswered IDs of `result` by their claims; publishes and
+   * keeps what needs it.
+   *
+   * @param cleanings - The clean start each claim waited for, by index.
+   */
+  #sort(exchange: Exchange<Req, Res>, result: ExchangeResult<Req, Res>, decisions: readonly Decision[], cleanings: readonly (Promise<void> | undefined)[]): void {
     const ids = result.unanswered;
     if (decisions.every((d) => d === 'rolled-back')) {
       this.#publishTagged(exchange, ids);
@@ -242,8 +259,12 @@ export class RollbackTags<Req, Res> {
     if (sorted['rolled-back'].length > 0) this.#publishTagged(exchange, sorted['rolled-back']);
     if (sorted.undecided.length === 0) return;
     const until = this.#options.rollbackTtl === 0 ? Infinity : this.#options.clock.now() + this.#options.rollbackTtl;
-    for (const id of sorted.undecided) this.#undecided.set(id, { exchange, until });
-    this.#scheduleRetry();
+    ids.forEach((id, i) => {
+      // Registered again since this end began: the new attempt owns the ID.
+      const cleaning = this.#cleaning.get(id);
+      if (decisions[i] === 'undecided' && (cleaning === undefined || cleaning === cleanings[i])) this.#undecided.set(id, { exchange, until });
+    });
+    if (this.#undecided.size > 0) this.#scheduleRetry();
   }
 
   #decision(holder: string | undefined): Decision {
@@ -252,6 +273,8 @@ export class RollbackTags<Req, Res> {
 
   /** Claims an undecided ID again, for a late reply: its decision, or a rejection with the store's error. */
   #claimAgain(id: string): Promise<Decision> {
+    const inFlight = this.#claimingAgain.get(id);
+    if (inFlight !== undefined) return inFlight;
     const { rollbackTag, rollbackTtl } = this.#options;
     let answer: string | undefined | Promise<string | undefined>;
     try {
@@ -259,15 +282,19 @@ export class RollbackTags<Req, Res> {
     } catch (error) {
       return Promise.reject(error);
     }
-    return Promise.resolve(answer).then((holder) => {
-      const decision = this.#decision(holder);
-      const undecided = this.#undecided.get(id);
-      if (undecided !== undefined) {
-        this.#undecided.delete(id);
-        if (decision === 'rolled-back') this.#publishTagged(undecided.exchange, [id]);
-      }
-      return decision;
-    });
+    const claim = Promise.resolve(answer)
+      .then((holder) => {
+        const decision = this.#decision(holder);
+        const undecided = this.#undecided.get(id);
+        if (undecided !== undefined) {
+          this.#undecided.delete(id);
+          if (decision === 'rolled-back') this.#publishTagged(undecided.exchange, [id]);
+        }
+        return decision;
+      })
+      .finally(() => this.#claimingAgain.delete(id));
+    this.#claimingAgain.set(id, claim);
+    return claim;
   }
 
   #scheduleRetry(): void {
@@ -276,6 +303,8 @@ export class RollbackTags<Req, Res> {
       this.#retryTimer = undefined;
       void this.#retryUndecided();
     }, this.#retryDelay);
+    // Retrying must not keep a process alive that has nothing else to do.
+    (this.#retryTimer as { unref?: () => void } | undefined)?.unref?.();
   }
 
   async #retryUndecided(): Promise<void> {
@@ -339,3 +368,5 @@ export class RollbackTags<Req, Res> {
 export function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as PromiseLike<T> | null)?.then === 'function';
 }
+
+function noop(): void {}

@@ -1,12 +1,12 @@
 import type { AmqpChannelLike, AmqpMessage } from './queue-consumer.js';
 
-/** What a decision does to its message on the channel, once its turn in delivery order comes. */
-export type Settlement = 'ack' | 'nack';
+/** What a decision does to its message on the channel, once its turn in delivery order comes: `release` gives it back to the broker for redelivery. */
+export type Settlement = 'ack' | 'nack' | 'release';
 
 /**
  * Acknowledges a consumer's messages in delivery order, a turn's worth at a
  * time: a run of decided `ack`s costs one `ack(last, allUpTo)` frame, not
- * one frame each; a `nack` ends the run and is sent on its own. A message
+ * one frame each; a `nack` (or a release) ends the run and is sent on its own. A message
  * waits for every one delivered before it, so `allUpTo` never acknowledges
  * a message whose decision is still being made (a slow compensation holds
  * back the acknowledgements behind it, not their routing).
@@ -70,7 +70,7 @@ export class BatchedAcknowledgements {
       }
       if (run !== undefined) this.#send(run, 'ack');
       run = undefined;
-      this.#send(message, 'nack');
+      this.#send(message, settlement);
     }
     if (run !== undefined) this.#send(run, 'ack');
     if (this.#head === order.length) {
@@ -85,7 +85,7 @@ export class BatchedAcknowledgements {
   #send(message: AmqpMessage, settlement: Settlement): void {
     try {
       if (settlement === 'ack') this.#channel.ack(message, true);
-      else this.#channel.nack(message, false, false);
+      else this.#channel.nack(message, false, settlement === 'release');
     } catch (error) {
       this.#onError(error, message);
     }

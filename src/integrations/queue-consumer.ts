@@ -386,7 +386,7 @@ export interface ConsumeRepliesOptions<Res> extends ReplyHandlerOptions<AmqpMess
   acknowledge?: AcknowledgeMode;
   /** Passed to `channel.consume`; its `noAck` follows `acknowledge`. */
   consumeOptions?: AmqpConsumeOptions;
-  /** Told every decision once it was applied: for logs and metrics. Must not throw. */
+  /** Told every decision once it was applied (`batched`: once its acknowledgement is queued for the turn's frame): for logs and metrics. Must not throw. */
   onDecision?: (decision: ReplyDecision<Res>, message: AmqpMessage) => void;
   /**
    * Told when a decision could not be applied (the channel closed under an
@@ -492,7 +492,16 @@ export async function consumeReplies<Res>(
     }
   };
   const settle = (message: AmqpMessage, { action, requeues }: ReplyDecision<Res>): void => {
-    if (action === 'requeue') channel.sendToQueue(queue, message.content, requeueProperties(message, requeues + 1));
+    if (action === 'requeue') {
+      try {
+        channel.sendToQueue(queue, message.content, requeueProperties(message, requeues + 1));
+      } catch (error) {
+        // Not republished: give it back to the broker as it is, rather than
+        // leave it undecided (a batch would then hold every ack behind it).
+        if (batch !== undefined) batch.decided(message, 'release');
+        throw error;
+      }
+    }
     const settlement = action === 'ack' || action === 'drop' || action === 'requeue' ? 'ack' : 'nack';
     if (batch !== undefined) batch.decided(message, settlement);
     else if (settlement === 'ack') channel.ack(message);

@@ -1,6 +1,8 @@
 // The requester's end and the worker race to settle one ID: exactly one wins,
 // and the requester's result says which. Issue #12, items 5 and 6.
+import { spawn } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHANNELS, claimCommitted, Controller, type TagStoreErrorMessage, MemoryTagStore, TagStoreError, type TagStore } from '../../src/index.js';
 import { RedisTagStore } from '../../src/redis/index.js';
@@ -145,6 +147,25 @@ describe('a rollback that cannot be recorded', () => {
     } finally {
       unsubscribe(CHANNELS.tagStoreError, onReport);
     }
+  });
+
+  it('does not keep a process alive that has nothing else to do', async () => {
+    const script = `
+      import { Controller, MemoryTagStore } from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).href)};
+      const inner = new MemoryTagStore();
+      const store = { tag: inner.tag.bind(inner), untag: inner.untag.bind(inner), getTags: inner.getTags.bind(inner), claim: async () => { throw new Error('down'); } };
+      process.on('warning', () => {});
+      const xc = new Controller({ tagStore: store }).createExchange({ timeout: 1 });
+      xc.registerRequest({ correlationId: 'x' }).response.catch(() => {});
+      console.log(JSON.stringify((await xc.wait()).undecided));
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const killer = setTimeout(() => child.kill(), 10_000);
+    const [code] = (await once(child, 'exit')) as [number | null];
+    clearTimeout(killer);
+    expect({ code, undecided: out.trim() }).toEqual({ code: 0, undecided: '["x"]' });
   });
 
   it('is decided by the late reply itself when the store is back before the retry', async () => {

@@ -1,8 +1,9 @@
 // An ID the application chose and registers again (a re-consumed batch,
 // `order-<offset>`) starts clean: the earlier attempt's decision does not
 // decide the retry. Issue #12, item 4.
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
-import { claimCommitted, Controller, MemoryTagStore, type TagStore } from '../../src/index.js';
+import { CHANNELS, claimCommitted, Controller, MemoryTagStore, type TagStore } from '../../src/index.js';
 import { RedisTagStore } from '../../src/redis/index.js';
 import { closeControllersAfterEach, controllers } from '../helpers/controllers.js';
 import { ManualClock } from '../helpers/manual-clock.js';
@@ -94,6 +95,44 @@ describe.each(stores)('re-registering an ID on $name', ({ make }) => {
       expect(await controller.isRolledBack('order-11')).toBe(true);
       expect(await claimCommitted(store, 'order-11')).toBe('rolled-back');
     } finally {
+      await done();
+    }
+  });
+
+  it("does not claim the earlier attempt's undecided rollback once the ID is registered again", async () => {
+    const { store: inner, done } = await make();
+    let down = true;
+    const store: TagStore = {
+      tag: (id, tag, ttl) => inner.tag(id, tag, ttl),
+      untag: (id, tag) => inner.untag(id, tag),
+      getTags: (id) => inner.getTags(id),
+      claim: async (id, tag, ttl, rivals) => {
+        if (down) throw new Error('store down');
+        return inner.claim(id, tag, ttl, rivals);
+      },
+    };
+    const clock = new ManualClock();
+    const controller = new Controller<string, string>({ tagStore: store, clock });
+    controllers.push(controller);
+    const ignore = (): void => {};
+    subscribe(CHANNELS.tagStoreError, ignore);
+    try {
+      const first = controller.createExchange({ timeout: 100 });
+      void first.registerRequest({ correlationId: 'order-12' }).response.catch(() => {});
+      clock.advance(100);
+      expect((await first.wait()).undecided).toEqual(['order-12']);
+      down = false;
+      const retry = controller.createExchange({ timeout: 100 });
+      const handle = retry.registerRequest({ correlationId: 'order-12' });
+      expect(await controller.registerResponse({ correlationId: 'order-12', message: 'reserved' })).toBe('delivered');
+      await handle.response;
+      expect((await retry.wait()).complete).toBe(true);
+      // When the background retry of the first attempt's claim would have come.
+      clock.advance(1_000);
+      for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
+      expect(await controller.isRolledBack('order-12')).toBe(false);
+    } finally {
+      unsubscribe(CHANNELS.tagStoreError, ignore);
       await done();
     }
   });
