@@ -63,22 +63,31 @@ export class MemoryTagStore implements TagStore {
 
   /** {@inheritDoc TagStore.tag} */
   tag(id: string, tag: string, ttl: number): void {
-    const now = this.#clock.now();
-    const expiresAt = ttl === 0 ? Infinity : now + ttl;
-    const entries = [...(this.#cache.get(id) ?? []).filter((e) => e.tag !== tag && e.expiresAt > now), { tag, expiresAt }];
-    this.#cache.set(id, entries, { ttl: cacheTtl(entries, now) });
+    this.#put(id, this.#cache.get(id), tag, ttl, this.#clock.now());
   }
 
   /** {@inheritDoc TagStore.claim} */
   claim(id: string, tag: string, ttl: number, rivals: readonly string[]): string | undefined {
+    // One look-up and one clock read for both the check and the write: the
+    // end of every exchange that timed out claims each of its IDs.
     const entries = this.#cache.get(id);
+    const now = this.#clock.now();
     if (entries !== undefined) {
-      const now = this.#clock.now();
-      const held = entries.find((e) => e.expiresAt > now && (e.tag === tag || rivals.includes(e.tag)));
-      if (held !== undefined) return held.tag;
+      for (const e of entries) if (e.expiresAt > now && (e.tag === tag || rivals.includes(e.tag))) return e.tag;
     }
-    this.tag(id, tag, ttl);
+    this.#put(id, entries, tag, ttl, now);
     return undefined;
+  }
+
+  /** Puts `tag` on `id`, whose entries are `entries`, keeping its other live tags. */
+  #put(id: string, entries: readonly TagEntry[] | undefined, tag: string, ttl: number, now: number): void {
+    const entry: TagEntry = { tag, expiresAt: ttl === 0 ? Infinity : now + ttl };
+    if (entries === undefined) {
+      this.#cache.set(id, [entry], { ttl: ttl === 0 ? 0 : Math.max(1, Math.ceil(ttl)) });
+      return;
+    }
+    const next = [...entries.filter((e) => e.tag !== tag && e.expiresAt > now), entry];
+    this.#cache.set(id, next, { ttl: cacheTtl(next, now) });
   }
 
   /** {@inheritDoc TagStore.untag} */

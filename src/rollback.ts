@@ -120,23 +120,28 @@ export class RollbackTags<Req, Res> {
   startClean(id: string): void {
     // The earlier attempt's claim is not retried for the new one; one still
     // in flight is let land first, so that the removal comes after it.
-    this.#undecided.delete(id);
-    const before = this.#deciding.get(id) ?? this.#claimingAgain.get(id);
-    const untag = (): boolean | Promise<boolean> => this.call('untag', () => this.#store.untag(id, this.#options.rollbackTag));
-    const report = (error: unknown): void => this.reportStoreFailure(error instanceof TagStoreError ? error : new TagStoreError('untag', error), [id]);
+    // (The size checks keep the common case — nothing pending — to one
+    // store call: this runs for every ID the application registers.)
+    if (this.#undecided.size > 0) this.#undecided.delete(id);
+    const before = this.#deciding.size + this.#claimingAgain.size === 0 ? undefined : (this.#deciding.get(id) ?? this.#claimingAgain.get(id));
     let removal: Promise<void>;
     if (before === undefined) {
-      let answer: boolean | Promise<boolean>;
+      let answer: boolean | PromiseLike<boolean>;
       try {
-        answer = untag();
+        answer = this.#store.untag(id, this.#options.rollbackTag);
       } catch (error) {
-        report(error);
+        this.#reportUntag(error, id);
         return;
       }
       if (!isThenable(answer)) return;
-      removal = answer.then(() => {}, report);
+      removal = this.#bounded(answer).then(noop, (error: unknown) => this.#reportUntag(error, id));
     } else {
-      removal = before.then(noop, noop).then(untag).then(() => {}, report);
+      const untag = (): PromiseLike<boolean> | boolean => this.#store.untag(id, this.#options.rollbackTag);
+      removal = before
+        .then(noop, noop)
+        .then(untag)
+        .then((answer) => (isThenable(answer) ? this.#bounded(answer) : answer))
+        .then(noop, (error: unknown) => this.#reportUntag(error, id));
     }
     this.#cleaning.set(id, removal);
     void removal.then(() => {
@@ -156,30 +161,38 @@ export class RollbackTags<Req, Res> {
   claimUnanswered(exchange: Exchange<Req, Res>, result: ExchangeResult<Req, Res>): Promise<void> | undefined {
     const ids = result.unanswered;
     const { rollbackTag, rollbackTtl } = this.#options;
-    const decisions = new Array<Decision | PromiseLike<Decision>>(ids.length);
     // The clean starts this end waits for: a later one means the ID was registered again meanwhile.
-    const cleanings = ids.map((id) => this.#cleaning.get(id));
+    const cleanings = this.#cleaning.size === 0 ? NO_CLEANINGS : ids.map((id) => this.#cleaning.get(id));
+    // Made only when a claim is asynchronous or not won: the common end
+    // (every ID rolled back by a synchronous store) allocates nothing here.
+    let decisions: (Decision | PromiseLike<Decision>)[] | undefined;
     let asynchronous = false;
     let failure: unknown;
     for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      let decision: Decision | PromiseLike<Decision>;
       const cleaning = cleanings[i];
       if (cleaning !== undefined) {
-        decisions[i] = cleaning.then(() => this.#store.claim(ids[i]!, rollbackTag, rollbackTtl, this.#rivals)).then((holder) => this.#decision(holder));
-        asynchronous = true;
-        continue;
+        decision = cleaning.then(() => this.#store.claim(id, rollbackTag, rollbackTtl, this.#rivals)).then((holder) => this.#decision(holder));
+      } else {
+        try {
+          const answer = this.#store.claim(id, rollbackTag, rollbackTtl, this.#rivals);
+          decision = isThenable(answer) ? Promise.resolve(answer).then((holder) => this.#decision(holder)) : this.#decision(answer);
+        } catch (error) {
+          failure = error;
+          decision = 'undecided';
+        }
       }
-      try {
-        const answer = this.#store.claim(ids[i]!, rollbackTag, rollbackTtl, this.#rivals);
-        if (isThenable(answer)) {
-          decisions[i] = Promise.resolve(answer).then((holder) => this.#decision(holder));
-          asynchronous = true;
-        } else decisions[i] = this.#decision(answer);
-      } catch (error) {
-        failure = error;
-        decisions[i] = 'undecided';
-      }
+      if (typeof decision !== 'string') asynchronous = true;
+      else if (decision === 'rolled-back' && decisions === undefined) continue;
+      decisions ??= new Array<Decision | PromiseLike<Decision>>(ids.length).fill('rolled-back', 0, i);
+      decisions[i] = decision;
     }
     if (failure !== undefined) this.reportStoreFailure(new TagStoreError('claim', failure), ids);
+    if (decisions === undefined) {
+      this.#publishTagged(exchange, ids);
+      return undefined;
+    }
     if (!asynchronous) {
       this.#sort(exchange, result, decisions as Decision[], cleanings);
       return undefined;
@@ -328,6 +341,10 @@ export class RollbackTags<Req, Res> {
     return withTimeout(answer, storeTimeout, `no answer within storeTimeout (${storeTimeout} ms)`, clock);
   }
 
+  #reportUntag(error: unknown, id: string): void {
+    this.reportStoreFailure(error instanceof TagStoreError ? error : new TagStoreError('untag', error), [id]);
+  }
+
   /** Reports a failed store call that no caller awaits. */
   reportStoreFailure(error: TagStoreError, correlationIds: readonly string[]): void {
     if (tagStoreErrorChannel.hasSubscribers) {
@@ -370,3 +387,6 @@ export function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T
 }
 
 function noop(): void {}
+
+/** `cleanings` of an end while no clean start is pending: every ID's is `undefined`. */
+const NO_CLEANINGS: readonly undefined[] = [];
