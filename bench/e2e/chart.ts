@@ -12,6 +12,7 @@ const ROLE_COLORS: Readonly<Record<Role, string>> = {
   'hand-rolled': '#8d6e63',
   peer: '#5c6bc0',
   rrxc: '#e65100',
+  'rrxc-ack-each': '#fb8c00',
   'rrxc-by-hand': '#ffa726',
   'rrxc-direct-reply-to': '#bf360c',
   'backplane-local': '#ef6c00',

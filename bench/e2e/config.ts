@@ -49,7 +49,8 @@ export interface RunConfig {
 /**
  * `--quick`: one short round, the CI smoke (well inside a minute);
  * `--rounds=N`, `--seconds=S`, `--concurrency=1,16`, `--only=redis,nats`,
- * `--variants=rrxc,hand` (names containing either).
+ * `--variants=rrxc,hand` (names containing either; a variant's whole name, e.g.
+ * `--variants=rrxc consumeReplies`, picks that one alone).
  */
 export function parseArgs(argv: readonly string[]): RunConfig {
   const option = (name: string): string | undefined => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);

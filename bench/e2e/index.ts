@@ -54,7 +54,10 @@ try {
     log(`  ${setup.server}: ${setup.variants.map((v) => v.name).join(', ')}`);
     for (const s of setup.skipped) log(`  skipped ${s.name}: ${s.reason}`);
   }
-  const variants = setups.flatMap((s) => s.variants).filter((v) => config.variants?.some((part) => v.name.includes(part)) ?? true);
+  const all = setups.flatMap((s) => s.variants);
+  // A part that is a variant's whole name picks that one alone ('rrxc consumeReplies' is also part of ', ack each').
+  const picks = (part: string, name: string): boolean => (all.some((v) => v.name === part) ? name === part : name.includes(part));
+  const variants = all.filter((v) => config.variants?.some((part) => picks(part, v.name)) ?? true);
   for (const variant of variants) samples.set(variant, new Map(config.concurrencies.map((c) => [c, []])));
 
   for (let round = 0; round < config.rounds; round++) {

@@ -28,6 +28,14 @@ export function evaluateTargets(results: Pick<E2eResults, 'cells' | 'variants' |
         const ahead = rrxc.median.perSecond / cell.median.perSecond;
         ratio(`${where}: ${rrxc.variant} ahead of ${peer.name}, req/s`, ahead, '> 1 ×', ahead > 1);
       }
+      // RabbitMQ: rrxc's Direct Reply-to mode against the peer that uses Direct Reply-to too (rabbitmq-client).
+      const direct = findCell(results, broker, 'rrxc-direct-reply-to', c);
+      for (const peer of direct === undefined ? [] : results.variants.filter((v) => v.broker === broker && v.role === 'peer')) {
+        const cell = results.cells.find((x) => x.variant === peer.name && x.concurrency === c && x.samples.length > 0);
+        if (cell === undefined) continue;
+        const ahead = direct!.median.perSecond / cell.median.perSecond;
+        ratio(`${where}: ${direct!.variant} ahead of ${peer.name}, req/s`, ahead, '> 1 ×', ahead > 1);
+      }
     }
   }
   for (const c of results.config.concurrencies) {

@@ -9,12 +9,13 @@ import type { Broker, Echo } from './config.js';
  *   correlation ID → resolver, one `setTimeout` per request);
  * - `peer`: a packaged client's own request/reply API;
  * - `rrxc`: rrxc as its docs wire it on that broker;
+ * - `rrxc-ack-each`: RabbitMQ's consumeReplies with its default, one ack per reply;
  * - `rrxc-by-hand`: rrxc with `registerResponse` called from a consumer of one's own;
  * - `rrxc-direct-reply-to`: rrxc's RabbitMQ Direct Reply-to mode;
  * - `backplane-local` / `backplane-forwarded`: rrxc with RedisBackplane, the reply
  *   landing on the instance that waits for it, or on the other one.
  */
-export type Role = 'hand-rolled' | 'peer' | 'rrxc' | 'rrxc-by-hand' | 'rrxc-direct-reply-to' | 'backplane-local' | 'backplane-forwarded';
+export type Role = 'hand-rolled' | 'peer' | 'rrxc' | 'rrxc-ack-each' | 'rrxc-by-hand' | 'rrxc-direct-reply-to' | 'backplane-local' | 'backplane-forwarded';
 
 export interface VariantInfo {
   readonly broker: Broker;

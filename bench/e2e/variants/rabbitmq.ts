@@ -1,8 +1,10 @@
 // The RabbitMQ variants: the tutorial's hand-rolled RPC client on amqplib,
-// rabbitmq-client's RPCClient, rrxc as its docs wire it (consumeReplies +
-// controller.request), rrxc with registerResponse in a consumer of one's
-// own, and the slot of rrxc's Direct Reply-to mode. Each has a connection
-// of its own; all send to the one jobs queue the echo worker consumes.
+// rabbitmq-client's RPCClient, rrxc as its docs wire it (consumeReplies
+// with acknowledge: 'batched' on a channel of its own + controller.request),
+// the same with the default acknowledge: 'each', rrxc with registerResponse
+// in a consumer of one's own, and rrxc's Direct Reply-to mode
+// (acknowledge: 'none' on amq.rabbitmq.reply-to). Each has a connection of
+// its own; all send to the one jobs queue the echo worker consumes.
 import { randomUUID } from 'node:crypto';
 import amqp from 'amqplib';
 import { Connection as RabbitConnection } from 'rabbitmq-client';
@@ -10,7 +12,7 @@ import { Controller } from '../../../src/index.js';
 import { consumeReplies, type ConsumeRepliesOptions } from '../../../src/integrations/index.js';
 import { TIMEOUT_MS, URLS, type Echo } from '../config.js';
 import type { BrokerSetup, Skipped, Variant, VariantInfo } from '../variant.js';
-import { DIRECT_REPLY_TO, OPTION, detectDirectReplyTo } from './direct-reply-to.js';
+import { DIRECT_REPLY_TO, DIRECT_REPLY_TO_OPTIONS, detectDirectReplyTo } from './direct-reply-to.js';
 import { Pending } from './hand-rolled.js';
 
 /** The name of the run's jobs queue, which the echo worker declares. */
@@ -39,7 +41,13 @@ const INFO = {
     broker: 'rabbitmq',
     name: 'rrxc consumeReplies',
     role: 'rrxc',
-    wiring: 'rrxc as docs/recipes.md wires it: `consumeReplies(channel, replyQueue, controller)` (manual ack per reply) and `controller.request(message, send)` on an exclusive reply queue',
+    wiring: "rrxc as docs/recipes.md wires it: `consumeReplies(ownChannel, replyQueue, controller, { acknowledge: 'batched' })` on a channel of the consumer's own (one ack(allUpTo) frame per event-loop turn), `controller.request(message, send)` publishing on another channel, exclusive reply queue",
+  },
+  rrxcAckEach: {
+    broker: 'rabbitmq',
+    name: 'rrxc consumeReplies, ack each',
+    role: 'rrxc-ack-each',
+    wiring: "`consumeReplies(channel, replyQueue, controller)` with the default `acknowledge: 'each'` (one ack frame per reply) on the channel the requests are published on, `controller.request(message, send)`, exclusive reply queue",
   },
   byHand: {
     broker: 'rabbitmq',
@@ -51,7 +59,7 @@ const INFO = {
     broker: 'rabbitmq',
     name: 'rrxc Direct Reply-to',
     role: 'rrxc-direct-reply-to',
-    wiring: `rrxc's Direct Reply-to mode: \`consumeReplies(channel, '${DIRECT_REPLY_TO}', controller, { ${OPTION}: true })\`, requests with replyTo '${DIRECT_REPLY_TO}', \`controller.request\``,
+    wiring: `rrxc's Direct Reply-to mode: \`consumeReplies(channel, '${DIRECT_REPLY_TO}', controller, { acknowledge: 'none' })\` (noAck), \`controller.request(message, send)\` publishing on the same channel with replyTo '${DIRECT_REPLY_TO}'`,
   },
 } as const satisfies Record<string, VariantInfo>;
 
@@ -100,18 +108,22 @@ async function rabbitmqClient(jobs: string): Promise<Variant> {
   };
 }
 
-/** rrxc on an exclusive reply queue; `consumer` starts whichever reply consumer the variant is about. */
+/**
+ * rrxc on an exclusive reply queue (or `replyQueue`); `consumer` starts
+ * whichever reply consumer the variant is about, on the publishing channel
+ * or, with `ownReplyChannel`, on a channel of its own.
+ */
 async function rrxcVariant(
   info: VariantInfo,
   jobs: string,
   consumer: (channel: amqp.Channel, replyTo: string, controller: Controller<Echo, Echo>) => Promise<{ cancel(): Promise<unknown> }>,
-  replyQueue?: string,
+  { replyQueue, ownReplyChannel = false }: { replyQueue?: string; ownReplyChannel?: boolean } = {},
 ): Promise<Variant> {
   const connection = await connectAmqp();
   const channel = await connection.createChannel();
   const replyTo = replyQueue ?? (await channel.assertQueue('', { exclusive: true })).queue;
   const controller = new Controller<Echo, Echo>({ timeout: TIMEOUT_MS });
-  const replies = await consumer(channel, replyTo, controller);
+  const replies = await consumer(ownReplyChannel ? await connection.createChannel() : channel, replyTo, controller);
   const send = (correlationId: string, message: Echo): void => void channel.sendToQueue(jobs, encode(message), { correlationId, replyTo });
   return {
     ...info,
@@ -145,15 +157,22 @@ export async function setupRabbitmq(runId: string): Promise<BrokerSetup> {
   const variants: Variant[] = [
     await handRolled(jobs),
     await rabbitmqClient(jobs),
-    await rrxcVariant(INFO.rrxc, jobs, (channel, replyTo, controller) => consumeReplies(channel, replyTo, controller)),
+    await rrxcVariant(INFO.rrxc, jobs, (channel, replyTo, controller) => consumeReplies(channel, replyTo, controller, { acknowledge: 'batched' }), {
+      ownReplyChannel: true,
+    }),
+    await rrxcVariant(INFO.rrxcAckEach, jobs, (channel, replyTo, controller) => consumeReplies(channel, replyTo, controller)),
     await rrxcVariant(INFO.byHand, jobs, byHandConsumer),
   ];
   const skipped: Skipped[] = [];
   const direct = await detectDirectReplyTo();
   if (direct.offered) {
-    const options: Record<string, unknown> = { [OPTION]: true };
+    // Typed loosely so that the suite still compiles against an rrxc without the option (then it is skipped above).
+    const options: Record<string, unknown> = { ...DIRECT_REPLY_TO_OPTIONS };
+    // The consumer must be on the channel the requests are published on: the broker routes a reply to the channel that sent the request.
     variants.push(
-      await rrxcVariant(INFO.directReplyTo, jobs, (channel, _, controller) => consumeReplies(channel, DIRECT_REPLY_TO, controller, options as ConsumeRepliesOptions<Echo>), DIRECT_REPLY_TO),
+      await rrxcVariant(INFO.directReplyTo, jobs, (channel, _, controller) => consumeReplies(channel, DIRECT_REPLY_TO, controller, options as ConsumeRepliesOptions<Echo>), {
+        replyQueue: DIRECT_REPLY_TO,
+      }),
     );
   } else {
     skipped.push({ ...INFO.directReplyTo, reason: direct.reason });
