@@ -56,12 +56,15 @@ interface OwnershipParts extends BackplaneParts {
  *   event-loop turn, one script call per {@link MAX_BATCH} IDs;
  * - an ID the application chose gets an ownership key, written by a script
  *   of its own that goes out in the turn's write;
- * - a forwarded reply this instance delivered is recorded as answered (with
- *   the forward that brought it) by the very script that publishes its
- *   acknowledgement: no forwarder learns of a delivery Redis does not hold;
+ * - a forwarded reply is reserved in Redis (`r|…`, or the reserved hash)
+ *   before this instance hands it to its exchange, and recorded as answered
+ *   (with the forward that brought it) by the very script that publishes its
+ *   acknowledgement: no delivery is unknown to Redis, and no forwarder learns
+ *   of one Redis does not hold;
  * - when the owner does not answer a forwarded reply, a script decides,
- *   atomically with what Redis holds: `rolled-back` once the owner is dead or
- *   the deadline and the grace have passed, else the owner may still deliver.
+ *   atomically with what Redis holds: `rolled-back` once the owner is dead
+ *   (its reservations count as delivered), else unknown — the owner may still
+ *   deliver, or may have. No deadline rolls back a live owner's ID.
  *
  * Writes nobody awaits are tracked for `close()`; their failures are
  * reported (`rrxc:redis:error`), conflicts published (`rrxc:redis:conflict`).
@@ -82,6 +85,7 @@ export class Ownership {
   readonly #pendingKey: string;
   readonly #answeredKey: string;
   readonly #forwardedKey: string;
+  readonly #reservedKey: string;
   readonly #options: ResolvedBackplaneOptions;
   readonly #clock: Clock;
   readonly #failures: Failures;
@@ -114,6 +118,12 @@ export class Ownership {
   #answeredChosen = new Map<string, string>();
   #answeredBefore = new Map<string, string>();
   #answeredSince = 0;
+  /**
+   * The forwards this instance reserved in Redis and is handing to their
+   * exchange (or did not deliver, and has not said so in Redis yet), by ID:
+   * at most one per ID; another forward of the same ID is routed without.
+   */
+  #reservations = new Map<string, Reservation>();
   /** Number of background writes in flight, awaited (bounded) by `drained()`, which waits for `#written` to be called. */
   #writes = 0;
   #written: (() => void) | undefined;
@@ -129,6 +139,7 @@ export class Ownership {
     this.#pendingKey = keys.pending(options.instanceId);
     this.#answeredKey = keys.answered(options.instanceId);
     this.#forwardedKey = keys.forwarded(options.instanceId);
+    this.#reservedKey = keys.reserved(options.instanceId);
     this.#options = options;
     this.#clock = options.clock;
     this.#failures = parts.failures;
@@ -184,13 +195,78 @@ export class Ownership {
   }
 
   /**
-   * A reply that instance `from` forwarded as its number `seq` was delivered
-   * here: it is recorded as answered, by that forward, in the script that
-   * publishes `ack` (the acknowledgement) on `channel` — so the forwarder
-   * learns of the delivery only once Redis holds it.
+   * A reply that instance `from` forwarded as its number `seq` is about to
+   * be handed to its exchange: Redis records that first (a reservation), so
+   * that no instance rolls back an ID this one may have delivered, should it
+   * die before its record of the delivery. Resolves once Redis holds it:
+   * `reserved`; `refused` when another instance had already rolled the ID
+   * back (do not deliver: rolled back); `none` when another forward holds
+   * the reservation, or the record says answered or names another owner (the
+   * controller decides, with nothing to record). A write that failed is sent
+   * again (see {@link Ownership.retryNow}) and this waits for it; rejects
+   * only when it is given up.
    */
-  delivered(correlationId: string, from: string, seq: number, channel: string, ack: string): void {
+  reserve(correlationId: string, from: string, seq: number): Promise<'reserved' | 'refused' | 'none'> {
     const deliverer = `${from} ${seq}`;
+    return new Promise((resolve, reject) => {
+      const settle = (status: 'reserved' | 'refused' | 'none', prior = ''): void => {
+        if (status === 'reserved' && !this.#reservations.has(correlationId)) this.#reservations.set(correlationId, { deliverer, prior, endedAnswered: false });
+        resolve(status);
+      };
+      if (correlationId.startsWith(this.#idPrefix)) {
+        const batch = this.#own();
+        batch.reserved.push(correlationId, deliverer);
+        batch.reservations.push({ settle, reject });
+        return;
+      }
+      const { rollbackTag, keep } = this.#settings;
+      this.#queued.push({
+        operation: 'reserve',
+        ids: () => [correlationId],
+        run: () => this.#runScript('rrxcReserve1', [this.#keys.ownership(correlationId), this.#keys.tags(correlationId), this.#instanceId, deliverer, rollbackTag ?? '', keep]),
+        then: (result) => (result === 2 ? settle('refused') : typeof result === 'string' ? settle('reserved', result) : settle('none')),
+        lost: reject,
+      });
+      this.#schedule();
+    });
+  }
+
+  /**
+   * Forward `seq` of instance `from` was answered `answer`: `ack` (its
+   * acknowledgement) goes out on `channel` once Redis holds what it says —
+   * a delivery recorded as answered, by that forward; a reservation not
+   * delivered given up. Answers `false` when there is nothing to record
+   * (the caller sends `ack` itself).
+   */
+  settledForward(correlationId: string, from: string, seq: number, answer: string, channel: string, ack: string): boolean {
+    const deliverer = `${from} ${seq}`;
+    const reservation = this.#reservations.get(correlationId);
+    const mine = reservation !== undefined && reservation.deliverer === deliverer;
+    if (mine) this.#reservations.delete(correlationId);
+    if (answer === 'delivered') {
+      this.#delivered(correlationId, deliverer, channel, ack);
+    } else if (mine) {
+      if (correlationId.startsWith(this.#idPrefix)) {
+        const batch = this.#own();
+        batch.unreserved.push(correlationId, deliverer);
+        const acks = (batch.acks ??= new Map());
+        acks.set(channel, (acks.get(channel) ?? '') + framed(ack));
+      } else {
+        this.#queue('unreserve', correlationId, 'rrxcUnreserve1', [this.#keys.ownership(correlationId), this.#instanceId, deliverer, reservation.prior, channel, framed(ack)]);
+      }
+    } else return false;
+    // Its exchange ended answered while the reservation was out: the end's record follows the reservation's.
+    if (mine && reservation.endedAnswered) this.#disown(correlationId, '1');
+    return true;
+  }
+
+  /**
+   * A reply that instance `from` forwarded (`deliverer`: `<from> <seq>`) was
+   * delivered here: it is recorded as answered, by that forward, in the
+   * script that publishes `ack` (the acknowledgement) on `channel` — so the
+   * forwarder learns of the delivery only once Redis holds it.
+   */
+  #delivered(correlationId: string, deliverer: string, channel: string, ack: string): void {
     if (correlationId.startsWith(this.#idPrefix)) {
       const batch = this.#own();
       batch.delivered.push(correlationId, deliverer);
@@ -219,7 +295,10 @@ export class Ownership {
       if (id.startsWith(this.#idPrefix)) this.#own().answered.push(id);
       else {
         this.#rememberAnswered(id, '');
-        this.#disown(id, '1');
+        const reservation = this.#reservations.get(id);
+        // A forward reserved it and is being settled: its record goes first, this one after it.
+        if (reservation !== undefined) reservation.endedAnswered = true;
+        else this.#disown(id, '1');
       }
     }
     for (const id of unanswered) {
@@ -324,11 +403,13 @@ export class Ownership {
         this.#keys.pending(owner),
         this.#keys.answered(owner),
         this.#keys.forwarded(owner),
+        this.#keys.reserved(owner),
         id,
-        this.#options.deadlineGrace,
         duplicateWindow,
         owner === this.#instanceId ? '1' : '0',
         seq === undefined ? '' : `${id}\n${this.#instanceId} ${seq}`,
+        seq === undefined ? '' : `${this.#instanceId} ${seq}`,
+        this.#settings.rollbackTtl,
       ),
     );
     if (outcome === 'none') return undefined;
@@ -362,15 +443,17 @@ export class Ownership {
   async settle(id: string, held: Owner | undefined, seq: number | undefined): Promise<ResponseOutcome> {
     let owner = '';
     let alive: '1' | '0' = '1';
+    let self: '1' | '0' = '0';
     if (held?.pending === true) {
       owner = held.instanceId;
       // Our own ownership of an ID our controller no longer holds: nobody will deliver it.
+      if (owner === this.#instanceId) self = '1';
       if (owner === this.#instanceId || !(await this.alive(owner))) alive = '0';
     }
     const { rollbackTag, rollbackTtl, committedTag } = this.#settings;
     const deliverer = seq === undefined ? '' : `${this.#instanceId} ${seq}`;
     const outcome = await this.#command('settle', () =>
-      this.#scripts.settle(this.#keys.ownership(id), this.#keys.tags(id), owner, alive, this.#options.deadlineGrace, rollbackTag ?? '', rollbackTtl, committedTag, deliverer),
+      this.#scripts.settle(this.#keys.ownership(id), this.#keys.tags(id), owner, alive, self, rollbackTag ?? '', rollbackTtl, committedTag, deliverer),
     );
     if (outcome === 'pending') throw unreachable(owner, id, this.#options.forwardTimeout);
     return outcome as ResponseOutcome;
@@ -416,12 +499,15 @@ export class Ownership {
   /** This turn's batch for the generated IDs, written in one script call (per {@link MAX_BATCH} IDs) when the turn ends. */
   #own(): OwnBatch {
     let batch = this.#batch;
-    if (batch !== undefined && batch.registered.length / 2 + batch.delivered.length / 2 + batch.answered.length + batch.unanswered.length >= MAX_BATCH) {
+    if (
+      batch !== undefined &&
+      (batch.registered.length + batch.reserved.length + batch.delivered.length + batch.unreserved.length) / 2 + batch.answered.length + batch.unanswered.length >= MAX_BATCH
+    ) {
       this.#fullBatches.push(batch);
       batch = undefined;
     }
     if (batch === undefined) {
-      batch = this.#batch = { registered: [], delivered: [], answered: [], unanswered: [], acks: undefined };
+      batch = this.#batch = { registered: [], reserved: [], reservations: [], delivered: [], answered: [], unanswered: [], unreserved: [], acks: undefined };
       this.#schedule();
     }
     return batch;
@@ -435,27 +521,44 @@ export class Ownership {
 
   /** The write of a batch for the generated IDs; conflicts go to `rrxc:redis:conflict`. */
   #ownWrite(batch: OwnBatch): Write {
-    const { registered, delivered, answered, unanswered, acks } = batch;
+    const { registered, reserved, reservations, delivered, answered, unanswered, unreserved, acks } = batch;
     const { pendingTtl, duplicateWindow, forwardedKeep } = this.#settings;
-    const args: (string | number)[] = [this.#pendingKey, this.#answeredKey, this.#forwardedKey, pendingTtl, duplicateWindow, this.#options.maxTtl, forwardedKeep, registered.length / 2];
-    for (const item of registered) args.push(item);
-    args.push(delivered.length / 2);
-    for (const item of delivered) args.push(item);
-    args.push(answered.length);
-    for (const id of answered) args.push(id);
-    args.push(unanswered.length);
-    for (const id of unanswered) args.push(id);
+    const args: (string | number)[] = [this.#pendingKey, this.#answeredKey, this.#forwardedKey, this.#reservedKey, pendingTtl, duplicateWindow, this.#options.maxTtl, forwardedKeep, this.#settings.rollbackTtl];
+    for (const list of [registered, reserved, delivered]) {
+      args.push(list.length / 2);
+      for (const item of list) args.push(item);
+    }
+    for (const list of [answered, unanswered]) {
+      args.push(list.length);
+      for (const id of list) args.push(id);
+    }
+    args.push(unreserved.length / 2);
+    for (const item of unreserved) args.push(item);
     args.push(acks === undefined ? 0 : acks.size);
     if (acks !== undefined) for (const [channel, message] of acks) args.push(channel, message);
     return {
       operation: 'own',
-      ids: () => [...registered.filter((_, i) => i % 2 === 1).map(String), ...delivered.filter((_, i) => i % 2 === 0), ...answered, ...unanswered],
-      run: () => this.#runScript('rrxcOwn2', args),
-      then: (conflicts, again) => {
-        if (conflictChannel.hasSubscribers) for (const correlationId of conflicts as string[]) this.#conflict(correlationId);
+      ids: () => [
+        ...registered.filter((_, i) => i % 2 === 1).map(String),
+        ...reserved.filter((_, i) => i % 2 === 0),
+        ...delivered.filter((_, i) => i % 2 === 0),
+        ...answered,
+        ...unanswered,
+      ],
+      run: () => this.#runScript('rrxcOwn3', args),
+      then: (result, again) => {
+        const [conflicts, refused, left] = result as [string[], number[], number[]];
+        if (reservations.length > 0) {
+          const status: ('reserved' | 'refused' | 'none')[] = reservations.map(() => 'reserved');
+          for (const k of refused) status[k - 1] = 'refused';
+          for (const k of left) status[k - 1] = 'none';
+          reservations.forEach((r, k) => r.settle(status[k]!));
+        }
+        if (conflictChannel.hasSubscribers) for (const correlationId of conflicts) this.#conflict(correlationId);
         // Sent again after a failure: the controller's own rollback tags for these IDs most likely failed with it.
         if (again) for (const id of unanswered) this.#send({ operation: 'tag', ids: () => [id], run: () => this.claimRollback(id) });
       },
+      lost: reservations.length === 0 ? undefined : (error) => reservations.forEach((r) => r.reject(error)),
     };
   }
 
@@ -465,7 +568,7 @@ export class Ownership {
     this.#queue(
       'end',
       id,
-      'rrxcDisown2',
+      'rrxcDisown3',
       [this.#keys.ownership(id), this.#keys.tags(id), this.#instanceId, answered, duplicateWindow, rollbackTag ?? '', rollbackTtl, committedTag],
       (result) => result === 2 && this.#conflict(id),
     );
@@ -521,12 +624,17 @@ export class Ownership {
 
   /** Keeps a failed write to be sent again, at most {@link MAX_FAILED} of them (the oldest go first, reported). */
   #keep(write: Write): void {
-    if (this.#stopped) return;
+    if (this.#stopped) {
+      write.lost?.(new Error('the Redis backplane closed before the write could be sent again'));
+      return;
+    }
     write.order ??= ++this.#order;
     this.#failed.push(write);
     if (this.#failed.length > MAX_FAILED) {
       const lost = this.#failed.shift()!;
-      this.#failures.report(`${lost.operation} (given up: ${MAX_FAILED} writes waiting)`, lost.ids(), new Error('too many writes waiting for Redis'));
+      const error = new Error('too many writes waiting for Redis');
+      this.#failures.report(`${lost.operation} (given up: ${MAX_FAILED} writes waiting)`, lost.ids(), error);
+      lost.lost?.(error);
     }
     this.#retryLater(this.#options.retryInterval);
   }
@@ -573,8 +681,9 @@ function parseOwnership(raw: string | null): Owner | undefined {
   if (raw === null) return undefined;
   const end = raw.indexOf('|', 2);
   const state = raw[0];
-  if (state !== 'p' && state !== 'a') return undefined;
-  return { instanceId: end === -1 ? raw.slice(2) : raw.slice(2, end), pending: state === 'p' };
+  if (state !== 'p' && state !== 'a' && state !== 'r') return undefined;
+  // Reserved (`r|…`): still pending at its owner, which is handing a forward to its exchange.
+  return { instanceId: end === -1 ? raw.slice(2) : raw.slice(2, end), pending: state !== 'a' };
 }
 
 function unreachable(owner: string, id: string, forwardTimeout: number): BackplaneError {
@@ -597,10 +706,16 @@ const MAX_BATCH = 1_000;
 interface OwnBatch {
   /** ms to the deadline (-1: none), ID; pairs, flattened. */
   readonly registered: (string | number)[];
+  /** Forwards about to be handed to their exchange: ID, `<from> <seq>`; pairs, flattened. */
+  readonly reserved: string[];
+  /** Who waits for each of those reservations, in the same order. */
+  readonly reservations: { readonly settle: (status: 'reserved' | 'refused' | 'none') => void; readonly reject: (error: unknown) => void }[];
   /** Forwarded replies delivered here: ID, `<from> <seq>`; pairs, flattened. */
   readonly delivered: string[];
   readonly answered: string[];
   readonly unanswered: string[];
+  /** Reservations given up (the forward was not delivered): ID, `<from> <seq>`; pairs, flattened. */
+  readonly unreserved: string[];
   /** The acknowledgements of those forwards, by channel: published by the same script, once they are recorded. */
   acks: Map<string, string> | undefined;
 }
@@ -614,8 +729,20 @@ interface Write {
   readonly run: () => Promise<unknown>;
   /** What to do with its result; `again`: it was sent again after a failure. */
   readonly then?: ((result: unknown, again: boolean) => unknown) | undefined;
+  /** Called when it is given up (too many waiting, or closing): whoever waits for its result learns it will not come. */
+  readonly lost?: ((error: unknown) => void) | undefined;
   /** Its place in the order writes were made. */
   order?: number;
+}
+
+/** A forward reserved in Redis, being handed to its exchange (or not delivered, not yet said so in Redis). */
+interface Reservation {
+  /** `<from> <seq>`. */
+  readonly deliverer: string;
+  /** For an ID the application chose: the record the reservation replaced ('' for none), put back if it is given up. */
+  readonly prior: string;
+  /** Whether its exchange ended with it answered meanwhile: the end's record is written after the reservation's. */
+  endedAnswered: boolean;
 }
 
 /** Name of one of the scripts a turn's write runs. */

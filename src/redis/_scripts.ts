@@ -12,6 +12,9 @@ import type { RedisConnection } from './_connection.js';
  *
  * Ownership (one key per correlation ID the application chose), a string:
  *   p|<instance>|<deadline or empty>   pending at <instance>
+ *   r|<instance>|<deliverer>           pending at <instance>, which is handing the forward
+ *                                      <deliverer> (`<from> <seq>`) to its exchange: written
+ *                                      before it does, so that a delivery is never unknown to Redis
  *   a|<instance>|<deliverer or empty>  answered at <instance>; <deliverer>, `<from> <seq>`,
  *                                      names the forward it delivered, when it was one
  *
@@ -24,6 +27,14 @@ import type { RedisConnection } from './_connection.js';
  *   forwarded set: member = `<ID>\n<from> <seq>`, score = when the owner delivered
  *                 that forward: what a forwarder whose acknowledgement was lost
  *                 asks (written in the same script that publishes the acknowledgement)
+ *   reserved hash: field = ID, value = `<from> <seq>`: a forward the owner is handing
+ *                 to its exchange, written (and in Redis) before it does; gone once
+ *                 the delivery is recorded (forwarded set) or did not happen
+ *
+ * While an owner's lease lives, nothing here rolls back its IDs: the owner
+ * decides (it ends its exchanges itself), and a non-owner that cannot reach
+ * it answers "unknown". Once the lease is gone, a pending ID is rolled back,
+ * and a reserved one counts as delivered (the owner may have handed it over).
  *
  * Every rollback written here is a claim against the committed tag (see
  * `claim_rollback`): once a worker settled an ID as committed, nothing here
@@ -139,10 +150,58 @@ if ARGV[2] == '1' then
   if not held and has_tag(KEYS[2], ARGV[4], now) then return 2 end
   return 0
 end
-if mine and state == 'p' then redis.call('DEL', KEYS[1]) end
+-- The owner's exchange ended without it: whatever the record said (pending, or reserved
+-- by a forward it did not deliver), the decision is the rollback claim, in this same step.
+if mine then redis.call('DEL', KEYS[1]) end
 claim_rollback(KEYS[2], ARGV[4], tonumber(ARGV[5]), ARGV[6], now)
 if mine then return 1 end
 return 0`;
+
+/**
+ * The owner is about to hand a forwarded reply to an ID the application
+ * chose to its exchange: the record says so first (`r|…`), so that no
+ * instance rolls back what the owner may have delivered. KEYS: ownership,
+ * tag hash. ARGV: owner, deliverer (`<from> <seq>`), rollback tag, ms to
+ * keep a record that had none. Answers the record it replaced ('' for
+ * none): reserved; 0 when it did not reserve (another owner's record, an
+ * answered one, or another forward's reservation): the controller decides
+ * alone; 2 when another instance already rolled the ID back: refused.
+ */
+const RESERVE = `${PRELUDE}
+local now = now_ms()
+local held = redis.call('GET', KEYS[1])
+local value = 'r|' .. ARGV[1] .. '|' .. ARGV[2]
+if held then
+  local state, owner = parse(held)
+  if owner ~= ARGV[1] or state ~= 'p' then return 0 end
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl < 1 then ttl = tonumber(ARGV[4]) end
+  redis.call('SET', KEYS[1], value, 'PX', ttl)
+  return held
+end
+if ARGV[3] ~= '' and has_tag(KEYS[2], ARGV[3], now) then return 2 end
+redis.call('SET', KEYS[1], value, 'PX', ARGV[4])
+return ''`;
+
+/**
+ * The owner did not deliver the forward it reserved (its exchange had
+ * ended, or another copy came first): the record it replaced comes back,
+ * unless something else was written since, and the acknowledgement goes
+ * out after. KEYS: ownership. ARGV: owner, deliverer, the record replaced
+ * ('' for none), channel, acknowledgement message.
+ */
+const UNRESERVE = `
+if redis.call('GET', KEYS[1]) == 'r|' .. ARGV[1] .. '|' .. ARGV[2] then
+  if ARGV[3] == '' then
+    redis.call('DEL', KEYS[1])
+  else
+    local ttl = redis.call('PTTL', KEYS[1])
+    if ttl < 1 then ttl = 1 end
+    redis.call('SET', KEYS[1], ARGV[3], 'PX', ttl)
+  end
+end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1`;
 
 /**
  * The owner delivered a forwarded reply to an ID the application chose, and
@@ -176,10 +235,13 @@ return result`;
 
 /**
  * A non-owner decides an ID its owner did not answer for. KEYS: ownership, tag
- * hash. ARGV: owner seen, owner alive (1/0), grace ms, rollback tag, rollback
- * ttl ms, committed tag, deliverer (`<from> <seq>` of the forward asking, or
- * empty). Answers the outcome (`delivered` when that very forward was the
- * one delivered), or 'pending' when the owner may still deliver.
+ * hash. ARGV: owner seen, owner alive (1/0), 1 when the owner seen is this
+ * very instance, rollback tag, rollback ttl ms, committed tag, deliverer
+ * (`<from> <seq>` of the forward asking, or empty). Answers the outcome
+ * (`delivered` when that very forward was the one delivered), or 'pending'
+ * when the owner may still deliver (or may have: unknown). A live owner's
+ * ID is never rolled back here, whatever its deadline: the owner ends its
+ * exchanges itself, and one that stalled may have delivered.
  */
 const SETTLE = `${PRELUDE}
 local now = now_ms()
@@ -190,12 +252,16 @@ if held then
     if ARGV[7] ~= '' and rest == ARGV[7] then return 'delivered' end
     return 'duplicate'
   end
-  local expired = rest ~= '' and now > tonumber(rest) + tonumber(ARGV[3])
-  if owner == ARGV[1] and (ARGV[2] == '0' or expired) then
-    redis.call('DEL', KEYS[1])
-    return claim_rollback(KEYS[2], ARGV[4], tonumber(ARGV[5]), ARGV[6], now)
+  if owner ~= ARGV[1] or ARGV[2] ~= '0' then return 'pending' end
+  if state == 'r' then
+    -- Our own reservation is being settled by our own routing; unknown until then.
+    if ARGV[3] == '1' then return 'pending' end
+    -- A dead owner that reserved a forward may have handed it to its exchange: never rolled back.
+    if ARGV[7] ~= '' and rest == ARGV[7] then return 'delivered' end
+    return 'duplicate'
   end
-  return 'pending'
+  redis.call('DEL', KEYS[1])
+  return claim_rollback(KEYS[2], ARGV[4], tonumber(ARGV[5]), ARGV[6], now)
 end
 if ARGV[6] ~= '' and has_tag(KEYS[2], ARGV[6], now) then return 'committed' end
 if has_tag(KEYS[2], ARGV[4], now) then return 'rolled-back' end
@@ -203,28 +269,50 @@ return 'unmatched'`;
 
 /**
  * An instance's batch of one event-loop turn for the IDs it generated, and
- * the acknowledgements of the forwards it delivered in that turn, published
+ * the acknowledgements of the forwards it settled in that turn, published
  * here, after what they acknowledge is recorded: no forwarder learns of a
  * delivery that Redis does not hold.
- * KEYS: pending set, answered set, forwarded set. ARGV: pending-set TTL,
- * duplicate window (0: none), ms to the deadline of requests without one, ms
- * a forwarded entry is kept, then five lists, each as a count followed by
- * its items: registered (ms to deadline, -1 for none; ID), delivered
- * forwards (ID; `<from> <seq>`), answered IDs, unanswered IDs,
- * acknowledgements (channel; message). Answers the answered IDs another
- * instance had already rolled back (conflicts).
+ * KEYS: pending set, answered set, forwarded set, reserved hash. ARGV:
+ * pending-set TTL, duplicate window (0: none), ms to the deadline of
+ * requests without one, ms a forwarded entry is kept, rollback TTL ms (a
+ * rolled-back mark older than that is gone), then seven lists,
+ * each as a count followed by its items: registered (ms to deadline, -1
+ * for none; ID), reservations (ID; `<from> <seq>`: forwards about to be
+ * handed to their exchange), delivered forwards (ID; `<from> <seq>`),
+ * answered IDs, unanswered IDs, reservations given up (ID; `<from> <seq>`:
+ * not delivered), acknowledgements (channel; message). Answers the answered
+ * IDs another instance had already rolled back (conflicts), and the
+ * reservations refused (another instance had rolled the ID back) and those
+ * left to another forward's reservation, as their places in the list.
+ *
+ * An unanswered ID stays in the pending set, marked rolled back
+ * (`-<ended at>`): the owner's decision is in Redis in the same step as the
+ * ID stops being pending, whether or not its rollback claim is written yet.
  */
 const OWN = `${PRELUDE}
 local now = now_ms()
 local dup = tonumber(ARGV[2])
 local far = tonumber(ARGV[3])
-local i = 5
+local i = 6
 local n = tonumber(ARGV[i])
 i = i + 1
 for _ = 1, n do
   local remaining = tonumber(ARGV[i])
   if remaining < 0 then remaining = far end
   redis.call('ZADD', KEYS[1], string.format('%.0f', now + remaining), ARGV[i + 1])
+  i = i + 2
+end
+local refused = {}
+local left = {}
+local reservations = tonumber(ARGV[i])
+i = i + 1
+for k = 1, reservations do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if s and tonumber(s) < 0 and now + tonumber(s) < tonumber(ARGV[5]) then
+    refused[#refused + 1] = k
+  elseif redis.call('HSETNX', KEYS[4], ARGV[i], ARGV[i + 1]) == 0 and redis.call('HGET', KEYS[4], ARGV[i]) ~= ARGV[i + 1] then
+    left[#left + 1] = k
+  end
   i = i + 2
 end
 local conflicts = {}
@@ -244,6 +332,7 @@ i = i + 1
 for _ = 1, delivered do
   answer(ARGV[i])
   redis.call('ZADD', KEYS[3], now, ARGV[i] .. '\\n' .. ARGV[i + 1])
+  if redis.call('HGET', KEYS[4], ARGV[i]) == ARGV[i + 1] then redis.call('HDEL', KEYS[4], ARGV[i]) end
   i = i + 2
 end
 n = tonumber(ARGV[i])
@@ -255,10 +344,18 @@ end
 n = tonumber(ARGV[i])
 i = i + 1
 for _ = 1, n do
-  redis.call('ZREM', KEYS[1], ARGV[i])
+  redis.call('ZADD', KEYS[1], string.format('%.0f', -now), ARGV[i])
+  redis.call('HDEL', KEYS[4], ARGV[i])
   i = i + 1
 end
+n = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, n do
+  if redis.call('HGET', KEYS[4], ARGV[i]) == ARGV[i + 1] then redis.call('HDEL', KEYS[4], ARGV[i]) end
+  i = i + 2
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
+if reservations > 0 then redis.call('PEXPIRE', KEYS[4], ARGV[1]) end
 if dup > 0 then
   -- Trimmed a turn's worth at a time: one big trim per heartbeat would hold Redis up.
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('(%.0f', now - dup))
@@ -275,7 +372,7 @@ for _ = 1, n do
   redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
   i = i + 2
 end
-return conflicts`;
+return {conflicts, refused, left}`;
 
 /**
  * Renews an instance's lease and trims its sets. KEYS: lease, pending set,
@@ -302,18 +399,33 @@ return old`;
 
 /**
  * A non-owner decides a generated ID its owner did not answer for. KEYS:
- * owner's lease, pending set, answered set, forwarded set. ARGV: ID, grace
- * ms, duplicate window, 1 when the owner is this very instance, the
- * forwarded-set member of the forward asking (empty: none). Answers the
- * outcome (`delivered` when that very forward was delivered), 'pending'
- * when the owner may still deliver, or 'none' when neither of the owner's
- * sets holds the ID (the tags decide). A `rolled-back` is the owner's set's
- * decision; the caller then claims the rollback tag against the committed one.
+ * owner's lease, pending set, answered set, forwarded set, reserved hash.
+ * ARGV: ID, duplicate window, 1 when the owner is this very instance, the
+ * forwarded-set member of the forward asking (empty: none), its deliverer
+ * (`<from> <seq>`, empty: none), rollback TTL ms (a rolled-back mark older
+ * than that is gone). Answers the outcome (`delivered` when that
+ * very forward was delivered), 'pending' when the owner may still deliver
+ * (or may have: unknown), or 'none' when neither of the owner's sets holds
+ * the ID (the tags decide). A `rolled-back` is the owner's set's decision;
+ * the caller then claims the rollback tag against the committed one.
+ *
+ * While the owner's lease lives, its pending IDs are never rolled back
+ * here, whatever their deadline: the owner ends its exchanges itself, and
+ * one that stalled may have delivered. A reservation of a dead owner counts
+ * as a delivery: it may have handed the reply over before it died.
  */
 const SETTLE_OWNED = `${PRELUDE}
 local now = now_ms()
-if ARGV[5] ~= '' and redis.call('ZSCORE', KEYS[4], ARGV[5]) then return 'delivered' end
-local dup = tonumber(ARGV[3])
+if ARGV[4] ~= '' and redis.call('ZSCORE', KEYS[4], ARGV[4]) then return 'delivered' end
+local r = false
+if ARGV[3] ~= '1' then r = redis.call('HGET', KEYS[5], ARGV[1]) end
+local alive = redis.call('EXISTS', KEYS[1]) == 1
+if r then
+  if alive then return 'pending' end
+  if ARGV[5] ~= '' and r == ARGV[5] then return 'delivered' end
+  return 'duplicate'
+end
+local dup = tonumber(ARGV[2])
 if dup > 0 then
   local a = redis.call('ZSCORE', KEYS[3], ARGV[1])
   if a and tonumber(a) >= now - dup then return 'duplicate' end
@@ -321,9 +433,12 @@ end
 local s = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not s then return 'none' end
 s = tonumber(s)
-if s < 0 then return 'rolled-back' end
-if ARGV[4] == '1' then return 'none' end
-if redis.call('EXISTS', KEYS[1]) == 0 or now > s + tonumber(ARGV[2]) then
+if s < 0 then
+  if now + s >= tonumber(ARGV[6]) then return 'none' end
+  return 'rolled-back'
+end
+if ARGV[3] == '1' then return 'none' end
+if not alive then
   redis.call('ZADD', KEYS[2], string.format('%.0f', -now), ARGV[1])
   return 'rolled-back'
 end
@@ -339,9 +454,9 @@ export interface Scripts {
   untag(key: string, tag: string): Promise<number>;
   getTags(key: string): Promise<string[]>;
   claim(key: string, tag: string, ttl: number, rivals: readonly string[]): Promise<string | null>;
-  settle(ownership: string, tags: string, owner: string, alive: '1' | '0', grace: number, rollbackTag: string, rollbackTtl: number, committedTag: string, deliverer: string): Promise<string>;
+  settle(ownership: string, tags: string, owner: string, alive: '1' | '0', self: '1' | '0', rollbackTag: string, rollbackTtl: number, committedTag: string, deliverer: string): Promise<string>;
   beat(lease: string, pending: string, answered: string, token: string, leaseTtl: number, pendingTtl: number, duplicateWindow: number, keep: number, rollbackTtl: number): Promise<string | null>;
-  settleOwned(lease: string, pending: string, answered: string, forwarded: string, id: string, grace: number, duplicateWindow: number, self: '1' | '0', member: string): Promise<string>;
+  settleOwned(lease: string, pending: string, answered: string, forwarded: string, reserved: string, id: string, duplicateWindow: number, self: '1' | '0', member: string, deliverer: string, rollbackTtl: number): Promise<string>;
 }
 
 const DEFINITIONS = {
@@ -350,12 +465,14 @@ const DEFINITIONS = {
   rrxcGetTags1: { numberOfKeys: 1, lua: GET_TAGS },
   rrxcClaim1: { numberOfKeys: 1, lua: CLAIM },
   rrxcRegister1: { numberOfKeys: 1, lua: REGISTER },
-  rrxcDisown2: { numberOfKeys: 2, lua: DISOWN },
+  rrxcDisown3: { numberOfKeys: 2, lua: DISOWN },
+  rrxcReserve1: { numberOfKeys: 2, lua: RESERVE },
+  rrxcUnreserve1: { numberOfKeys: 1, lua: UNRESERVE },
   rrxcDeliver1: { numberOfKeys: 2, lua: DELIVER },
-  rrxcSettle2: { numberOfKeys: 2, lua: SETTLE },
-  rrxcOwn2: { numberOfKeys: 3, lua: OWN },
+  rrxcSettle3: { numberOfKeys: 2, lua: SETTLE },
+  rrxcOwn3: { numberOfKeys: 4, lua: OWN },
   rrxcBeat1: { numberOfKeys: 3, lua: BEAT },
-  rrxcSettleOwned2: { numberOfKeys: 4, lua: SETTLE_OWNED },
+  rrxcSettleOwned3: { numberOfKeys: 5, lua: SETTLE_OWNED },
 } as const;
 
 type Defined = { [K in keyof typeof DEFINITIONS]: (...args: (string | number)[]) => Promise<never> };
@@ -417,11 +534,11 @@ export function defineScripts(redis: RedisConnection): Scripts {
     untag: (key, tag) => defined.rrxcUntag1(key, tag),
     getTags: (key) => defined.rrxcGetTags1(key),
     claim: (key, tag, ttl, rivals) => defined.rrxcClaim1(key, tag, ttl, ...rivals),
-    settle: (ownership, tags, owner, alive, grace, rollbackTag, rollbackTtl, committedTag, deliverer) =>
-      defined.rrxcSettle2(ownership, tags, owner, alive, grace, rollbackTag, rollbackTtl, committedTag, deliverer),
+    settle: (ownership, tags, owner, alive, self, rollbackTag, rollbackTtl, committedTag, deliverer) =>
+      defined.rrxcSettle3(ownership, tags, owner, alive, self, rollbackTag, rollbackTtl, committedTag, deliverer),
     beat: (lease, pending, answered, token, leaseTtl, pendingTtl, duplicateWindow, keep, rollbackTtl) =>
       defined.rrxcBeat1(lease, pending, answered, token, leaseTtl, pendingTtl, duplicateWindow, keep, rollbackTtl),
-    settleOwned: (lease, pending, answered, forwarded, id, grace, duplicateWindow, self, member) =>
-      defined.rrxcSettleOwned2(lease, pending, answered, forwarded, id, grace, duplicateWindow, self, member),
+    settleOwned: (lease, pending, answered, forwarded, reserved, id, duplicateWindow, self, member, deliverer, rollbackTtl) =>
+      defined.rrxcSettleOwned3(lease, pending, answered, forwarded, reserved, id, duplicateWindow, self, member, deliverer, rollbackTtl),
   };
 }

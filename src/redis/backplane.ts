@@ -26,9 +26,12 @@ import { AckWaits, AnswerLog, encodeAck, encodeForward, ERROR, GONE, isOutcome, 
  *   reported `delivered` without the owner's acknowledgement.
  * - Every instance holds a lease (heartbeat key) and keeps its pending
  *   generated IDs, with their deadlines, in one sorted set, written once per
- *   event-loop turn. When an owner stops answering and its lease lapsed or
- *   the deadline passed, a Lua script atomically marks the ID rolled back:
- *   late replies after a crash are `rolled-back`. An owner that could not
+ *   event-loop turn. When an owner stops answering and its lease lapsed, a
+ *   Lua script atomically marks the ID rolled back: late replies after a
+ *   crash are `rolled-back`. While its lease lives the owner decides, and a
+ *   reply it does not answer gets a `BackplaneError` (unknown). A forwarded
+ *   reply is reserved in Redis before the owner hands it to its exchange, so
+ *   a delivery is never rolled back by others. An owner that could not
  *   renew its lease in time ends its open exchanges itself (fencing), so it
  *   never delivers what another instance rolled back.
  *
@@ -267,12 +270,17 @@ export class RedisBackplane implements Backplane {
     }
     // An ID the application chose (or one the owner has no record of): its ownership decides.
     const held = await this.#ownership.lookup(correlationId);
-    if (held !== undefined && held.instanceId !== derived && held.instanceId !== this.instanceId) {
-      sent = true;
+    if (held === undefined || held.instanceId === derived || held.instanceId === this.instanceId) return this.#ownership.settle(correlationId, held, sent ? seq : undefined);
+    // As for a generated ID: while the record says pending, once more before "unknown".
+    for (let round = 0; ; round++) {
       const outcome = await this.#request(held.instanceId, seq, correlationId, payload, overwrite);
       if (outcome !== undefined) return outcome;
+      try {
+        return await this.#ownership.settle(correlationId, held, seq);
+      } catch (error) {
+        if (round >= 1 || !(error instanceof BackplaneError) || error.failure !== 'owner-unreachable') throw error;
+      }
     }
-    return this.#ownership.settle(correlationId, held, sent ? seq : undefined);
   }
 
   /**
@@ -372,8 +380,9 @@ export class RedisBackplane implements Backplane {
 
   /**
    * A frame on this instance's channel: the answer to one of our forwards,
-   * or a reply forwarded here, answered once. A delivery is acknowledged by
-   * the script that records it; while this instance cannot record one, a
+   * or a reply forwarded here, answered once. Redis holds a reservation of
+   * the forward before it is handed to its exchange, and the acknowledgement
+   * goes out in the script that records what became of it; while this instance cannot record one, a
    * forward is not answered at all (its sender sends it again).
    */
   readonly #onFrame = (frame: Frame): void => {
@@ -389,8 +398,8 @@ export class RedisBackplane implements Backplane {
       seq,
       () => this.#routeForwarded(from, seq, id, frame.payload, frame.overwrite),
       (answer) => {
-        if (answer === 'delivered') this.#ownership.delivered(id, from, seq, channel, encodeAck(seq, answer));
-        else this.#outbox.send(channel, encodeAck(seq, answer));
+        const ack = encodeAck(seq, answer);
+        if (!this.#ownership.settledForward(id, from, seq, answer, channel, ack)) this.#outbox.send(channel, ack);
       },
     );
   };
@@ -410,10 +419,19 @@ export class RedisBackplane implements Backplane {
       this.#failures.report('decode', [id], error);
       return Promise.resolve(`${ERROR}codec: ${describeCause(error)}`);
     }
-    const routed = router.route(id, message, overwrite);
-    // Already answered: by this very forward, if its answer was forgotten (a
-    // repeat that came after `forwardTimeout`, held up in Redis)? Redis says.
-    return routed.then((outcome) => (outcome === 'duplicate' ? this.#ownership.deliveredBy(id, from, seq).then((it) => (it ? 'delivered' : outcome)) : outcome));
+    // Redis holds the reservation before the exchange gets the reply: should
+    // this instance die right after delivering, before its record of the
+    // delivery, no instance rolls the ID back (a dead owner's reservation
+    // counts as delivered). Refused: Redis holds "not delivered" (another
+    // instance, or this one's ended exchange, rolled it back): the claim says
+    // whether that is a rollback or a commit a worker claimed first.
+    return this.#ownership.reserve(id, from, seq).then((reservation) => {
+      if (reservation === 'refused') return this.#ownership.claimRollback(id);
+      const routed = router.route(id, message, overwrite);
+      // Already answered: by this very forward, if its answer was forgotten (a
+      // repeat that came after `forwardTimeout`, held up in Redis)? Redis says.
+      return routed.then((outcome) => (outcome === 'duplicate' ? this.#ownership.deliveredBy(id, from, seq).then((it) => (it ? 'delivered' : outcome)) : outcome));
+    });
   }
 }
 

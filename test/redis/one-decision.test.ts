@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Controller, type ResponseOutcome } from '../../src/index.js';
 import { RedisBackplane } from '../../src/redis/index.js';
+import { GatedTagStore } from '../helpers/gated-tag-store.js';
 import { Cluster, sleep } from '../helpers/redis-instances.js';
 import { startRedisServer, type OwnRedisServer } from '../helpers/redis-server.js';
 
@@ -272,5 +273,140 @@ describe('scenario 6: after Redis restarts empty', () => {
     await sleep(2_000); // the owner found its lease gone, and wrote its records again
 
     expect(await settled(b.controller.registerResponse({ correlationId: id, message: 'again' }))).toBe('duplicate');
+  }, 20_000);
+});
+
+/**
+ * A command connection whose commands can be held back, in order, as a slow
+ * Redis round trip would: `hold()`, then `release()` sends them all.
+ */
+function gatedConnection(url: string): { redis: Redis; hold: () => void; release: () => void } {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined);
+  const send = redis.sendCommand.bind(redis);
+  let held: (() => void)[] | undefined;
+  redis.sendCommand = ((command: Parameters<Redis['sendCommand']>[0], stream?: Parameters<Redis['sendCommand']>[1]) => {
+    if (held === undefined) return send(command, stream);
+    held.push(() => void (send(command, stream) as Promise<unknown>).catch(() => undefined));
+    return command.promise;
+  }) as Redis['sendCommand'];
+  return {
+    redis,
+    hold: () => (held ??= []),
+    release: () => {
+      const queued = held ?? [];
+      held = undefined;
+      for (const sendNow of queued) sendNow();
+    },
+  };
+}
+
+describe('scenario 1, forwarded (F5): Redis holds the delivery of a forwarded reply before the exchange gets it', () => {
+  it('an owner SIGKILLed the moment it hands a forwarded reply to its exchange: that ID is never rolled back later (delivered or duplicate)', async () => {
+    const b = await cluster.add(fast, { storeTimeout: 500 });
+    for (const kind of ['generated', 'chosen']) {
+      const name = `owner-dies-${kind}-${Date.now()}`;
+      const owner = await startOwner(name, { RRXC_LEASE_TTL: '1000', RRXC_DIE_ON_FORWARDED: '1' });
+      const exited = once(owner.process, 'exit');
+      const { ids } = (await owner.call({ op: 'register', timeout: 60_000, ids: [kind === 'chosen' ? `chosen-${name}` : null] })) as { ids: string[] };
+      const id = ids[0]!;
+      await sleep(100);
+      const told = settled(b.controller.registerResponse({ correlationId: id, message: 'once' }));
+      const [, signal] = (await exited) as unknown as [number | null, string | null];
+      expect(signal, `${kind}: the owner died delivering`).toBe('SIGKILL');
+      // Unknown while the dead owner's lease lives; once it lapsed, its reservation counts as a delivery.
+      expect(['delivered', 'ERR_RRXC_BACKPLANE']).toContain(await told);
+      await sleep(1_100); // the lease lapsed
+      const late = await outcomeOf(() => settled(b.controller.registerResponse({ correlationId: id, message: 'late' })), 3_000);
+      expect(late.at(-1), `${kind}: handed to its exchange, then`).toBe('duplicate');
+      expect(await b.controller.isRolledBack(id)).toBe(false);
+    }
+  }, 30_000);
+
+  it('hands the forward over only once Redis answered its reservation; a reply racing the exchange timeout is never both recorded delivered and rolled back', async () => {
+    const gated = gatedConnection(server.url);
+    const backplane = await RedisBackplane.connect({ redis: gated.redis, prefix: cluster.prefix, ...fast, commandTimeout: 5_000 });
+    const a = new Controller({ backplane, tagStore: backplane.tagStore, storeTimeout: 5_000 });
+    const b = await cluster.add(fast, { storeTimeout: 2_000 });
+    try {
+      // (a) A long timeout: held back, the reservation keeps the reply from the exchange; released, it is delivered.
+      const long = a.createExchange({ timeout: 30_000 });
+      const first = long.registerRequest();
+      let got = false;
+      void first.response.then(() => (got = true));
+      await sleep(100);
+      gated.hold();
+      const toldFirst = settled(b.controller.registerResponse({ correlationId: first.correlationId, message: 1 }));
+      await sleep(200);
+      expect(got, 'delivered before Redis held its reservation').toBe(false);
+      gated.release();
+      expect(await toldFirst).toBe('delivered');
+      expect(got).toBe(true);
+      expect(await cluster.admin.zscore(`${cluster.prefix}f:{${backplane.instanceId}}`, `${first.correlationId}\n${b.backplane.instanceId} 1`)).not.toBeNull();
+      long.close();
+
+      // (b) The exchange times out while the reservations are held back: not delivered, rolled back, and Redis says so.
+      const short = a.createExchange({ timeout: 300 });
+      const racing = [short.registerRequest().correlationId, short.registerRequest({ correlationId: `racing-${cluster.prefix}` }).correlationId];
+      await sleep(100);
+      gated.hold();
+      const told = racing.map((correlationId) => settled(b.controller.registerResponse({ correlationId, message: 2 })));
+      await sleep(400); // the exchange timed out meanwhile
+      gated.release();
+      const result = await short.wait();
+      expect([...result.unanswered].sort()).toEqual([...racing].sort());
+      expect(await Promise.all(told)).toEqual(['rolled-back', 'rolled-back']);
+      await sleep(100);
+      const [generated, chosen] = racing as [string, string];
+      expect(await cluster.admin.get(`${cluster.prefix}o:{${chosen}}`)).toBeNull();
+      expect(await cluster.admin.hget(`${cluster.prefix}r:{${backplane.instanceId}}`, generated)).toBeNull();
+      expect(Number(await cluster.admin.zscore(`${cluster.prefix}p:{${backplane.instanceId}}`, generated))).toBeLessThan(0);
+      await a.close();
+      // The owner gone, Redis alone decides a late copy: rolled back, as the user was told.
+      for (const correlationId of racing) {
+        expect(await settled(b.controller.registerResponse({ correlationId, message: 3 })), correlationId).toBe('rolled-back');
+        expect(await b.controller.isRolledBack(correlationId)).toBe(true);
+      }
+    } finally {
+      await a.close().catch(() => undefined);
+      gated.redis.disconnect();
+    }
+  }, 30_000);
+});
+
+describe('scenario 2, the deadline rule: a live owner that stalled after delivering is never contradicted', () => {
+  it('an owner alive past deadline + grace, its record held up by a stalled event loop: the forwarder gets an honest error, a retry gets duplicate, nothing is rolled back', async () => {
+    const name = `owner-stalls-${Date.now()}`;
+    const owner = await startOwner(name); // lease 10 s
+    const b = await cluster.add({ ...fast, deadlineGrace: 100 }, { storeTimeout: 500 });
+    const { ids } = (await owner.call({ op: 'register', timeout: 300, ids: [null, `chosen-${name}`] })) as { ids: string[] };
+    await sleep(100);
+    const direct = owner.call({ op: 'respond-stall', ids, message: 'direct', stall: 2_500 });
+    await sleep(500); // deadline (300 ms) + grace (100 ms) passed, the owner still stalled
+    const told = await Promise.all(ids.map((correlationId) => settled(b.controller.registerResponse({ correlationId, message: 'copy' }))));
+    expect(told).toEqual(['ERR_RRXC_BACKPLANE', 'ERR_RRXC_BACKPLANE']);
+    expect((await direct)['outcomes']).toEqual(['delivered', 'delivered']);
+    await sleep(300);
+    for (const correlationId of ids) {
+      // Scenario 2's promise: a retry after the error is answered what was decided.
+      expect(await settled(b.controller.registerResponse({ correlationId, message: 'retry' })), correlationId).toBe('duplicate');
+      expect(await b.controller.isRolledBack(correlationId)).toBe(false);
+    }
+  }, 20_000);
+});
+
+describe('scenario 6 / F3: an exchange that ended with its rollback claim not yet written', () => {
+  it('a reply to a generated ID whose owner ended it unanswered is rolled back, never unmatched, while the claim is held up', async () => {
+    const gate = new GatedTagStore();
+    const a = await cluster.add(fast, { tagStore: gate, storeTimeout: 10_000 });
+    const b = await cluster.add(fast, { storeTimeout: 1_000 });
+    const xc = a.controller.createExchange({ timeout: 100 });
+    const { correlationId } = xc.registerRequest();
+    await sleep(400); // timed out; its end written, its claim held
+    expect(gate.pendingWrites).toBeGreaterThan(0);
+    expect(await settled(b.controller.registerResponse({ correlationId, message: 'late' }))).toBe('rolled-back');
+    gate.release();
+    expect((await xc.wait()).unanswered).toEqual([correlationId]);
+    expect(await b.controller.isRolledBack(correlationId)).toBe(true);
   }, 20_000);
 });
