@@ -406,7 +406,9 @@ return old`;
  * than that is gone). Answers the outcome (`delivered` when that
  * very forward was delivered), 'pending' when the owner may still deliver
  * (or may have: unknown), or 'none' when neither of the owner's sets holds
- * the ID (the tags decide). A `rolled-back` is the owner's set's decision;
+ * the ID and the owner is gone, or is this instance (the tags decide); a
+ * live owner that did not answer for an ID its sets do not hold (they were
+ * lost with Redis' data, or trimmed) is 'pending' too: unknown. A `rolled-back` is the owner's set's decision;
  * the caller then claims the rollback tag against the committed one.
  *
  * While the owner's lease lives, its pending IDs are never rolled back
@@ -431,7 +433,12 @@ if dup > 0 then
   if a and tonumber(a) >= now - dup then return 'duplicate' end
 end
 local s = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if not s then return 'none' end
+-- Neither set holds it, yet its owner lives and did not answer (fenced, or held up): after a
+-- Redis that lost its data, the owner alone knows, and will say once it answers again.
+if not s then
+  if alive and ARGV[3] ~= '1' then return 'pending' end
+  return 'none'
+end
 s = tonumber(s)
 if s < 0 then
   if now + s >= tonumber(ARGV[6]) then return 'none' end
