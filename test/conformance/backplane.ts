@@ -31,6 +31,12 @@ export interface BackplaneCluster {
   readonly loseLease?: (index: number) => void | Promise<void>;
   /** Releases what the cluster holds; called after every controller (and so every backplane) closed. */
   readonly cleanup?: () => Promise<void>;
+  /**
+   * Sockets the cluster's fixture itself holds open until `cleanup` — the
+   * connections an application gave its backplanes, which their close()
+   * must leave alone. Default: none.
+   */
+  readonly givenSockets?: number;
 }
 
 /**
@@ -221,7 +227,9 @@ export function describeBackplane(name: string, makeCluster: (size: number) => P
 
     it("is closed once by the controller's close(), after every exchange ended, and no longer receives replies", async () => {
       const before = resources();
-      const { instances } = await connect(2);
+      const { cluster, instances } = await connect(2);
+      // The application's own connections stay open: they are not the backplanes' to close.
+      before.set('TCPSocketWrap', (before.get('TCPSocketWrap') ?? 0) + (cluster.givenSockets ?? 0));
       const [a, b] = instances as [Instance, Instance];
       const { correlationId } = a.controller.createExchange().registerRequest();
       await Promise.all([a.controller.close(), a.controller.close()]);

@@ -15,12 +15,14 @@ export type ConnectBackplane = (options: { prefix: string; clock: Clock }, index
  * as if its heartbeats had stalled that long.
  *
  * @param release - Run after the backplanes closed and their keys went (say, to quit given connections).
+ * @param givenSockets - How many sockets `release` closes: connections given to the backplanes.
  */
 export async function redisBackplanes(
   redis: FileRedis,
   size: number,
   connect: ConnectBackplane = (options) => RedisBackplane.connect({ ...options, url: redis.url }),
   release?: () => Promise<unknown>,
+  givenSockets = 0,
 ): Promise<BackplaneCluster> {
   const prefix = uniquePrefix('backplane-conformance');
   const skews = Array.from({ length: size }, () => 0);
@@ -32,6 +34,7 @@ export async function redisBackplanes(
     // IDs the application chooses get their ownership record in the background.
     settle: () => new Promise((resolve) => setTimeout(resolve, 30)),
     loseLease: (index) => void (skews[index] = 2 * DEFAULT_LEASE_TTL),
+    givenSockets,
     cleanup: async () => {
       await Promise.all(backplanes.map((backplane) => backplane.close()));
       await deleteKeys(redis.connection, prefix);

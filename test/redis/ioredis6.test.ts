@@ -48,5 +48,6 @@ describeBackplane('RedisBackplane on ioredis 6, on given connections', (size) =>
     size,
     (options, index) => RedisBackplane.connect({ ...options, redis: connections[index]! }),
     () => Promise.all(connections.map((connection) => connection.quit())),
+    size,
   );
 });
