@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { nanoid } from 'nanoid';
 import { describe } from './_describe.js';
-import { checkId, checkOptionsObject, checkTtl, idError } from './_validate.js';
+import { checkBoolean, checkId, checkOptionsObject, checkTtl, idError } from './_validate.js';
 import type { BackplaneRouter, TagStore } from './adapters.js';
 import { ControllerClosedError, InvalidArgumentError } from './errors.js';
 import {
@@ -216,8 +216,10 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       return Promise.reject(new InvalidArgumentError(`registerResponse options must be an object, got ${describe(options)}`));
     }
     const { correlationId, message, overwrite = false } = options;
-    if (typeof overwrite !== 'boolean') {
-      return Promise.reject(new InvalidArgumentError(`overwrite must be a boolean, got ${describe(overwrite)}`));
+    try {
+      checkBoolean('overwrite', overwrite);
+    } catch (error) {
+      return Promise.reject(error);
     }
     const invalid = idError(correlationId, 'correlationId', this.#options.maxIdLength);
     if (invalid !== undefined) return Promise.reject(invalid);
