@@ -1,6 +1,6 @@
 import { createInbox, ErrorCode, headers as createHeaders, NatsError, type Msg, type MsgHdrs, type NatsConnection, type Payload } from 'nats';
 import { describe, describeCause } from '../_describe.js';
-import { checkFunction, checkOptionsObject, optionKeys } from '../_validate.js';
+import { checkBoolean, checkFunction, checkOptionsObject, optionKeys } from '../_validate.js';
 import type { Controller } from '../controller.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Exchange } from '../exchange.js';
@@ -42,6 +42,19 @@ export interface ConsumeNatsRepliesOptions<Req, Res> extends Omit<ReplyHandlerOp
    */
   header?: string;
   /**
+   * Stamp {@link NATS_CORRELATION_HEADER} with the correlation ID on every
+   * request that {@link NatsReplyConsumer.request} and
+   * {@link NatsReplyConsumer.publish} send, besides the reply subject: for
+   * a worker that answers somewhere else than `msg.reply` (another
+   * service, a stream) and names the ID there. Off, the reply subject
+   * alone carries the ID (its last token: `msg.reply` is
+   * `<inbox>.<correlationId>`), and a request goes out without headers
+   * unless it was given some — about 45 bytes and a header block less per
+   * request.
+   * @defaultValue `true` when `header` is given (the replies name the ID in a header, so their workers are taken to read it from the request), `false` otherwise
+   */
+  correlationHeader?: boolean;
+  /**
    * Told every decision, with the message it is about, after it was
    * applied: the place to keep a dead letter, since core NATS has none.
    * A `requeue` decided while {@link NatsReplyConsumer.close} runs, or
@@ -61,7 +74,11 @@ export interface ConsumeNatsRepliesOptions<Req, Res> extends Omit<ReplyHandlerOp
 
 /** Options of {@link NatsReplyConsumer.publish}. */
 export interface NatsPublishOptions {
-  /** Headers to send besides {@link NATS_CORRELATION_HEADER}; they are copied, not changed. */
+  /**
+   * Headers to send with the request (nats.js `headers()`); they are not
+   * changed. With {@link ConsumeNatsRepliesOptions.correlationHeader} on,
+   * a copy goes out, {@link NATS_CORRELATION_HEADER} set in it.
+   */
   headers?: MsgHdrs;
 }
 
@@ -92,8 +109,9 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
   replyTo(correlationId: string): string;
   /**
    * Publishes a request whose reply comes back here: `reply` is
-   * {@link NatsReplyConsumer.replyTo}, and {@link NATS_CORRELATION_HEADER}
-   * carries the ID. Register the request first (`exchange.registerRequest()`);
+   * {@link NatsReplyConsumer.replyTo}, whose last token is the ID (and
+   * {@link NATS_CORRELATION_HEADER} carries it too when the consumer's
+   * `correlationHeader` is on). Register the request first (`exchange.registerRequest()`);
    * should the server find no subscriber for `subject`, its exchange ends
    * at once with status `closed`, the ID tagged for rollback, and its
    * `response` rejects with an {@link rrxc!ExchangeEndedError} whose `cause` is
@@ -105,7 +123,7 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
    * @param subject - Where the workers listen.
    * @param payload - The encoded request.
    * @param correlationId - The registered request's ID; it must be a subject token (no `.`, `*`, `>` or whitespace), as generated IDs are.
-   * @param options - Extra headers.
+   * @param options - Headers to send.
    * @throws {@link rrxc!InvalidArgumentError} for a bad subject, ID or option, after `close()`, or once the connection closed (its `cause` the `NatsError` `CONNECTION_CLOSED`).
    */
   publish(subject: string, payload: Payload, correlationId: string, options?: NatsPublishOptions): void;
@@ -117,7 +135,7 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
    *
    * @param subject - Where the workers listen.
    * @param message - The request; encoded by the consumer's `encode`.
-   * @param options - The exchange's `signal`, `timeout` and `id`, the request's `correlationId`, extra headers.
+   * @param options - The exchange's `signal`, `timeout` and `id`, the request's `correlationId`, headers to send.
    * @returns The reply.
    * @throws {@link rrxc!ExchangeEndedError} (as a rejection) when the exchange ended before the reply came; after no responders or a closed connection its `status` is `closed` and its `cause` the `NatsError` (`503`, `CONNECTION_CLOSED`).
    * @throws {@link rrxc!InvalidArgumentError} (as a rejection, before any exchange opens) for a bad subject or option, after `close()`, or once the connection closed (its `cause` the `NatsError` `CONNECTION_CLOSED`).
@@ -158,7 +176,9 @@ export interface NatsReplyConsumer<Req, Res> extends AsyncDisposable {
  *
  * The correlation ID travels as the last token of the reply subject — as
  * in nats.js' own muxed requests — because the server's no-responders
- * status carries no header of the request, only its reply subject.
+ * status carries no header of the request, only its reply subject. A
+ * request carries headers only when it is given some, or when
+ * `correlationHeader` asks for {@link NATS_CORRELATION_HEADER}.
  *
  * @typeParam Req - Type of the request messages (the controller's `Req`).
  * @typeParam Res - Type of the reply messages (the controller's `Res`).
@@ -203,7 +223,7 @@ export async function consumeNatsReplies<Req, Res>(
   if (typeof controller !== 'object' || controller === null || typeof controller.getExchange !== 'function' || typeof controller.request !== 'function') {
     throw new InvalidArgumentError(`controller must be an rrxc Controller, got ${describe(controller)}`);
   }
-  const { inbox: givenInbox, encode: givenEncode, header, onDecision: givenOnDecision, onError: givenOnError, ...handlerOptions } = checkOptionsObject(
+  const { inbox: givenInbox, encode: givenEncode, header, correlationHeader: givenCorrelationHeader, onDecision: givenOnDecision, onError: givenOnError, ...handlerOptions } = checkOptionsObject(
     options,
     'consumeNatsReplies options',
     CONSUME_KEYS,
@@ -212,6 +232,7 @@ export async function consumeNatsReplies<Req, Res>(
   const encode = checkFunction('encode', givenEncode) ?? encodeJson;
   const onDecision = checkFunction('onDecision', givenOnDecision);
   const onError = checkFunction('onError', givenOnError) ?? warn;
+  const correlationHeader = givenCorrelationHeader === undefined ? header !== undefined : checkBoolean('correlationHeader', givenCorrelationHeader);
   if (header !== undefined && handlerOptions.getCorrelationId !== undefined) {
     throw new InvalidArgumentError('header and getCorrelationId both say where the correlation ID is: give one of them');
   }
@@ -238,6 +259,11 @@ export async function consumeNatsReplies<Req, Res>(
     }
   };
 
+  /** Replies being handled; `idle` is told when the count falls to 0, for `close()`. */
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+
+  /** Decides one reply; never rejects (what fails is reported). */
   const apply = async (message: Msg): Promise<void> => {
     try {
       let decision = await handle(message);
@@ -249,6 +275,11 @@ export async function consumeNatsReplies<Req, Res>(
       onDecision?.(decision, message);
     } catch (error) {
       report(error, message);
+    } finally {
+      if (--inFlight === 0 && idle !== undefined) {
+        idle();
+        idle = undefined;
+      }
     }
   };
 
@@ -266,14 +297,13 @@ export async function consumeNatsReplies<Req, Res>(
 
   const waiting = new WaitingExchanges<Exchange<Req, Res>>();
 
-  const inFlight = new Set<Promise<void>>();
   const subscription = connection.subscribe(`${prefix}*`, {
     callback: (error, message) => {
       if (error !== null) return report(error, undefined);
       // As nats.js tells a request error: a status 503 without a payload.
       if (message.data.length === 0 && message.headers?.code === 503) return noResponders(message);
-      const done = apply(message).finally(() => inFlight.delete(done));
-      inFlight.add(done);
+      inFlight++;
+      void apply(message);
     },
   });
   try {
@@ -313,28 +343,44 @@ export async function consumeNatsReplies<Req, Res>(
     }
     return subject;
   };
+  /** Sends a request to a subject already checked, with headers already checked. */
+  const send = (subject: string, payload: Payload, correlationId: string, headers: MsgHdrs | undefined): void => {
+    const reply = replyTo(correlationId);
+    if (correlationHeader) connection.publish(subject, payload, { reply, headers: copyHeaders(headers, NATS_CORRELATION_HEADER, correlationId) });
+    else if (headers !== undefined) connection.publish(subject, payload, { reply, headers: sendable(headers) });
+    else connection.publish(subject, payload, { reply });
+  };
   const publish = (subject: string, payload: Payload, correlationId: string, publishOptions?: NatsPublishOptions): void => {
     checkOpen();
-    checkSubject('subject', subject);
+    subjects.check(subject);
     const { headers } = checkOptionsObject(publishOptions, 'publish options', PUBLISH_KEYS);
-    const reply = replyTo(correlationId);
-    connection.publish(subject, payload, { reply, headers: copyHeaders(headers, NATS_CORRELATION_HEADER, correlationId) });
+    send(subject, payload, correlationId, checkHeaders(headers));
   };
+  /**
+   * The subjects requests went to, checked once each, with the `send` of
+   * `controller.request()` for a request without headers: one function per
+   * subject rather than a closure per request.
+   */
+  const subjects = new SubjectCache((subject) => (correlationId: string, message: Req) => send(subject, encode(message), correlationId, undefined));
 
   return {
     inbox,
     get inFlight() {
-      return inFlight.size;
+      return inFlight;
     },
     replyTo,
     publish,
     async request(subject, message, requestOptions) {
       // Checked before the exchange opens: what cannot be sent is not tagged for rollback.
       checkOpen();
-      checkSubject('subject', subject);
-      const { headers, ...rest } = checkOptionsObject(requestOptions, 'request options', REQUEST_OPTION_KEYS);
-      if (rest.correlationId !== undefined) checkToken(rest.correlationId);
-      return controller.request(message, (correlationId) => publish(subject, encode(message), correlationId, headers === undefined ? undefined : { headers }), rest);
+      const sendTo = subjects.check(subject);
+      if (requestOptions === undefined) return controller.request(message, sendTo, undefined);
+      checkOptionsObject(requestOptions, 'request options', REQUEST_OPTION_KEYS);
+      if (requestOptions.correlationId !== undefined) checkToken(requestOptions.correlationId);
+      if (!('headers' in requestOptions)) return controller.request(message, sendTo, requestOptions);
+      const { headers, ...rest } = requestOptions;
+      if (checkHeaders(headers) === undefined) return controller.request(message, sendTo, rest);
+      return controller.request(message, (correlationId, m) => send(subject, encode(m), correlationId, headers), rest);
     },
     close,
     [Symbol.asyncDispose]: close,
@@ -348,7 +394,7 @@ export async function consumeNatsReplies<Req, Res>(
         // A connection closed meanwhile took the subscription with it.
         if (!connection.isClosed()) report(error, undefined);
       } finally {
-        while (inFlight.size > 0) await Promise.all(inFlight);
+        while (inFlight > 0) await new Promise<void>((resolve) => (idle = resolve));
       }
     })();
     return closing;
@@ -385,10 +431,48 @@ class WaitingExchanges<X extends { readonly state: string }> {
 
 const SWEEP_MIN = 64;
 
+/**
+ * The subjects checked so far, each with what {@link SubjectCache.check}'s
+ * caller made of it, so that a subject is split and tested once rather
+ * than on every request. Bounded: past {@link SUBJECTS_MAX} distinct
+ * subjects it starts over, so one-off subjects (an ID in the subject) cost
+ * what they did before and hold no memory.
+ */
+class SubjectCache<V> {
+  readonly #make: (subject: string) => V;
+  readonly #known = new Map<string, V>();
+  /** The subject of the last call (`NONE` before the first), and its value: a request stream to one subject skips the lookup. */
+  #lastSubject: unknown = NONE;
+  #last: V | undefined;
+
+  constructor(make: (subject: string) => V) {
+    this.#make = make;
+  }
+
+  /** What `make` made of `subject`, once `subject` is checked; throws for a subject one cannot publish to. */
+  check(subject: unknown): V {
+    if (subject === this.#lastSubject) return this.#last!;
+    let value = this.#known.get(subject as string);
+    if (value === undefined) {
+      const checked = checkSubject('subject', subject);
+      if (this.#known.size >= SUBJECTS_MAX) this.#known.clear();
+      value = this.#make(checked);
+      this.#known.set(checked, value);
+    }
+    this.#lastSubject = subject;
+    this.#last = value;
+    return value;
+  }
+}
+
+const SUBJECTS_MAX = 256;
+const NONE = Symbol('none');
+
 const CONSUME_KEYS = optionKeys<ConsumeNatsRepliesOptions<unknown, unknown>>({
   inbox: true,
   encode: true,
   header: true,
+  correlationHeader: true,
   onDecision: true,
   onError: true,
   getCorrelationId: true,
@@ -404,6 +488,8 @@ const REQUEST_OPTION_KEYS = new Set([...REQUEST_KEYS, ...PUBLISH_KEYS]);
 
 /** A subject token: what the server matches `*` against. */
 const TOKEN = /^[^\s.*>]+$/;
+/** A subject one can publish to: tokens separated by dots, no wildcard. */
+const SUBJECT = /^[^\s.*>]+(?:\.[^\s.*>]+)*$/;
 
 function checkToken(correlationId: unknown): string {
   if (typeof correlationId !== 'string' || !TOKEN.test(correlationId)) {
@@ -414,17 +500,30 @@ function checkToken(correlationId: unknown): string {
 
 /** Throws unless `value` is a subject one can publish to: dot-separated tokens, no wildcard. */
 function checkSubject(what: string, value: unknown): string {
-  if (typeof value !== 'string' || !value.split('.').every((token) => TOKEN.test(token))) {
+  if (typeof value !== 'string' || !SUBJECT.test(value)) {
     throw new InvalidArgumentError(`${what} must be a NATS subject without wildcards, got ${describe(value)}`);
   }
   return value;
 }
 
-/** A copy of `from` (or new headers) with `name` set to `value`. */
-function copyHeaders(from: MsgHdrs | undefined, name: string, value: string): MsgHdrs {
+/** Throws unless `value` is headers (`MsgHdrs`: iterable, as nats.js `headers()` makes them) or undefined. */
+function checkHeaders(value: unknown): MsgHdrs | undefined {
+  if (value !== undefined && (typeof value !== 'object' || value === null || typeof (value as Partial<Iterable<unknown>>)[Symbol.iterator] !== 'function')) {
+    throw new InvalidArgumentError(`headers must be nats.js headers (from \`headers()\`), got ${describe(value)}`);
+  }
+  return value as MsgHdrs | undefined;
+}
+
+/** Headers nats.js can send as they are: its own (they encode themselves); others are copied into such. */
+function sendable(headers: MsgHdrs): MsgHdrs {
+  return typeof (headers as { encode?: unknown }).encode === 'function' ? headers : copyHeaders(headers);
+}
+
+/** A copy of `from` (or new headers), with `name` set to `value` when given. */
+function copyHeaders(from: MsgHdrs | undefined, name?: string, value?: string): MsgHdrs {
   const headers = createHeaders();
   if (from !== undefined) for (const [key, values] of from) for (const v of values) headers.append(key, v);
-  headers.set(name, value);
+  if (name !== undefined) headers.set(name, value!);
   return headers;
 }
 

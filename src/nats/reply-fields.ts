@@ -4,10 +4,14 @@ import { InvalidArgumentError } from '../errors.js';
 import { checkOptionsObject, optionKeys } from '../_validate.js';
 
 /**
- * Header in which {@link NatsReplyConsumer.publish} stamps the correlation
- * ID on every request, besides the reply subject: for a worker that answers
- * somewhere else than `msg.reply` (another service, a stream) and must name
- * the ID there. Read it back with `consumeNatsReplies(nc, controller, { header: NATS_CORRELATION_HEADER })`.
+ * Header in which {@link NatsReplyConsumer.publish} and
+ * {@link NatsReplyConsumer.request} stamp the correlation ID, besides the
+ * reply subject, when the consumer's `correlationHeader` is on (it is when
+ * its `header` option is given): for a worker that answers somewhere else
+ * than `msg.reply` (another service, a stream) and must name the ID there.
+ * Read it back with `consumeNatsReplies(nc, controller, { header: NATS_CORRELATION_HEADER })`.
+ * Otherwise requests carry no header of rrxc's: the ID is the last token of
+ * `msg.reply` (`<inbox>.<correlationId>`).
  * Not `Nats-…`: that prefix belongs to the server and JetStream.
  */
 export const NATS_CORRELATION_HEADER = 'Rrxc-Correlation-Id';

@@ -113,8 +113,77 @@ describe('consumeNatsReplies on a NATS server', () => {
     expect(message.subject).toBe(consumer.replyTo(decision.correlationId!));
   });
 
-  it('publishes with the reply subject and the correlation header, and routes the replies of an exchange of several requests', async () => {
+  it('publishes with the reply subject and no header, and routes the replies of an exchange of several requests', async () => {
     const { controller, consumer, jobs } = await setUp();
+    const seen: Msg[] = [];
+    const spy = nc.subscribe(jobs, { callback: (_, msg) => seen.push(msg) });
+    cleanups.push(() => spy.unsubscribe());
+    const result = await controller.synchronize({ timeout: 5_000 }, (xc) => {
+      for (const x of [1, 2, 3]) {
+        const { correlationId } = xc.registerRequest({ message: { x } });
+        consumer.publish(jobs, JSON.stringify({ x }), correlationId);
+      }
+    });
+    expect(result.status).toBe('completed');
+    expect(result.entries.map((e) => e.response)).toEqual([{ double: 2 }, { double: 4 }, { double: 6 }]);
+    // The reply subject alone carries the ID: no header block unless asked for.
+    expect(seen.map((m) => [m.reply, m.headers])).toEqual(result.entries.map((e) => [`${consumer.inbox}.${e.correlationId}`, undefined]));
+    await expect(consumer.request(jobs, { x: 4 })).resolves.toEqual({ double: 8 });
+    await vi.waitFor(() => expect(seen).toHaveLength(4));
+    expect(seen[3]!.headers).toBeUndefined();
+  });
+
+  it('stamps the correlation header too with correlationHeader, or when the replies are read by a header', async () => {
+    for (const options of [{ correlationHeader: true }, { header: NATS_CORRELATION_HEADER }]) {
+      const { consumer, jobs } = await setUp(options);
+      const seen: Msg[] = [];
+      const spy = nc.subscribe(jobs, { callback: (_, msg) => seen.push(msg) });
+      cleanups.push(() => spy.unsubscribe());
+      const given = headers();
+      given.set('Trace', 't-1');
+      const id = `stamped-${randomUUID()}`;
+      await consumer.request(jobs, { x: 1 }, { correlationId: id, headers: given, timeout: 5_000 }).catch(() => undefined);
+      consumer.publish(jobs, JSON.stringify({ x: 2 }), `published-${randomUUID()}`);
+      await vi.waitFor(() => expect(seen).toHaveLength(2));
+      expect(seen[0]!.headers?.get(NATS_CORRELATION_HEADER)).toBe(id);
+      expect(seen[0]!.headers?.get('Trace')).toBe('t-1');
+      expect(seen[1]!.headers?.get(NATS_CORRELATION_HEADER)).toBe(seen[1]!.reply!.slice(consumer.inbox.length + 1));
+      // The caller's headers are not changed.
+      expect(given.has(NATS_CORRELATION_HEADER)).toBe(false);
+    }
+  });
+
+  it('sends the headers it is given as they are, without the correlation header by default', async () => {
+    const { consumer, jobs } = await setUp();
+    const seen: Msg[] = [];
+    const spy = nc.subscribe(jobs, { callback: (_, msg) => seen.push(msg) });
+    cleanups.push(() => spy.unsubscribe());
+    const given = headers();
+    given.append('Trace', 't-2');
+    await expect(consumer.request(jobs, { x: 5 }, { headers: given })).resolves.toEqual({ double: 10 });
+    await expect(consumer.request(jobs, { x: 6 }, { headers: undefined, timeout: 5_000 } as never)).resolves.toEqual({ double: 12 });
+    consumer.publish(jobs, JSON.stringify({ x: 7 }), 'published-with-headers', { headers: given });
+    await vi.waitFor(() => expect(seen).toHaveLength(3));
+    expect(seen.map((m) => [m.headers?.get('Trace'), m.headers?.has(NATS_CORRELATION_HEADER) ?? false])).toEqual([
+      ['t-2', false],
+      [undefined, false],
+      ['t-2', false],
+    ]);
+  });
+
+  it('routes requests to many subjects, each checked once, however many there are', async () => {
+    const { consumer } = await setUp();
+    const subjects = Array.from({ length: 300 }, (_, i) => `${uniqueSubject('many')}.n${i}`);
+    const sub = nc.subscribe(`rrxc-test.many.>`, { callback: (_, msg) => msg.respond(JSON.stringify({ double: 2 * msg.json<Job>().x })) });
+    cleanups.push(() => sub.unsubscribe());
+    await nc.flush();
+    const answers = await Promise.all(subjects.map((subject, x) => consumer.request(subject, { x }, { timeout: 5_000 })));
+    expect(answers).toEqual(subjects.map((_, x) => ({ double: 2 * x })));
+    await expect(consumer.request(subjects[0]!, { x: 1 }, { timeout: 5_000 })).resolves.toEqual({ double: 2 });
+  });
+
+  it('keeps the correlation header for a worker that answers elsewhere: the old recipe', async () => {
+    const { controller, consumer, jobs } = await setUp({ correlationHeader: true });
     const seen: Msg[] = [];
     const spy = nc.subscribe(jobs, { callback: (_, msg) => seen.push(msg) });
     cleanups.push(() => spy.unsubscribe());
@@ -522,6 +591,7 @@ describe('consumeNatsReplies arguments', () => {
       // The consumer writes the requeue count; a getRequeues of one's own could not bound the requeues.
       [nc, controller, { getRequeues: () => 0 }],
       [nc, controller, { header: 'with space' }],
+      [nc, controller, { correlationHeader: 'yes' }],
       [nc, controller, { header: NATS_CORRELATION_HEADER, getCorrelationId: () => 'id' }],
       [nc, controller, { getPayload: 'json' }],
       [nc, controller, { unmatched: 'bounce' }],
@@ -552,6 +622,14 @@ describe('consumeNatsReplies arguments', () => {
     expect(() => consumer.publish(jobs, '{}', 'id', { header: 1 } as never)).toThrow(InvalidArgumentError);
     await expect(consumer.request(jobs, { x: 1 }, { correlationId: 'a.b' })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(consumer.request('', { x: 1 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    // A subject checked once is still checked against the next, whatever it is.
+    await expect(consumer.request(jobs, { x: 1 })).resolves.toEqual({ double: 2 });
+    for (const subject of ['jobs.>', 'a..b', '.a', 'a.', 'a b', undefined, 1, { toString: () => jobs }]) {
+      await expect(consumer.request(subject as never, { x: 1 }), String(subject)).rejects.toBeInstanceOf(InvalidArgumentError);
+      expect(() => consumer.publish(subject as never, '{}', 'id'), String(subject)).toThrow(InvalidArgumentError);
+    }
+    await expect(consumer.request(jobs, { x: 1 }, { headers: 'Trace: 1' as never })).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(() => consumer.publish(jobs, '{}', 'id', { headers: {} as never })).toThrow(InvalidArgumentError);
     expect(controller.openExchanges).toBe(0);
     expect(await controller.isRolledBack('a.b')).toBe(false);
   });
