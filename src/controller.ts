@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { nanoid } from 'nanoid';
 import { describe } from './_describe.js';
-import { checkBoolean, checkId, checkOptionsObject, checkTtl, idError } from './_validate.js';
+import { checkId, checkOptionsObject, checkTtl, idError } from './_validate.js';
 import type { BackplaneRouter, TagStore } from './adapters.js';
 import { ControllerClosedError, InvalidArgumentError } from './errors.js';
 import {
@@ -216,10 +216,8 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       return Promise.reject(new InvalidArgumentError(`registerResponse options must be an object, got ${describe(options)}`));
     }
     const { correlationId, message, overwrite = false } = options;
-    try {
-      checkBoolean('overwrite', overwrite);
-    } catch (error) {
-      return Promise.reject(error);
+    if (typeof overwrite !== 'boolean') {
+      return Promise.reject(new InvalidArgumentError(`overwrite must be a boolean, got ${describe(overwrite)}`));
     }
     const invalid = idError(correlationId, 'correlationId', this.#options.maxIdLength);
     if (invalid !== undefined) return Promise.reject(invalid);
@@ -343,11 +341,10 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
    * @throws {@link TagStoreError} (as a rejection) when the store fails or does not answer within `storeTimeout`: the claim may or may not have been recorded.
    */
   async claim(id: string, tag: string, options?: ClaimOptions): Promise<string | undefined> {
-    this.#checkTagArguments(id, tag);
     const { ttl = this.#options.rollbackTtl, rivals = [] } = checkOptionsObject(options, 'claim options', CLAIM_KEYS) as ClaimOptions;
-    checkTtl('ttl', ttl);
     if (!Array.isArray(rivals)) throw new InvalidArgumentError(`rivals must be an array of tags, got ${describe(rivals)}`);
-    this.#checkTagArguments(id, ...rivals);
+    this.#checkTagArguments(id, tag, ...rivals);
+    checkTtl('ttl', ttl);
     return this.#callStore('claim', () => this.#tagStore.claim(id, tag, ttl, rivals));
   }
 

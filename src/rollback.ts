@@ -13,7 +13,7 @@ import {
 import type { Exchange } from './exchange.js';
 import type { ControllerOptions } from './options.js';
 import { withTimeout } from './timing/with-timeout.js';
-import type { ExchangeResult } from './types.js';
+import type { Awaitable, ExchangeResult } from './types.js';
 
 /** What {@link RollbackTags} needs of the controller's options. */
 export interface RollbackOptions<Req, Res> {
@@ -160,7 +160,6 @@ export class RollbackTags<Req, Res> {
    */
   claimUnanswered(exchange: Exchange<Req, Res>, result: ExchangeResult<Req, Res>): Promise<void> | undefined {
     const ids = result.unanswered;
-    const { rollbackTag, rollbackTtl } = this.#options;
     // The clean starts this end waits for: a later one means the ID was registered again meanwhile.
     const cleanings = this.#cleaning.size === 0 ? NO_CLEANINGS : ids.map((id) => this.#cleaning.get(id));
     // Made only when a claim is asynchronous or not won: the common end
@@ -173,10 +172,10 @@ export class RollbackTags<Req, Res> {
       let decision: Decision | PromiseLike<Decision>;
       const cleaning = cleanings[i];
       if (cleaning !== undefined) {
-        decision = cleaning.then(() => this.#store.claim(id, rollbackTag, rollbackTtl, this.#rivals)).then((holder) => this.#decision(holder));
+        decision = cleaning.then(() => this.#claim(id)).then((holder) => this.#decision(holder));
       } else {
         try {
-          const answer = this.#store.claim(id, rollbackTag, rollbackTtl, this.#rivals);
+          const answer = this.#claim(id);
           decision = isThenable(answer) ? Promise.resolve(answer).then((holder) => this.#decision(holder)) : this.#decision(answer);
         } catch (error) {
           failure = error;
@@ -280,6 +279,12 @@ export class RollbackTags<Req, Res> {
     if (this.#undecided.size > 0) this.#scheduleRetry();
   }
 
+  /** The rollback claim on `id`, against the committed tag. */
+  #claim(id: string): Awaitable<string | undefined> {
+    const { rollbackTag, rollbackTtl } = this.#options;
+    return this.#store.claim(id, rollbackTag, rollbackTtl, this.#rivals);
+  }
+
   #decision(holder: string | undefined): Decision {
     return holder === this.#options.committedTag ? 'committed' : 'rolled-back';
   }
@@ -288,10 +293,9 @@ export class RollbackTags<Req, Res> {
   #claimAgain(id: string): Promise<Decision> {
     const inFlight = this.#claimingAgain.get(id);
     if (inFlight !== undefined) return inFlight;
-    const { rollbackTag, rollbackTtl } = this.#options;
     let answer: string | undefined | Promise<string | undefined>;
     try {
-      answer = this.call('claim', () => this.#store.claim(id, rollbackTag, rollbackTtl, this.#rivals));
+      answer = this.call('claim', () => this.#claim(id));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -322,8 +326,12 @@ export class RollbackTags<Req, Res> {
 
   async #retryUndecided(): Promise<void> {
     const now = this.#options.clock.now();
-    const ids = [...this.#undecided].flatMap(([id, { until }]) => (until > now ? [id] : []));
-    for (const [id, { until }] of this.#undecided) if (until <= now) this.#undecided.delete(id);
+    const ids: string[] = [];
+    // Past its TTL a rollback tag would be gone already: such an ID is given up.
+    for (const [id, { until }] of this.#undecided) {
+      if (until > now) ids.push(id);
+      else this.#undecided.delete(id);
+    }
     const answers = await Promise.allSettled(ids.map((id) => this.#claimAgain(id)));
     const failed = answers.find((a): a is PromiseRejectedResult => a.status === 'rejected');
     this.#retryDelay = failed === undefined ? FIRST_RETRY_DELAY : Math.min(this.#retryDelay * 2, MAX_RETRY_DELAY);

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHANNELS, claimCommitted, Controller, type TagStoreErrorMessage, MemoryTagStore, TagStoreError, type TagStore } from '../../src/index.js';
 import { RedisTagStore } from '../../src/redis/index.js';
-import { clock, closeControllersAfterEach, make } from '../helpers/controllers.js';
+import { clock, closeControllersAfterEach, make, THREE_HOURS } from '../helpers/controllers.js';
 import { redisForFile } from '../helpers/redis-for-file.js';
 import { deleteKeys } from '../helpers/redis-keys.js';
 import { uniquePrefix } from '../helpers/redis-server.js';
@@ -63,6 +63,36 @@ describe('the worker claims committed before the requester gives up', () => {
     await expect(claimCommitted({} as TagStore, 'x')).rejects.toMatchObject({ code: 'ERR_RRXC_INVALID_ARGUMENT' });
     await expect(claimCommitted(store, 'x', { tll: 5 } as never)).rejects.toMatchObject({ code: 'ERR_RRXC_INVALID_ARGUMENT' });
     expect(() => make({ committedTag: 'rollback' })).toThrow(/committedTag and rollbackTag must differ/);
+  });
+});
+
+describe('controller.claim()', () => {
+  it('settles an ID once against its rivals, with the rollback TTL unless given one', async () => {
+    const controller = make();
+    expect(await controller.claim('job-1', 'compensated')).toBeUndefined();
+    expect(await controller.claim('job-1', 'compensated')).toBe('compensated');
+    await controller.tag('job-2', 'committed');
+    expect(await controller.claim('job-2', 'rollback', { rivals: ['committed'] })).toBe('committed');
+    expect(await controller.claim('job-3', 'short', { ttl: 10 })).toBeUndefined();
+    clock.advance(10);
+    expect(await controller.claim('job-3', 'short')).toBeUndefined();
+    clock.advance(THREE_HOURS - 1);
+    expect(await controller.hasTag('job-3', 'short')).toBe(true);
+  });
+
+  it('rejects bad arguments with InvalidArgumentError, before touching the store', async () => {
+    const controller = make();
+    for (const [id, tag, options] of [
+      ['', 'x', undefined],
+      ['a', '', undefined],
+      ['a', 'x', { rivals: 'committed' }],
+      ['a', 'x', { rivals: [''] }],
+      ['a', 'x', { ttl: -1 }],
+      ['a', 'x', { tll: 5 }],
+    ] as const) {
+      await expect(controller.claim(id, tag, options as never)).rejects.toMatchObject({ code: 'ERR_RRXC_INVALID_ARGUMENT' });
+    }
+    expect(await controller.hasTag('a')).toBe(true);
   });
 });
 
