@@ -5,8 +5,8 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Controller } from '../../src/index.js';
-import { createReplyHandler } from '../../src/integrations/index.js';
 import { RedisTagStore } from '../../src/redis/index.js';
+import { compensatingConsumer } from '../helpers/compensating-consumer.js';
 import { inFlight } from '../helpers/in-flight.js';
 import { redisForFile } from '../helpers/redis-for-file.js';
 import { deleteKeys } from '../helpers/redis-keys.js';
@@ -25,27 +25,6 @@ async function rolledBackIds(store: RedisTagStore, count: number): Promise<strin
   expect((await xc.wait()).unanswered).toHaveLength(count);
   await requester.close();
   return ids;
-}
-
-/** A consumer of late replies on its own connection, counting what it compensated. */
-async function consumer(url: string, prefix: string) {
-  const store = await RedisTagStore.connect({ url, prefix });
-  const controller = new Controller<unknown, string>({ tagStore: store });
-  const compensated: string[] = [];
-  const handle = createReplyHandler(controller, {
-    getCorrelationId: (m: { id: string }) => m.id,
-    getPayload: () => 'late',
-    getRequeues: () => 0,
-    compensate: (_payload, { correlationId }) => void compensated.push(correlationId),
-  });
-  return {
-    compensated,
-    handle,
-    close: async () => {
-      await controller.close();
-      await store.close();
-    },
-  };
 }
 
 function shuffled<T>(items: readonly T[]): T[] {
@@ -69,7 +48,7 @@ describe('compensating a late reply once across consumers that share a RedisTagS
   it(`two controllers in one process, ${COPIES} late replies each received by both at once`, async () => {
     const prefix = uniquePrefix('compensate-once');
     const setup = await RedisTagStore.connect({ url: redis.url, prefix });
-    const [a, b] = await Promise.all([consumer(redis.url, prefix), consumer(redis.url, prefix)]);
+    const [a, b] = await Promise.all([compensatingConsumer(redis.url, prefix), compensatingConsumer(redis.url, prefix)]);
     try {
       const ids = await rolledBackIds(setup, COPIES);
       const decisions = await Promise.all(shuffled(ids.flatMap((id) => [() => a.handle({ id }), () => b.handle({ id })])).map((handle) => handle()));
@@ -85,7 +64,7 @@ describe('compensating a late reply once across consumers that share a RedisTagS
   it(`two processes, ${COPIES} late replies each received by both at once`, async () => {
     const prefix = uniquePrefix('compensate-once-processes');
     const setup = await RedisTagStore.connect({ url: redis.url, prefix });
-    const local = await consumer(redis.url, prefix);
+    const local = await compensatingConsumer(redis.url, prefix);
     const child = fork(CHILD, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, REDIS_URL: redis.url, RRXC_PREFIX: prefix }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     try {
       const [ready] = (await once(child, 'message')) as [{ ready: boolean }];

@@ -2,8 +2,8 @@
 // `order-<offset>`) starts clean: the earlier attempt's decision does not
 // decide the retry. Issue #12, item 4.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { describe, expect, it } from 'vitest';
-import { CHANNELS, claimCommitted, Controller, MemoryTagStore, type TagStore } from '../../src/index.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CHANNELS, claimCommitted, Controller, MemoryTagStore, type ControllerOptions, type ExchangeResult, type TagStore } from '../../src/index.js';
 import { RedisTagStore } from '../../src/redis/index.js';
 import { closeControllersAfterEach, controllers } from '../helpers/controllers.js';
 import { ManualClock } from '../helpers/manual-clock.js';
@@ -27,100 +27,84 @@ const stores: { name: string; make: () => Promise<{ store: TagStore; done: () =>
 ];
 
 describe.each(stores)('re-registering an ID on $name', ({ make }) => {
-  it("answers the retry, and reports the first attempt's straggler `unmatched` after the duplicate window, never `rolled-back`", async () => {
-    const { store, done } = await make();
-    const clock = new ManualClock();
-    const controller = new Controller<string, string>({ tagStore: store, clock, duplicateWindow: 1_000 });
+  let store: TagStore;
+  let done: () => Promise<void>;
+  let clock: ManualClock;
+  beforeEach(async () => {
+    ({ store, done } = await make());
+    clock = new ManualClock();
+  });
+  afterEach(() => done());
+
+  function controllerOn(tagStore: TagStore, options: ControllerOptions<string, string> = {}): Controller<string, string> {
+    const controller = new Controller<string, string>({ tagStore, clock, ...options });
     controllers.push(controller);
-    try {
-      const first = controller.createExchange({ timeout: 100 });
-      void first.registerRequest({ correlationId: 'order-9' }).response.catch(() => {});
-      clock.advance(100);
-      expect((await first.wait()).unanswered).toEqual(['order-9']);
-      expect(await controller.isRolledBack('order-9')).toBe(true);
+    return controller;
+  }
 
-      // The batch is consumed again with the same IDs; this time the reply comes.
-      const retry = controller.createExchange({ timeout: 100 });
-      const handle = retry.registerRequest({ correlationId: 'order-9', message: 'again' });
-      expect(await controller.registerResponse({ correlationId: 'order-9', message: 'reserved' })).toBe('delivered');
-      expect(await handle.response).toBe('reserved');
-      expect((await retry.wait()).complete).toBe(true);
-      expect(await controller.isRolledBack('order-9')).toBe(false);
+  /** An attempt under `id` whose reply does not come: its exchange times out after `during` ran. */
+  async function timedOut(controller: Controller<string, string>, id: string, during?: () => Promise<unknown>): Promise<ExchangeResult<string, string>> {
+    const xc = controller.createExchange({ timeout: 100 });
+    void xc.registerRequest({ correlationId: id }).response.catch(() => {});
+    await during?.();
+    clock.advance(100);
+    return xc.wait();
+  }
 
-      // Past the duplicate window (answered IDs are kept in two generations: up to twice the window).
-      clock.advance(2_001);
-      expect(await controller.registerResponse({ correlationId: 'order-9', message: 'straggler of the first attempt' })).toBe('unmatched');
-    } finally {
-      await done();
-    }
+  it("answers the retry, and reports the first attempt's straggler `unmatched` after the duplicate window, never `rolled-back`", async () => {
+    const controller = controllerOn(store, { duplicateWindow: 1_000 });
+    expect((await timedOut(controller, 'order-9')).unanswered).toEqual(['order-9']);
+    expect(await controller.isRolledBack('order-9')).toBe(true);
+
+    // The batch is consumed again with the same IDs; this time the reply comes.
+    const retry = controller.createExchange({ timeout: 100 });
+    const handle = retry.registerRequest({ correlationId: 'order-9', message: 'again' });
+    expect(await controller.registerResponse({ correlationId: 'order-9', message: 'reserved' })).toBe('delivered');
+    expect(await handle.response).toBe('reserved');
+    expect((await retry.wait()).complete).toBe(true);
+    expect(await controller.isRolledBack('order-9')).toBe(false);
+
+    // Past the duplicate window (answered IDs are kept in two generations: up to twice the window).
+    clock.advance(2_001);
+    expect(await controller.registerResponse({ correlationId: 'order-9', message: 'straggler of the first attempt' })).toBe('unmatched');
   });
 
   it("keeps the first attempt's committed claim: the retry's worker is told the work is done, and the retry's end reports it committed", async () => {
-    const { store, done } = await make();
-    const clock = new ManualClock();
-    const controller = new Controller<string, string>({ tagStore: store, clock });
-    controllers.push(controller);
-    try {
-      const first = controller.createExchange({ timeout: 100 });
-      void first.registerRequest({ correlationId: 'order-10' }).response.catch(() => {});
-      expect(await claimCommitted(store, 'order-10')).toBe('won');
-      clock.advance(100);
-      expect((await first.wait()).committed).toEqual(['order-10']);
-
-      const retry = controller.createExchange({ timeout: 100 });
-      void retry.registerRequest({ correlationId: 'order-10' }).response.catch(() => {});
-      expect(await claimCommitted(store, 'order-10')).toBe('committed');
-      clock.advance(100);
-      expect(await retry.wait()).toMatchObject({ unanswered: [], committed: ['order-10'] });
-    } finally {
-      await done();
-    }
+    const controller = controllerOn(store);
+    const first = await timedOut(controller, 'order-10', async () => expect(await claimCommitted(store, 'order-10')).toBe('won'));
+    expect(first.committed).toEqual(['order-10']);
+    const retry = await timedOut(controller, 'order-10', async () => expect(await claimCommitted(store, 'order-10')).toBe('committed'));
+    expect(retry).toMatchObject({ unanswered: [], committed: ['order-10'] });
   });
 
   it("claims the retry's rollback only after the earlier rollback tag is gone, whatever order the store keeps", async () => {
-    const { store, done } = await make();
-    const clock = new ManualClock();
-    const controller = new Controller<string, string>({ tagStore: store, clock });
-    controllers.push(controller);
-    try {
-      const first = controller.createExchange({ timeout: 100 });
-      void first.registerRequest({ correlationId: 'order-11' }).response.catch(() => {});
-      clock.advance(100);
-      await first.wait();
-      // The retry ends at once, before its clean start can have reached an asynchronous store.
-      const retry = controller.createExchange({ timeout: 100 });
-      void retry.registerRequest({ correlationId: 'order-11' }).response.catch(() => {});
-      retry.close();
-      expect(await retry.wait()).toMatchObject({ unanswered: ['order-11'] });
-      expect(await controller.isRolledBack('order-11')).toBe(true);
-      expect(await claimCommitted(store, 'order-11')).toBe('rolled-back');
-    } finally {
-      await done();
-    }
+    const controller = controllerOn(store);
+    await timedOut(controller, 'order-11');
+    // The retry ends at once, before its clean start can have reached an asynchronous store.
+    const retry = controller.createExchange({ timeout: 100 });
+    void retry.registerRequest({ correlationId: 'order-11' }).response.catch(() => {});
+    retry.close();
+    expect(await retry.wait()).toMatchObject({ unanswered: ['order-11'] });
+    expect(await controller.isRolledBack('order-11')).toBe(true);
+    expect(await claimCommitted(store, 'order-11')).toBe('rolled-back');
   });
 
   it("does not claim the earlier attempt's undecided rollback once the ID is registered again", async () => {
-    const { store: inner, done } = await make();
     let down = true;
-    const store: TagStore = {
-      tag: (id, tag, ttl) => inner.tag(id, tag, ttl),
-      untag: (id, tag) => inner.untag(id, tag),
-      getTags: (id) => inner.getTags(id),
+    const flaky: TagStore = {
+      tag: (id, tag, ttl) => store.tag(id, tag, ttl),
+      untag: (id, tag) => store.untag(id, tag),
+      getTags: (id) => store.getTags(id),
       claim: async (id, tag, ttl, rivals) => {
         if (down) throw new Error('store down');
-        return inner.claim(id, tag, ttl, rivals);
+        return store.claim(id, tag, ttl, rivals);
       },
     };
-    const clock = new ManualClock();
-    const controller = new Controller<string, string>({ tagStore: store, clock });
-    controllers.push(controller);
+    const controller = controllerOn(flaky);
     const ignore = (): void => {};
     subscribe(CHANNELS.tagStoreError, ignore);
     try {
-      const first = controller.createExchange({ timeout: 100 });
-      void first.registerRequest({ correlationId: 'order-12' }).response.catch(() => {});
-      clock.advance(100);
-      expect((await first.wait()).undecided).toEqual(['order-12']);
+      expect((await timedOut(controller, 'order-12')).undecided).toEqual(['order-12']);
       down = false;
       const retry = controller.createExchange({ timeout: 100 });
       const handle = retry.registerRequest({ correlationId: 'order-12' });
@@ -133,7 +117,6 @@ describe.each(stores)('re-registering an ID on $name', ({ make }) => {
       expect(await controller.isRolledBack('order-12')).toBe(false);
     } finally {
       unsubscribe(CHANNELS.tagStoreError, ignore);
-      await done();
     }
   });
 });

@@ -6,27 +6,16 @@
  * same moment), in the order given, eight at a time (a consumer's prefetch),
  * and answers the IDs it compensated.
  */
-import { Controller } from '../../src/index.js';
-import { createReplyHandler } from '../../src/integrations/index.js';
-import { RedisTagStore } from '../../src/redis/index.js';
+import { compensatingConsumer } from './compensating-consumer.js';
 import { inFlight } from './in-flight.js';
 
-const store = await RedisTagStore.connect({ url: process.env['REDIS_URL']!, prefix: process.env['RRXC_PREFIX']! });
-const controller = new Controller<unknown, string>({ tagStore: store });
-const compensated: string[] = [];
-const handle = createReplyHandler(controller, {
-  getCorrelationId: (m: { id: string }) => m.id,
-  getPayload: () => 'late',
-  getRequeues: () => 0,
-  compensate: (_payload, { correlationId }) => void compensated.push(correlationId),
-});
+const { compensated, handle, close } = await compensatingConsumer(process.env['REDIS_URL']!, process.env['RRXC_PREFIX']!);
 
 process.on('message', async (command: { ids: string[]; at: number }) => {
   await new Promise((resolve) => setTimeout(resolve, command.at - Date.now()));
   void inFlight(8, command.ids, (id) => handle({ id })).then(async (decisions) => {
     process.send!({ compensated, actions: decisions.map((d) => d.action) });
-    await controller.close();
-    await store.close();
+    await close();
     process.disconnect();
   });
 });
