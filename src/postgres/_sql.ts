@@ -63,6 +63,36 @@ export class Sql {
     // is deciding on one of the rows; it takes them next time.
     this.purge = `DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} WHERE expires_at < clock_timestamp() LIMIT $1::int FOR UPDATE SKIP LOCKED)`;
 
+    /** `p_tag` with its expiry: what a write adds to the ID's tags. */
+    const newTag = `jsonb_build_object(p_tag, ${expiryAt('p_ttl', 'v_now')})`;
+    /** Writes `v_tags` (non-empty) back to the locked row of `p_id`. */
+    const store = `UPDATE ${t} SET tags = v_tags, expires_at = ${rowExpiry('v_tags')} WHERE id = p_id;`;
+    /**
+     * The loop of a write that adds `p_tag` to `p_id`, then runs `done`
+     * (a RETURN): locks the ID's row, runs `check` on its tags (which may
+     * return first), and stores the live ones of `kept` with `p_tag`; or
+     * else inserts the row with `p_tag` alone. Should another transaction
+     * insert the row meanwhile, the INSERT waits for it, and the loop locks
+     * that row and decides again.
+     */
+    const lockOrInsert = (check: string, kept: string, done: string): string => `  LOOP
+    SELECT tags INTO v_tags FROM ${t} WHERE id = p_id FOR UPDATE;
+    IF FOUND THEN
+      v_now := ${NOW_MS};
+${check}      v_tags := ${liveTags(kept, 'v_now')} || ${newTag};
+      ${store}
+      ${done}
+    END IF;
+    v_now := ${NOW_MS};
+    v_tags := ${newTag};
+    INSERT INTO ${t} (id, tags, expires_at) VALUES (p_id, v_tags, ${rowExpiry('v_tags')}) ON CONFLICT (id) DO NOTHING;
+    IF FOUND THEN
+      ${done}
+    END IF;
+    -- Another transaction inserted the row after this one looked, and
+    -- committed (the INSERT waited for it): lock that row, decide again.
+  END LOOP;`;
+
     const functions = [
       plpgsql(
         `CREATE OR REPLACE FUNCTION ${fn('claim')}(p_id text, p_tag text, p_ttl float8, p_rivals text[]) RETURNS text`,
@@ -71,29 +101,17 @@ export class Sql {
   v_now float8;
   v_held text;
 BEGIN
-  LOOP
-    SELECT tags INTO v_tags FROM ${t} WHERE id = p_id FOR UPDATE;
-    IF FOUND THEN
-      v_now := ${NOW_MS};
-      SELECT key INTO v_held FROM jsonb_each(v_tags)
+${lockOrInsert(
+  `      SELECT key INTO v_held FROM jsonb_each(v_tags)
         WHERE (key = p_tag OR key = ANY (p_rivals)) AND ${isLive('value', 'v_now')}
         ORDER BY key = p_tag DESC LIMIT 1;
       IF FOUND THEN
         RETURN v_held;
       END IF;
-      v_tags := ${liveTags('v_tags', 'v_now')} || jsonb_build_object(p_tag, ${expiryAt('p_ttl', 'v_now')});
-      UPDATE ${t} SET tags = v_tags, expires_at = ${rowExpiry('v_tags')} WHERE id = p_id;
-      RETURN NULL;
-    END IF;
-    v_now := ${NOW_MS};
-    v_tags := jsonb_build_object(p_tag, ${expiryAt('p_ttl', 'v_now')});
-    INSERT INTO ${t} (id, tags, expires_at) VALUES (p_id, v_tags, ${rowExpiry('v_tags')}) ON CONFLICT (id) DO NOTHING;
-    IF FOUND THEN
-      RETURN NULL;
-    END IF;
-    -- Another transaction inserted the row after this one looked, and
-    -- committed (the INSERT waited for it): lock that row, decide again.
-  END LOOP;
+`,
+  'v_tags',
+  'RETURN NULL;',
+)}
 END`,
       ),
       plpgsql(
@@ -102,21 +120,7 @@ END`,
   v_tags jsonb;
   v_now float8;
 BEGIN
-  LOOP
-    SELECT tags INTO v_tags FROM ${t} WHERE id = p_id FOR UPDATE;
-    IF FOUND THEN
-      v_now := ${NOW_MS};
-      v_tags := ${liveTags('v_tags - p_tag', 'v_now')} || jsonb_build_object(p_tag, ${expiryAt('p_ttl', 'v_now')});
-      UPDATE ${t} SET tags = v_tags, expires_at = ${rowExpiry('v_tags')} WHERE id = p_id;
-      RETURN;
-    END IF;
-    v_now := ${NOW_MS};
-    v_tags := jsonb_build_object(p_tag, ${expiryAt('p_ttl', 'v_now')});
-    INSERT INTO ${t} (id, tags, expires_at) VALUES (p_id, v_tags, ${rowExpiry('v_tags')}) ON CONFLICT (id) DO NOTHING;
-    IF FOUND THEN
-      RETURN;
-    END IF;
-  END LOOP;
+${lockOrInsert('', 'v_tags - p_tag', 'RETURN;')}
 END`,
       ),
       plpgsql(
@@ -136,7 +140,7 @@ BEGIN
   IF v_tags = '{}'::jsonb THEN
     DELETE FROM ${t} WHERE id = p_id;
   ELSE
-    UPDATE ${t} SET tags = v_tags, expires_at = ${rowExpiry('v_tags')} WHERE id = p_id;
+    ${store}
   END IF;
   RETURN v_removed;
 END`,
