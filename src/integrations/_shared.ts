@@ -4,19 +4,18 @@ import type { ReplyTarget } from './reply-target.js';
 
 /**
  * Runs a compensation once per correlation ID, across every instance that
- * shares the tag store: it claims the compensated tag first
- * (`controller.claim`), and only the winner compensates; copies of the same
- * late reply elsewhere, redeliveries and a partner's retries are told it is
- * taken. A compensation that throws gives the claim back, so a redelivery
- * tries again. In one process, concurrent copies share one run. The tag
- * lives as long as the rollback tag (the controller's `rollbackTtl`).
+ * shares the tag store — and so also among the copies one process handles
+ * at once: it claims the compensated tag first (`controller.claim`), and
+ * only the winner compensates; every other copy is told it is taken. A
+ * compensation that throws gives the claim back, so a redelivery tries
+ * again. The tag lives as long as the rollback tag (the controller's
+ * `rollbackTtl`).
  * @internal
  */
 export class CompensateOnce<Res, C> {
   readonly #target: ReplyTarget<Res>;
   readonly #compensate: ((payload: Res, context: C) => unknown) | undefined;
   readonly #tag: string;
-  readonly #running = new Map<string, Promise<boolean>>();
 
   constructor(target: ReplyTarget<Res>, compensate: ((payload: Res, context: C) => unknown) | undefined, tag: string) {
     this.#target = target;
@@ -24,26 +23,20 @@ export class CompensateOnce<Res, C> {
     this.#tag = tag;
   }
 
-  /** Resolves `true` when this call ran the compensation, `false` when there is none or it already ran. */
-  run(correlationId: string, payload: Res, context: C): Promise<boolean> {
+  /** Resolves `true` when this call ran the compensation, `false` when there is none or another copy holds it. */
+  async run(correlationId: string, payload: Res, context: C): Promise<boolean> {
     const compensate = this.#compensate;
-    if (compensate === undefined) return Promise.resolve(false);
-    const running = this.#running.get(correlationId);
-    if (running !== undefined) return running.then(() => false);
-    const run = (async () => {
-      if ((await this.#target.claim(correlationId, this.#tag)) !== undefined) return false;
-      try {
-        await compensate(payload, context);
-      } catch (error) {
-        // Should giving it back fail too, the ID stays claimed and is not
-        // compensated again: at most once, rather than twice.
-        await this.#target.untag(correlationId, this.#tag).catch(() => false);
-        throw error;
-      }
-      return true;
-    })().finally(() => this.#running.delete(correlationId));
-    this.#running.set(correlationId, run);
-    return run;
+    if (compensate === undefined) return false;
+    if ((await this.#target.claim(correlationId, this.#tag)) !== undefined) return false;
+    try {
+      await compensate(payload, context);
+    } catch (error) {
+      // Should giving it back fail too, the ID stays claimed and is not
+      // compensated again: at most once, rather than twice.
+      await this.#target.untag(correlationId, this.#tag).catch(() => false);
+      throw error;
+    }
+    return true;
   }
 }
 

@@ -141,8 +141,8 @@ export interface CallbackListenerOptions<Res, Req extends object = IncomingMessa
   authorize?: (request: Req, body: Buffer) => boolean | Promise<boolean>;
   /**
    * Undoes the work of a request whose exchange ended before its callback
-   * came (`rolled-back`). Runs at most once per correlation ID while its
-   * rollback tag lives; when it throws, the answer is 500, so the partner
+   * came (`rolled-back`). Runs once per correlation ID while its rollback
+   * tag lives, across every instance that shares the tag store; when it throws, the answer is 500, so the partner
    * retries and the compensation runs again.
    */
   compensate?: (payload: Res, context: CallbackCompensationContext<Req>) => unknown;

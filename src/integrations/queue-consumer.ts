@@ -133,8 +133,9 @@ export interface ReplyHandlerOptions<M, Res> {
   maxRequeues?: number;
   /**
    * Undoes the work of a request whose exchange ended before its reply came
-   * (`rolled-back`): the payload tells what was done. Runs at most once per
-   * correlation ID while its rollback tag lives; when it throws, the message
+   * (`rolled-back`): the payload tells what was done. Runs once per
+   * correlation ID while its rollback tag lives, across every instance that
+   * shares the tag store (it claims the compensated tag first); when it throws, the message
    * is requeued (bounded) or dead-lettered, so the compensation is retried
    * rather than lost.
    */
