@@ -136,7 +136,8 @@ describe('PostgresTagStore', () => {
 
   it('measures TTLs on the server clock: a tag lives its TTL, whatever this process thinks the time is', async () => {
     const store = storeOn(TABLE);
-    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 365 * 24 * 3_600_000 });
+    // A year behind: a TTL measured on this process' clock would have ended long ago.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() - 365 * 24 * 3_600_000 });
     try {
       await store.tag('clock', 'rollback', 60_000);
     } finally {
@@ -161,7 +162,7 @@ describe('PostgresTagStore', () => {
       expect(await store.getTags('half')).toEqual(['committed']);
       await store.close(); // the sweep stops
       await store.tag('again', 'x', 10);
-      await sleep(30);
+      await sleep(120); // three sweep intervals: a sweep still running would have purged it
       expect(await storeOn(table).purgeExpired()).toBe(1);
       expect(await ids()).toEqual(['half', 'never']);
     } finally {
