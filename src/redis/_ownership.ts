@@ -249,8 +249,7 @@ export class Ownership {
       if (correlationId.startsWith(this.#idPrefix)) {
         const batch = this.#own();
         batch.unreserved.push(correlationId, deliverer);
-        const acks = (batch.acks ??= new Map());
-        acks.set(channel, (acks.get(channel) ?? '') + framed(ack));
+        ackAfter(batch, channel, ack);
       } else {
         this.#queue('unreserve', correlationId, 'rrxcUnreserve1', [this.#keys.ownership(correlationId), this.#instanceId, deliverer, reservation.prior, channel, framed(ack)]);
       }
@@ -270,8 +269,7 @@ export class Ownership {
     if (correlationId.startsWith(this.#idPrefix)) {
       const batch = this.#own();
       batch.delivered.push(correlationId, deliverer);
-      const acks = (batch.acks ??= new Map());
-      acks.set(channel, (acks.get(channel) ?? '') + framed(ack));
+      ackAfter(batch, channel, ack);
       return;
     }
     const { rollbackTag, keep } = this.#settings;
@@ -718,6 +716,12 @@ interface OwnBatch {
   readonly unreserved: string[];
   /** The acknowledgements of those forwards, by channel: published by the same script, once they are recorded. */
   acks: Map<string, string> | undefined;
+}
+
+/** Adds `ack` to what `batch`'s script publishes on `channel`, once what it acknowledges is recorded. */
+function ackAfter(batch: OwnBatch, channel: string, ack: string): void {
+  const acks = (batch.acks ??= new Map());
+  acks.set(channel, (acks.get(channel) ?? '') + framed(ack));
 }
 
 /** A background write: sent in a turn's write, and again, in order, should it fail. */
