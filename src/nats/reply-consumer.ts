@@ -441,9 +441,6 @@ const SWEEP_MIN = 64;
 class SubjectCache<V> {
   readonly #make: (subject: string) => V;
   readonly #known = new Map<string, V>();
-  /** The subject of the last call (`NONE` before the first), and its value: a request stream to one subject skips the lookup. */
-  #lastSubject: unknown = NONE;
-  #last: V | undefined;
 
   constructor(make: (subject: string) => V) {
     this.#make = make;
@@ -451,7 +448,6 @@ class SubjectCache<V> {
 
   /** What `make` made of `subject`, once `subject` is checked; throws for a subject one cannot publish to. */
   check(subject: unknown): V {
-    if (subject === this.#lastSubject) return this.#last!;
     let value = this.#known.get(subject as string);
     if (value === undefined) {
       const checked = checkSubject('subject', subject);
@@ -459,14 +455,11 @@ class SubjectCache<V> {
       value = this.#make(checked);
       this.#known.set(checked, value);
     }
-    this.#lastSubject = subject;
-    this.#last = value;
     return value;
   }
 }
 
 const SUBJECTS_MAX = 256;
-const NONE = Symbol('none');
 
 const CONSUME_KEYS = optionKeys<ConsumeNatsRepliesOptions<unknown, unknown>>({
   inbox: true,
