@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { connect, ErrorCode, headers, NatsError, type Msg, type NatsConnection } from 'nats';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Controller, ExchangeEndedError, InvalidArgumentError } from '../../src/index.js';
+import { Controller, ExchangeEndedError, InvalidArgumentError, type ExchangeResult } from '../../src/index.js';
 import type { ReplyDecision } from '../../src/integrations/index.js';
 import {
   consumeNatsReplies,
@@ -103,6 +103,27 @@ async function setUp(options: ConsumeNatsRepliesOptions<Job, Answer> = {}, conne
   return { controller, consumer, decisions, jobs };
 }
 
+/** The messages published to `subject` from now on, as a subscriber of it sees them. */
+function seenOn(subject: string): Msg[] {
+  const seen: Msg[] = [];
+  const spy = nc.subscribe(subject, { callback: (_, msg) => seen.push(msg) });
+  cleanups.push(() => spy.unsubscribe());
+  return seen;
+}
+
+/** The recipe's exchange of several requests, each sent with `consumer.publish()`: asserts its three replies came, answers its result. */
+async function publishThree(controller: Setup['controller'], consumer: Setup['consumer'], jobs: string): Promise<ExchangeResult<Job, Answer>> {
+  const result = await controller.synchronize({ timeout: 5_000 }, (xc) => {
+    for (const x of [1, 2, 3]) {
+      const { correlationId } = xc.registerRequest({ message: { x } });
+      consumer.publish(jobs, JSON.stringify({ x }), correlationId);
+    }
+  });
+  expect(result.status).toBe('completed');
+  expect(result.entries.map((e) => e.response)).toEqual([{ double: 2 }, { double: 4 }, { double: 6 }]);
+  return result;
+}
+
 describe('consumeNatsReplies on a NATS server', () => {
   it('routes the worker reply to the waiting request and decides it delivered', async () => {
     const { consumer, decisions, jobs } = await setUp();
@@ -115,17 +136,8 @@ describe('consumeNatsReplies on a NATS server', () => {
 
   it('publishes with the reply subject and no header, and routes the replies of an exchange of several requests', async () => {
     const { controller, consumer, jobs } = await setUp();
-    const seen: Msg[] = [];
-    const spy = nc.subscribe(jobs, { callback: (_, msg) => seen.push(msg) });
-    cleanups.push(() => spy.unsubscribe());
-    const result = await controller.synchronize({ timeout: 5_000 }, (xc) => {
-      for (const x of [1, 2, 3]) {
-        const { correlationId } = xc.registerRequest({ message: { x } });
-        consumer.publish(jobs, JSON.stringify({ x }), correlationId);
-      }
-    });
-    expect(result.status).toBe('completed');
-    expect(result.entries.map((e) => e.response)).toEqual([{ double: 2 }, { double: 4 }, { double: 6 }]);
+    const seen = seenOn(jobs);
+    const result = await publishThree(controller, consumer, jobs);
     // The reply subject alone carries the ID: no header block unless asked for.
     expect(seen.map((m) => [m.reply, m.headers])).toEqual(result.entries.map((e) => [`${consumer.inbox}.${e.correlationId}`, undefined]));
     await expect(consumer.request(jobs, { x: 4 })).resolves.toEqual({ double: 8 });
@@ -136,9 +148,7 @@ describe('consumeNatsReplies on a NATS server', () => {
   it('stamps the correlation header too with correlationHeader, or when the replies are read by a header', async () => {
     for (const options of [{ correlationHeader: true }, { header: NATS_CORRELATION_HEADER }]) {
       const { consumer, jobs } = await setUp(options);
-      const seen: Msg[] = [];
-      const spy = nc.subscribe(jobs, { callback: (_, msg) => seen.push(msg) });
-      cleanups.push(() => spy.unsubscribe());
+      const seen = seenOn(jobs);
       const given = headers();
       given.set('Trace', 't-1');
       const id = `stamped-${randomUUID()}`;
@@ -155,9 +165,7 @@ describe('consumeNatsReplies on a NATS server', () => {
 
   it('sends the headers it is given as they are, without the correlation header by default', async () => {
     const { consumer, jobs } = await setUp();
-    const seen: Msg[] = [];
-    const spy = nc.subscribe(jobs, { callback: (_, msg) => seen.push(msg) });
-    cleanups.push(() => spy.unsubscribe());
+    const seen = seenOn(jobs);
     const given = headers();
     given.append('Trace', 't-2');
     await expect(consumer.request(jobs, { x: 5 }, { headers: given })).resolves.toEqual({ double: 10 });
@@ -184,17 +192,8 @@ describe('consumeNatsReplies on a NATS server', () => {
 
   it('keeps the correlation header for a worker that answers elsewhere: the old recipe', async () => {
     const { controller, consumer, jobs } = await setUp({ correlationHeader: true });
-    const seen: Msg[] = [];
-    const spy = nc.subscribe(jobs, { callback: (_, msg) => seen.push(msg) });
-    cleanups.push(() => spy.unsubscribe());
-    const result = await controller.synchronize({ timeout: 5_000 }, (xc) => {
-      for (const x of [1, 2, 3]) {
-        const { correlationId } = xc.registerRequest({ message: { x } });
-        consumer.publish(jobs, JSON.stringify({ x }), correlationId);
-      }
-    });
-    expect(result.status).toBe('completed');
-    expect(result.entries.map((e) => e.response)).toEqual([{ double: 2 }, { double: 4 }, { double: 6 }]);
+    const seen = seenOn(jobs);
+    const result = await publishThree(controller, consumer, jobs);
     expect(seen.map((m) => [m.reply, m.headers?.get(NATS_CORRELATION_HEADER)])).toEqual(
       result.entries.map((e) => [`${consumer.inbox}.${e.correlationId}`, e.correlationId]),
     );
@@ -350,9 +349,7 @@ describe('closing the consumer', () => {
     let fail!: (error: Error) => void;
     const compensate = vi.fn(() => new Promise<void>((_, reject) => (fail = reject)));
     const { consumer, decisions, jobs } = await setUp({ compensate });
-    const seen: Msg[] = [];
-    const spy = nc.subscribe(`${consumer.inbox}.*`, { callback: (_, msg) => seen.push(msg) });
-    cleanups.push(() => spy.unsubscribe());
+    const seen = seenOn(`${consumer.inbox}.*`);
     await nc.flush();
     await expect(consumer.request(jobs, { x: 1, delayMs: 100 }, { timeout: 20 })).rejects.toBeInstanceOf(ExchangeEndedError);
     await vi.waitFor(() => expect(compensate).toHaveBeenCalledTimes(1));
@@ -368,9 +365,7 @@ describe('closing the consumer', () => {
 
   it('decides an unmatched reply that arrives while draining dead-letter under the requeue policy', async () => {
     const { consumer, decisions } = await setUp({ unmatched: 'requeue' });
-    const seen: Msg[] = [];
-    const spy = nc.subscribe(`${consumer.inbox}.*`, { callback: (_, msg) => seen.push(msg) });
-    cleanups.push(() => spy.unsubscribe());
+    const seen = seenOn(`${consumer.inbox}.*`);
     await nc.flush();
     // Sent before the unsubscribe on the same connection: the server delivers it while close() drains.
     nc.publish(consumer.replyTo('nobody'), JSON.stringify({ double: 0 }));
