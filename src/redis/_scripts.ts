@@ -65,11 +65,32 @@ end
 local function parse(ownership)
   return string.match(ownership, '^(%a)|([^|]*)|?(.*)$')
 end
--- The rollback decision on an ID, as TagStore.claim(id, rollback, ttl, [committed]) takes it.
+-- TagStore.claim: adds tag unless key carries a live tag among tag, then rivals (in order);
+-- answers that tag, or false when it added tag.
+local function claim(key, tag, ttl, rivals, now)
+  if has_tag(key, tag, now) then return tag end
+  for _, rival in ipairs(rivals) do
+    if has_tag(key, rival, now) then return rival end
+  end
+  put_tag(key, tag, ttl, now)
+  return false
+end
+-- The rollback decision on an ID: claim(rollback, [committed]), the committed tag looked at first.
 local function claim_rollback(key, rollback, ttl, committed, now)
   if committed ~= '' and has_tag(key, committed, now) then return 'committed' end
-  if rollback ~= '' and not has_tag(key, rollback, now) then put_tag(key, rollback, ttl, now) end
+  if rollback ~= '' then claim(key, rollback, ttl, {}, now) end
   return 'rolled-back'
+end
+-- Sets key to value, keeping its TTL (ttl ms when it has none).
+local function replace(key, value, ttl)
+  local left = redis.call('PTTL', key)
+  if left < 1 then left = ttl end
+  redis.call('SET', key, value, 'PX', left)
+end
+-- What a record naming the forward it delivered (recorded) answers the forward asking ('' for none).
+local function by_forward(recorded, asking)
+  if asking ~= '' and recorded == asking then return 'delivered' end
+  return 'duplicate'
 end
 `;
 
@@ -101,12 +122,7 @@ return live`;
  * false (nil) when the tag was added, else the live tag that held the claim.
  */
 const CLAIM = `${PRELUDE}
-local now = now_ms()
-for i = 1, #ARGV do
-  if i ~= 2 and has_tag(KEYS[1], ARGV[i], now) then return ARGV[i] end
-end
-put_tag(KEYS[1], ARGV[1], tonumber(ARGV[2]), now)
-return false`;
+return claim(KEYS[1], ARGV[1], tonumber(ARGV[2]), {unpack(ARGV, 3)}, now_ms())`;
 
 /**
  * KEYS: ownership. ARGV: owner, ms until the deadline (-1: none), ms to keep
@@ -174,9 +190,7 @@ local value = 'r|' .. ARGV[1] .. '|' .. ARGV[2]
 if held then
   local state, owner = parse(held)
   if owner ~= ARGV[1] or state ~= 'p' then return 0 end
-  local ttl = redis.call('PTTL', KEYS[1])
-  if ttl < 1 then ttl = tonumber(ARGV[4]) end
-  redis.call('SET', KEYS[1], value, 'PX', ttl)
+  replace(KEYS[1], value, tonumber(ARGV[4]))
   return held
 end
 if ARGV[3] ~= '' and has_tag(KEYS[2], ARGV[3], now) then return 2 end
@@ -190,14 +204,12 @@ return ''`;
  * out after. KEYS: ownership. ARGV: owner, deliverer, the record replaced
  * ('' for none), channel, acknowledgement message.
  */
-const UNRESERVE = `
+const UNRESERVE = `${PRELUDE}
 if redis.call('GET', KEYS[1]) == 'r|' .. ARGV[1] .. '|' .. ARGV[2] then
   if ARGV[3] == '' then
     redis.call('DEL', KEYS[1])
   else
-    local ttl = redis.call('PTTL', KEYS[1])
-    if ttl < 1 then ttl = 1 end
-    redis.call('SET', KEYS[1], ARGV[3], 'PX', ttl)
+    replace(KEYS[1], ARGV[3], 1)
   end
 end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
@@ -220,9 +232,7 @@ local value = 'a|' .. ARGV[1] .. '|' .. ARGV[2]
 if held then
   local state, owner = parse(held)
   if owner == ARGV[1] then
-    local ttl = redis.call('PTTL', KEYS[1])
-    if ttl < 1 then ttl = tonumber(ARGV[6]) end
-    redis.call('SET', KEYS[1], value, 'PX', ttl)
+    replace(KEYS[1], value, tonumber(ARGV[6]))
   else
     result = 0
   end
@@ -248,17 +258,13 @@ local now = now_ms()
 local held = redis.call('GET', KEYS[1])
 if held then
   local state, owner, rest = parse(held)
-  if state == 'a' then
-    if ARGV[7] ~= '' and rest == ARGV[7] then return 'delivered' end
-    return 'duplicate'
-  end
+  if state == 'a' then return by_forward(rest, ARGV[7]) end
   if owner ~= ARGV[1] or ARGV[2] ~= '0' then return 'pending' end
   if state == 'r' then
     -- Our own reservation is being settled by our own routing; unknown until then.
     if ARGV[3] == '1' then return 'pending' end
     -- A dead owner that reserved a forward may have handed it to its exchange: never rolled back.
-    if ARGV[7] ~= '' and rest == ARGV[7] then return 'delivered' end
-    return 'duplicate'
+    return by_forward(rest, ARGV[7])
   end
   redis.call('DEL', KEYS[1])
   return claim_rollback(KEYS[2], ARGV[4], tonumber(ARGV[5]), ARGV[6], now)
@@ -424,8 +430,7 @@ if ARGV[3] ~= '1' then r = redis.call('HGET', KEYS[5], ARGV[1]) end
 local alive = redis.call('EXISTS', KEYS[1]) == 1
 if r then
   if alive then return 'pending' end
-  if ARGV[5] ~= '' and r == ARGV[5] then return 'delivered' end
-  return 'duplicate'
+  return by_forward(r, ARGV[5])
 end
 local dup = tonumber(ARGV[2])
 if dup > 0 then
