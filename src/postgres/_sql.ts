@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 
 /** `"name"`, with every `"` doubled: a PostgreSQL identifier that means exactly `name`. */
-export function quoteIdent(name: string): string {
+function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
