@@ -75,7 +75,7 @@ const KEYS = optionKeys<PostgresTagStoreOptions>({
   purgeInterval: true,
 });
 
-/** Longest table name: PostgreSQL's 63 bytes less the longest suffix of a derived name (`_expires_at`). */
+/** Longest table name (documented): within PostgreSQL's 63 bytes once the longest suffix of a derived name (`_expires_at`, 11 bytes) is added, with 4 to spare. */
 const MAX_TABLE_BYTES = 48;
 /** PostgreSQL's longest identifier, in bytes (NAMEDATALEN − 1). */
 const MAX_IDENTIFIER_BYTES = 63;
