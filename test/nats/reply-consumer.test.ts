@@ -179,7 +179,7 @@ describe('consumeNatsReplies on a NATS server', () => {
     ]);
   });
 
-  it('routes requests to many subjects, each checked once, however many there are', async () => {
+  it('routes requests to more subjects than the subject cache holds, and to a subject it has let go', async () => {
     const { consumer } = await setUp();
     const subjects = Array.from({ length: 300 }, (_, i) => `${uniqueSubject('many')}.n${i}`);
     const sub = nc.subscribe(`rrxc-test.many.>`, { callback: (_, msg) => msg.respond(JSON.stringify({ double: 2 * msg.json<Job>().x })) });
