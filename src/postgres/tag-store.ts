@@ -203,7 +203,7 @@ export class PostgresTagStore implements TagStore {
   }
 
   async #sweep(): Promise<void> {
-    if (this.#sweeping || this.#closed !== undefined) return;
+    if (this.#sweeping) return;
     this.#sweeping = true;
     try {
       await this.purgeExpired();
