@@ -13,10 +13,10 @@ import { GatedTagStore } from '../helpers/gated-tag-store.js';
 import { Cluster, sleep } from '../helpers/redis-instances.js';
 import { startRedisServer, type OwnRedisServer } from '../helpers/redis-server.js';
 
-const FIXTURE = fileURLToPath(new URL('./fixtures/owner-instance.ts', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('../helpers/redis-child-instance.ts', import.meta.url));
 const fast = { commandTimeout: 500, forwardTimeout: 300, retryInterval: 50, connectTimeout: 1_000 };
 
-/** An owner in a child process (test/redis/fixtures/owner-instance.ts), to be killed with SIGKILL. */
+/** An owner in a child process (test/helpers/redis-child-instance.ts), to be killed with SIGKILL. */
 class Owner {
   readonly events: Record<string, unknown>[] = [];
   #ref = 0;
@@ -107,7 +107,14 @@ afterEach(async () => {
 });
 
 async function startOwner(name: string, env: Record<string, string> = {}): Promise<Owner> {
-  const owner = await Owner.start({ REDIS_URL: server.url, RRXC_PREFIX: cluster.prefix, RRXC_NAME: name, ...env });
+  const owner = await Owner.start({
+    REDIS_URL: server.url,
+    RRXC_PREFIX: cluster.prefix,
+    RRXC_NAME: name,
+    RRXC_RECONNECT_MS: '100',
+    RRXC_OPTIONS: JSON.stringify({ backplane: { forwardTimeout: 300, retryInterval: 50, commandTimeout: 500 }, controller: { storeTimeout: 500 } }),
+    ...env,
+  });
   owners.push(owner);
   return owner;
 }
