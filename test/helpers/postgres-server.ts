@@ -35,7 +35,7 @@ export async function usePostgres(): Promise<TestPostgres> {
  * Starts a cluster of this test's own: `initdb` into a temporary folder
  * (trust auth, no fsync), `postgres` on a free loopback port.
  */
-export async function startPostgresCluster(): Promise<TestPostgres> {
+async function startPostgresCluster(): Promise<TestPostgres> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'rrxc-pg-'));
   const data = join(dir, 'data');
@@ -67,7 +67,7 @@ export async function startPostgresCluster(): Promise<TestPostgres> {
 }
 
 /** Whether the server at `url` accepts a connection and answers a query. */
-export async function accepts(url: string): Promise<boolean> {
+async function accepts(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_000 });
   client.on('error', () => undefined);
   try {
