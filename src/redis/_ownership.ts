@@ -389,11 +389,12 @@ export class Ownership {
    * A generated ID whose owner did not answer: its pending and answered sets
    * decide, atomically with its lease; `undefined` when neither holds the ID.
    * `seq`: the number of this instance's forward of it, if it made one — a
-   * forward the owner recorded as delivered is `delivered`.
+   * forward the owner recorded as delivered is `delivered`; {@link Unknown}
+   * when the owner may still deliver (or may have).
    *
-   * @throws {@link BackplaneError} (as a rejection) when the owner may still deliver, or Redis fails.
+   * @throws {@link BackplaneError} (as a rejection) when Redis fails.
    */
-  async settleOwned(owner: string, id: string, seq: number | undefined): Promise<ResponseOutcome | undefined> {
+  async settleOwned(owner: string, id: string, seq: number | undefined): Promise<ResponseOutcome | Unknown | undefined> {
     const { duplicateWindow } = this.#settings;
     const outcome = await this.#command('settle', () =>
       this.#scripts.settleOwned(
@@ -411,7 +412,7 @@ export class Ownership {
       ),
     );
     if (outcome === 'none') return undefined;
-    if (outcome === 'pending') throw unreachable(owner, id, this.#options.forwardTimeout);
+    if (outcome === 'pending') return { owner };
     // The owner's set holds the decision "not delivered"; the tag says whether that is a rollback, or a commit a worker claimed first.
     if (outcome === 'rolled-back') return this.claimRollback(id);
     return outcome as ResponseOutcome;
@@ -435,10 +436,11 @@ export class Ownership {
    * An ID whose owner (`held`, as {@link Ownership.lookup} found it) did not
    * answer: its ownership and its tags in Redis decide, atomically. `seq`:
    * the number of this instance's forward of it, if it made one.
+   * {@link Unknown} when the owner may still deliver (or may have).
    *
-   * @throws {@link BackplaneError} (as a rejection) when the owner may still deliver, or Redis fails.
+   * @throws {@link BackplaneError} (as a rejection) when Redis fails.
    */
-  async settle(id: string, held: Owner | undefined, seq: number | undefined): Promise<ResponseOutcome> {
+  async settle(id: string, held: Owner | undefined, seq: number | undefined): Promise<ResponseOutcome | Unknown> {
     let owner = '';
     let alive: '1' | '0' = '1';
     let self: '1' | '0' = '0';
@@ -453,7 +455,7 @@ export class Ownership {
     const outcome = await this.#command('settle', () =>
       this.#scripts.settle(this.#keys.ownership(id), this.#keys.tags(id), owner, alive, self, rollbackTag ?? '', rollbackTtl, committedTag, deliverer),
     );
-    if (outcome === 'pending') throw unreachable(owner, id, this.#options.forwardTimeout);
+    if (outcome === 'pending') return { owner };
     return outcome as ResponseOutcome;
   }
 
@@ -684,7 +686,13 @@ function parseOwnership(raw: string | null): Owner | undefined {
   return { instanceId: end === -1 ? raw.slice(2) : raw.slice(2, end), pending: state !== 'a' };
 }
 
-function unreachable(owner: string, id: string, forwardTimeout: number): BackplaneError {
+/** A settling that could not decide: `owner` may still deliver, or may have. */
+export interface Unknown {
+  readonly owner: string;
+}
+
+/** What a forward whose settling stayed {@link Unknown} rejects with. */
+export function unreachable(owner: string, id: string, forwardTimeout: number): BackplaneError {
   return new BackplaneError(
     'owner-unreachable',
     `instance \`${owner}\` owns \`${id}\` but did not answer within forwardTimeout (${forwardTimeout} ms); it is alive and the request's deadline has not passed, so the reply may still be delivered there`,

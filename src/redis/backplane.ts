@@ -6,7 +6,7 @@ import { Failures } from './channels.js';
 import { Bounds, connectUrl, readyOrClosed, release, transportError, whenReady, type RedisConnection } from './_connection.js';
 import { Keys } from './_keys.js';
 import { Lease } from './_lease.js';
-import { Ownership, ownerOf } from './_ownership.js';
+import { Ownership, ownerOf, unreachable } from './_ownership.js';
 import { resolveBackplaneOptions, type RedisBackplaneOptions, type ResolvedBackplaneOptions } from './options.js';
 import { defineScripts } from './_scripts.js';
 import { RedisTagStore } from './tag-store.js';
@@ -254,32 +254,29 @@ export class RedisBackplane implements Backplane {
       // and the forward was not recorded as delivered, try it once more
       // (held up in Redis, its record may come yet) before saying "unknown".
       for (let round = derived === this.instanceId ? 1 : 0; ; round++) {
-        if (round < 2 && derived !== this.instanceId) {
+        if (derived !== this.instanceId) {
           sent = true;
           const outcome = await this.#request(derived, seq, correlationId, payload, overwrite);
           if (outcome !== undefined) return outcome;
         }
-        try {
-          const outcome = await this.#ownership.settleOwned(derived, correlationId, sent ? seq : undefined);
-          if (outcome !== undefined) return outcome;
-          break;
-        } catch (error) {
-          if (round >= 1 || !(error instanceof BackplaneError) || error.failure !== 'owner-unreachable') throw error;
-        }
+        const outcome = await this.#ownership.settleOwned(derived, correlationId, sent ? seq : undefined);
+        if (outcome === undefined) break;
+        if (typeof outcome === 'string') return outcome;
+        if (round >= 1) throw unreachable(outcome.owner, correlationId, this.#options.forwardTimeout);
       }
     }
     // An ID the application chose (or one the owner has no record of): its ownership decides.
     const held = await this.#ownership.lookup(correlationId);
-    if (held === undefined || held.instanceId === derived || held.instanceId === this.instanceId) return this.#ownership.settle(correlationId, held, sent ? seq : undefined);
+    const direct = held === undefined || held.instanceId === derived || held.instanceId === this.instanceId;
     // As for a generated ID: while the record says pending, once more before "unknown".
-    for (let round = 0; ; round++) {
-      const outcome = await this.#request(held.instanceId, seq, correlationId, payload, overwrite);
-      if (outcome !== undefined) return outcome;
-      try {
-        return await this.#ownership.settle(correlationId, held, seq);
-      } catch (error) {
-        if (round >= 1 || !(error instanceof BackplaneError) || error.failure !== 'owner-unreachable') throw error;
+    for (let round = direct ? 1 : 0; ; round++) {
+      if (!direct) {
+        const outcome = await this.#request(held.instanceId, seq, correlationId, payload, overwrite);
+        if (outcome !== undefined) return outcome;
       }
+      const outcome = await this.#ownership.settle(correlationId, held, direct && !sent ? undefined : seq);
+      if (typeof outcome === 'string') return outcome;
+      if (round >= 1) throw unreachable(outcome.owner, correlationId, this.#options.forwardTimeout);
     }
   }
 
