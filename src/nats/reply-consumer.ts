@@ -362,6 +362,18 @@ export async function consumeNatsReplies<Req, Res>(
    * subject rather than a closure per request.
    */
   const subjects = new SubjectCache((subject) => (correlationId: string, message: Req) => send(subject, encode(message), correlationId, undefined));
+  /** `request()` but for its rejection: throws what cannot be sent, before the exchange opens (so it is not tagged for rollback). */
+  const startRequest = (subject: string, message: Req, requestOptions: NatsRequestOptions | undefined): Promise<Res> => {
+    checkOpen();
+    const sendTo = subjects.check(subject);
+    if (requestOptions === undefined) return controller.request(message, sendTo, undefined);
+    checkOptionsObject(requestOptions, 'request options', REQUEST_OPTION_KEYS);
+    if (requestOptions.correlationId !== undefined) checkToken(requestOptions.correlationId);
+    if (!('headers' in requestOptions)) return controller.request(message, sendTo, requestOptions);
+    const { headers, ...rest } = requestOptions;
+    if (checkHeaders(headers) === undefined) return controller.request(message, sendTo, rest);
+    return controller.request(message, (correlationId, m) => send(subject, encode(m), correlationId, headers), rest);
+  };
 
   return {
     inbox,
@@ -370,17 +382,14 @@ export async function consumeNatsReplies<Req, Res>(
     },
     replyTo,
     publish,
-    async request(subject, message, requestOptions) {
-      // Checked before the exchange opens: what cannot be sent is not tagged for rollback.
-      checkOpen();
-      const sendTo = subjects.check(subject);
-      if (requestOptions === undefined) return controller.request(message, sendTo, undefined);
-      checkOptionsObject(requestOptions, 'request options', REQUEST_OPTION_KEYS);
-      if (requestOptions.correlationId !== undefined) checkToken(requestOptions.correlationId);
-      if (!('headers' in requestOptions)) return controller.request(message, sendTo, requestOptions);
-      const { headers, ...rest } = requestOptions;
-      if (checkHeaders(headers) === undefined) return controller.request(message, sendTo, rest);
-      return controller.request(message, (correlationId, m) => send(subject, encode(m), correlationId, headers), rest);
+    // Not async: that would wrap controller.request()'s promise in one more,
+    // adopted a few microtasks later, on every request.
+    request(subject, message, requestOptions) {
+      try {
+        return startRequest(subject, message, requestOptions);
+      } catch (error) {
+        return Promise.reject(error);
+      }
     },
     close,
     [Symbol.asyncDispose]: close,
