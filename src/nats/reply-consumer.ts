@@ -413,28 +413,40 @@ export async function consumeNatsReplies<Req, Res>(
 /**
  * The exchanges a consumer has requests out for, until they end. An ended
  * exchange is not told apart when it ends (a completed one aborts no
- * signal), so the ended ones are swept out whenever the set has doubled
+ * signal), so the ended ones are swept out whenever the list has doubled
  * since the last sweep: O(1) per request, amortised, and an ended exchange
- * is held at most until the next sweep.
+ * is held at most until the next sweep. An array rather than a `Set`: it
+ * is added to on every request, and a `Set` made the young-generation
+ * collections twice as long (a client of 128 callers on a fake connection
+ * spent a fifth more CPU per request). An exchange added twice in a row (a
+ * synchronize() sending many requests) is listed once; one whose requests
+ * go out between other exchanges' takes a slot per request until it ends,
+ * and {@link WaitingExchanges.drain} lists it once.
  */
 class WaitingExchanges<X extends { readonly state: string }> {
-  readonly #exchanges = new Set<X>();
+  #exchanges: X[] = [];
+  #last: X | undefined;
   #sweepAt = SWEEP_MIN;
 
   add(exchange: X): void {
+    if (exchange === this.#last) return;
+    this.#last = exchange;
     const exchanges = this.#exchanges;
-    if (exchanges.size >= this.#sweepAt) {
-      for (const x of exchanges) if (x.state === 'ended') exchanges.delete(x);
-      this.#sweepAt = Math.max(SWEEP_MIN, 2 * exchanges.size);
+    if (exchanges.length >= this.#sweepAt) {
+      let kept = 0;
+      for (const x of exchanges) if (x.state !== 'ended') exchanges[kept++] = x;
+      exchanges.length = kept;
+      this.#sweepAt = Math.max(SWEEP_MIN, 2 * kept);
     }
-    exchanges.add(exchange);
+    exchanges.push(exchange);
   }
 
-  /** The exchanges not ended yet, the set emptied. */
+  /** The exchanges not ended yet, each once, the list emptied. */
   drain(): X[] {
-    const open = [...this.#exchanges].filter((x) => x.state !== 'ended');
-    this.#exchanges.clear();
-    return open;
+    const open = new Set(this.#exchanges.filter((x) => x.state !== 'ended'));
+    this.#exchanges = [];
+    this.#last = undefined;
+    return [...open];
   }
 }
 

@@ -475,6 +475,25 @@ describe('when the connection closes', () => {
     untouched.close();
   });
 
+  it('closes the exchanges still waiting past many ended ones, an exchange given between others\' requests too', async () => {
+    const connection = await connect({ servers: server.url });
+    const { controller, consumer, jobs } = await setUp({}, connection);
+    await startWorker(jobs, connection);
+    const open = [controller.createExchange({ timeout: 10_000 }), controller.createExchange({ timeout: 10_000 })];
+    // Hundreds of answered requests, enough for several sweeps of the ended ones, each open exchange given again among them.
+    for (let round = 0; round < 4; round++) {
+      for (const exchange of open) consumer.replyTo(exchange.registerRequest().correlationId);
+      await Promise.all(Array.from({ length: 100 }, (_, x) => consumer.request(jobs, { x })));
+    }
+    await connection.close();
+    const results = await Promise.all(open.map((exchange) => exchange.wait()));
+    expect(results.map((r) => [r.status, (r.reason as NatsError).code, r.unanswered.length])).toEqual([
+      ['closed', ErrorCode.ConnectionClosed, 4],
+      ['closed', ErrorCode.ConnectionClosed, 4],
+    ]);
+    expect(controller.openExchanges).toBe(0);
+  });
+
   it('refuses publish and request afterwards with InvalidArgumentError caused by CONNECTION_CLOSED, before any exchange opens', async () => {
     const connection = await connect({ servers: server.url });
     const { controller, consumer, jobs } = await setUp({}, connection);
