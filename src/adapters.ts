@@ -63,10 +63,19 @@ export interface BackplaneRouter {
   readonly duplicateWindow: number;
   /**
    * Routes a forwarded reply to a local exchange and answers the outcome:
-   * `delivered`, `duplicate`, `overwritten`, `rolled-back` or `unmatched`.
+   * `delivered`, `duplicate`, `overwritten`, `rolled-back`, `committed` or `unmatched`.
    * After the controller closed it answers `unmatched`.
+   *
+   * With `record`, a reply that would be delivered is held first — no other
+   * copy takes its place, and its exchange does not time out or abort
+   * before it is settled — and handed over only once `record()` resolves
+   * `undefined`: the backplane made the delivery durable before anyone can
+   * see it. `record()` resolving an outcome means "not delivered, this is
+   * what became of it" (the request waits again); a rejection is passed
+   * on. Closing or fencing the exchange meanwhile leaves the ID `undecided`
+   * in its result, and what `record()` settles is then the answer.
    */
-  route(correlationId: string, message: unknown, overwrite: boolean): Promise<ResponseOutcome>;
+  route(correlationId: string, message: unknown, overwrite: boolean, record?: () => Promise<ResponseOutcome | undefined>): Promise<ResponseOutcome>;
   /**
    * Ends every open exchange of this controller as `aborted` with `reason`,
    * tagging their unanswered IDs: fencing, for a backplane that lost its

@@ -95,6 +95,8 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   readonly #index: CorrelationIndex<Entry<Req, Res>>;
   /** The IDs of ended exchanges answered lately, for `duplicate`. */
   readonly #answered: DuplicateWindow;
+  /** Forwarded replies being recorded before they are handed over, by ID: copies meanwhile wait for them. */
+  readonly #holding = new Map<string, Promise<ResponseOutcome>>();
   readonly #open = new OpenSet<Exchange<Req, Res>>();
   readonly #tagStore: TagStore;
   readonly #ownsTagStore: boolean;
@@ -146,9 +148,11 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       committedTag: resolved.committedTag,
       rollbackTtl: resolved.rollbackTtl,
       duplicateWindow: resolved.duplicateWindow,
-      route: (correlationId, message, overwrite) =>
-        this.#closed === undefined ? this.#route(correlationId, message as Res, overwrite, false) : SETTLED.unmatched,
-      abandon: (reason) => this.#endAll((exchange) => exchange.onAbort(reason)),
+      route: (correlationId, message, overwrite, record) => {
+        if (this.#closed !== undefined) return SETTLED.unmatched;
+        return record === undefined ? this.#route(correlationId, message as Res, overwrite, false) : this.#routeHeld(correlationId, message as Res, overwrite, record);
+      },
+      abandon: (reason) => this.#endAll((exchange) => exchange.fence(reason)),
     };
     backplane?.start(router);
   }
@@ -446,6 +450,12 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   #route(correlationId: string, message: Res, overwrite: boolean, mayForward: boolean): Promise<ResponseOutcome> {
     const outcome = this.#routeLocally(correlationId, message, overwrite, !mayForward);
     if (outcome !== undefined) return SETTLED[outcome];
+    // Another copy is being recorded for delivery: this one is told what became of it.
+    const holding = this.#holding.size === 0 ? undefined : this.#holding.get(correlationId);
+    if (holding !== undefined) {
+      const again = (): Promise<ResponseOutcome> => this.#route(correlationId, message, overwrite, mayForward);
+      return holding.then(again, again);
+    }
     // An exchange of this controller ended with this ID unanswered and its
     // rollback claim is not settled: the claim decides, not the store's
     // state before it.
@@ -456,6 +466,45 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       this.#publishOutcome(correlationId, decided, !mayForward);
       return decided;
     });
+  }
+
+  /**
+   * A forwarded reply that the backplane records before it is handed over
+   * (see {@link BackplaneRouter.route}): held in its exchange while
+   * `record()` runs, then delivered — or, refused, the request waits again.
+   */
+  #routeHeld(correlationId: string, message: Res, overwrite: boolean, record: () => Promise<ResponseOutcome | undefined>): Promise<ResponseOutcome> {
+    const entry = this.#index.get(correlationId);
+    if (entry?.held === true) {
+      const again = (): Promise<ResponseOutcome> => this.#routeHeld(correlationId, message, overwrite, record);
+      return this.#holding.get(correlationId)!.then(again, again);
+    }
+    if (entry === undefined || !entry.pending || this.#options.backplane?.checkLease?.() === false) return this.#route(correlationId, message, overwrite, false);
+    const exchange = entry.owner;
+    exchange.hold(entry);
+    const settled = record().then(
+      (refused): ResponseOutcome => {
+        if (refused !== undefined) {
+          exchange.release(entry);
+          this.#publishOutcome(correlationId, refused, true);
+          return refused;
+        }
+        // Closed meanwhile, the exchange left it undecided: delivered is what the backplane recorded.
+        if (entry.held) exchange.deliverHeld(entry, message);
+        else this.#publishOutcome(correlationId, 'delivered', true);
+        return 'delivered';
+      },
+      (error: unknown) => {
+        exchange.release(entry);
+        throw error;
+      },
+    );
+    this.#holding.set(correlationId, settled);
+    const done = (): void => {
+      if (this.#holding.get(correlationId) === settled) this.#holding.delete(correlationId);
+    };
+    settled.then(done, done);
+    return settled;
   }
 
   /**
@@ -482,6 +531,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     let outcome: ResponseOutcome;
     if (entry !== undefined) {
       const exchange = entry.owner;
+      if (entry.held) return undefined;
       if (entry.pending) {
         // Published by the exchange's host.delivered, before a completed end.
         if (this.#options.backplane?.checkLease?.() !== false) {

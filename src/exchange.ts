@@ -92,6 +92,10 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
    */
   #last: Entry<Req, Res> | undefined;
   #unanswered = 0;
+  /** Replies being recorded by the backplane before they are handed over (see {@link Exchange.hold}). */
+  #holds = 0;
+  /** An end that came while replies were held: it happens once the last is settled. */
+  #heldEnd: { readonly status: ExchangeStatus; readonly reason: unknown } | undefined;
   /** Made only when `signal` or `responses()` is used. */
   #extras: Extras<Req, Res> | undefined;
   /** Set once, when the exchange ends; its status and reason are the exchange's. */
@@ -293,7 +297,7 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
    *   rejected responses, whatever its value; omit it for none.
    */
   close(...reason: [reason?: unknown]): void {
-    this.#end('closed', reason.length > 0 ? reason[0] : NO_REASON);
+    this.#end('closed', reason.length > 0 ? reason[0] : NO_REASON, undefined, true);
   }
 
   /** Closes the exchange (`using xc = controller.createExchange()`). */
@@ -355,6 +359,42 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     if (this.#unanswered === 0 && this.#state === 'sealed') this.#end('completed', NO_REASON, now);
   }
 
+  /**
+   * @internal A forwarded reply to the pending `entry` is being recorded
+   * before it is handed over: until {@link Exchange.deliverHeld} or
+   * {@link Exchange.release}, no other copy takes its place, and a deadline
+   * or an abort that comes meanwhile ends the exchange only after — the
+   * reply came in time. `close()` and fencing do not wait: the held ID is
+   * then `undecided`.
+   */
+  hold(entry: Entry<Req, Res>): void {
+    entry.hold();
+    this.#holds++;
+  }
+
+  /** @internal The held reply is recorded: hands it over (nothing, if the exchange was closed meanwhile). */
+  deliverHeld(entry: Entry<Req, Res>, message: Res): void {
+    if (!entry.held) return;
+    this.#holds--;
+    this.deliver(entry, message, true);
+    this.#endIfHeldUp();
+  }
+
+  /** @internal The held reply was not recorded: the request waits again (or is left, if the exchange was closed meanwhile). */
+  release(entry: Entry<Req, Res>): void {
+    if (!entry.held) return;
+    entry.release();
+    this.#holds--;
+    this.#endIfHeldUp();
+  }
+
+  #endIfHeldUp(): void {
+    const held = this.#heldEnd;
+    if (held === undefined || this.#holds > 0) return;
+    this.#heldEnd = undefined;
+    this.#end(held.status, held.reason);
+  }
+
   /** @internal Replaces the reply of an answered `entry` (`overwrite: true`). */
   overwrite(entry: Entry<Req, Res>, message: Res): void {
     entry.answer(message, this.#host.clock.now() - this.#host.epoch);
@@ -386,8 +426,12 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
 
   /** @internal The bound signal aborted. */
   onAbort(reason: unknown): void {
-    const timedOut = reason instanceof DOMException && reason.name === 'TimeoutError';
-    this.#end(timedOut ? 'timed-out' : 'aborted', reason);
+    this.#end(abortStatus(reason), reason);
+  }
+
+  /** @internal The backplane lost this instance's claim on its IDs: ends now, held replies left `undecided`. */
+  fence(reason: unknown): void {
+    this.#end(abortStatus(reason), reason, undefined, true);
   }
 
   #find(correlationId: string): Entry<Req, Res> | undefined {
@@ -413,9 +457,14 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
   /**
    * @param now - The time it ends (relative to the epoch), when the caller
    *   read the clock already.
+   * @param atOnce - Not after the held replies (`close()`, fencing): they are left `undecided`.
    */
-  #end(status: ExchangeStatus, reason: unknown, now?: number): void {
+  #end(status: ExchangeStatus, reason: unknown, now?: number, atOnce = false): void {
     if (this.#state === 'ended') return;
+    if (this.#holds > 0 && !atOnce) {
+      this.#heldEnd ??= { status, reason };
+      return;
+    }
     const host = this.#host;
     // Read before anything changes: a clock that throws leaves the exchange
     // as it was, open, rather than half ended.
@@ -433,30 +482,35 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
     // Sized up front: an array grown by push() reserves 17 slots for one entry.
     const entries = new Array<RequestResponse<Req, Res>>(count);
     let unanswered: string[] | undefined;
+    // Held replies, when the end could not wait for them: recorded as delivered or not, nobody here knows yet.
+    let undecided: string[] | undefined;
     if (last !== undefined) {
       let i = 0;
       for (let e = last.next!; ; e = e.next!) {
-        if (!e.answered) (unanswered ??= []).push(e.correlationId);
+        if (e.held) (undecided ??= []).push(e.correlationId);
+        else if (!e.answered) (unanswered ??= []).push(e.correlationId);
         entries[i++] = e.snapshot(host.epoch);
         if (e === last) break;
       }
     }
+    this.#holds = 0;
+    this.#heldEnd = undefined;
     const result = new Result<Req, Res>(
       this.id,
       status,
-      unanswered === undefined,
+      unanswered === undefined && undecided === undefined,
       host.epoch + this.#createdAt,
       host.epoch + endedAt,
       endedAt - this.#createdAt,
       entries,
       unanswered ?? NONE,
       NONE,
-      NONE,
+      undecided ?? NONE,
     );
     if (reason !== NO_REASON) (result as { reason?: unknown }).reason = reason;
     this.#result = result;
     // Only now, with status and reason known: the rejections carry them.
-    if (unanswered !== undefined) for (let e = last!.next!; ; e = e.next!) {
+    if (unanswered !== undefined || undecided !== undefined) for (let e = last!.next!; ; e = e.next!) {
       if (!e.answered) e.abandon();
       if (e === last) break;
     }
@@ -515,6 +569,11 @@ interface Extras<Req, Res> {
   carriers?: Map<string, TraceCarrier>;
   ownSignal?: AbortController;
   streams?: Set<ResponseStream<Req, Res>> | undefined;
+}
+
+/** The status of an end by `reason`: `timed-out` for a `TimeoutError`, else `aborted`. */
+function abortStatus(reason: unknown): ExchangeStatus {
+  return reason instanceof DOMException && reason.name === 'TimeoutError' ? 'timed-out' : 'aborted';
 }
 
 /** The end's rollback tags are written: `wait()` can resolve at once. */

@@ -267,7 +267,8 @@ export class RollbackTags<Req, Res> {
     const writable = result as { -readonly [K in keyof ExchangeResult]: ExchangeResult[K] };
     writable.unanswered = sorted['rolled-back'];
     writable.committed = sorted.committed;
-    writable.undecided = sorted.undecided;
+    // Replies held when the exchange closed are undecided already (see Exchange.hold).
+    writable.undecided = result.undecided.length === 0 ? sorted.undecided : [...result.undecided, ...sorted.undecided];
     if (sorted['rolled-back'].length > 0) this.#publishTagged(exchange, sorted['rolled-back']);
     if (sorted.undecided.length === 0) return;
     const until = this.#options.rollbackTtl === 0 ? Infinity : this.#options.clock.now() + this.#options.rollbackTtl;

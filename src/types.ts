@@ -102,7 +102,10 @@ export interface ExchangeResult<Req = unknown, Res = unknown> {
    * store failed or did not answer within `storeTimeout`. Their outcome is
    * unknown — a worker may still commit them. The controller keeps claiming
    * them in the background (and for any late reply to one) until the store
-   * answers; reported on `rrxc:tag-store:error`.
+   * answers; reported on `rrxc:tag-store:error`. With a backplane, also
+   * an ID whose forwarded reply was still being recorded in the shared
+   * store when the exchange was closed or fenced: delivered or not, the
+   * store decides, and a late reply is told which.
    */
   readonly undecided: readonly string[];
 }

@@ -1,8 +1,12 @@
 import { Answered, Unanswered } from '../results/snapshots.js';
 import type { RequestHandle, RequestResponse } from '../types.js';
 
-/** Where a request is in its life: waiting, answered, or left unanswered by its exchange's end. */
-type State = 'pending' | 'answered' | 'unanswered';
+/**
+ * Where a request is in its life: waiting, answered, or left unanswered by
+ * its exchange's end; `held` while a reply for it is being recorded
+ * elsewhere before it is handed over (see {@link PendingRequest.hold}).
+ */
+type State = 'pending' | 'held' | 'answered' | 'unanswered';
 
 /** The exchange a request belongs to, as far as the request needs it. */
 export interface RequestOwner {
@@ -49,6 +53,25 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
     return this.#state === 'pending';
   }
 
+  /** Whether a reply is being recorded before it is handed over. */
+  get held(): boolean {
+    return this.#state === 'held';
+  }
+
+  /**
+   * A reply came and is being recorded (by a backplane) before it is handed
+   * over: no other copy may take its place meanwhile, and nothing may end
+   * the request unanswered as if it had not come.
+   */
+  hold(): void {
+    this.#state = 'held';
+  }
+
+  /** The held reply was not handed over after all: the request waits again. */
+  release(): void {
+    this.#state = 'pending';
+  }
+
   /** When the reply came, relative to the controller's epoch; 0 while it has not. */
   get respondedAt(): number {
     return this.#respondedAt;
@@ -69,7 +92,7 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
   answer(message: Res, now: number): void {
     this.#response = message;
     this.#respondedAt = now;
-    if (this.#state === 'pending') {
+    if (this.#state === 'pending' || this.#state === 'held') {
       this.#state = 'answered';
       const made = this.#responsePromise;
       if (made !== undefined && !(made instanceof Promise)) {
@@ -112,7 +135,8 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
         rejected.catch(ignore);
         return rejected;
       }
-      case 'pending': {
+      case 'pending':
+      case 'held': {
         let resolve!: Deferred<Res>['resolve'];
         let reject!: Deferred<Res>['reject'];
         const promise = new Promise<Res>((res, rej) => {
