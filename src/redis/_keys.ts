@@ -38,11 +38,6 @@ export class Keys {
     return `${this.prefix}f:{${instanceId}}`;
   }
 
-  /** Hash of the forwards an instance is handing to their exchange (ID → `<from> <seq>`), written before it does. */
-  reserved(instanceId: string): string {
-    return `${this.prefix}r:{${instanceId}}`;
-  }
-
   /** Pub/sub channel an instance listens on. */
   channel(instanceId: string): string {
     return `${this.prefix}in:${instanceId}`;

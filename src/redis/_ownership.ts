@@ -56,15 +56,15 @@ interface OwnershipParts extends BackplaneParts {
  *   event-loop turn, one script call per {@link MAX_BATCH} IDs;
  * - an ID the application chose gets an ownership key, written by a script
  *   of its own that goes out in the turn's write;
- * - a forwarded reply is reserved in Redis (`r|…`, or the reserved hash)
- *   before this instance hands it to its exchange, and recorded as answered
- *   (with the forward that brought it) by the very script that publishes its
- *   acknowledgement: no delivery is unknown to Redis, and no forwarder learns
- *   of one Redis does not hold;
+ * - a forwarded reply is held in its exchange while a script records it as
+ *   answered, with the forward that brought it, and publishes its
+ *   acknowledgement (the turn's batch for a generated ID, a script of its
+ *   own for a chosen one); only then is it handed over. No delivery is
+ *   unknown to Redis, and no forwarder learns of one Redis does not hold;
  * - when the owner does not answer a forwarded reply, a script decides,
- *   atomically with what Redis holds: `rolled-back` once the owner is dead
- *   (its reservations count as delivered), else unknown — the owner may still
- *   deliver, or may have. No deadline rolls back a live owner's ID.
+ *   atomically with what Redis holds: `rolled-back` once the owner is dead,
+ *   else unknown — the owner may still deliver, or may have. No deadline
+ *   rolls back a live owner's ID.
  *
  * Writes nobody awaits are tracked for `close()`; their failures are
  * reported (`rrxc:redis:error`), conflicts published (`rrxc:redis:conflict`).
@@ -85,7 +85,6 @@ export class Ownership {
   readonly #pendingKey: string;
   readonly #answeredKey: string;
   readonly #forwardedKey: string;
-  readonly #reservedKey: string;
   readonly #options: ResolvedBackplaneOptions;
   readonly #clock: Clock;
   readonly #failures: Failures;
@@ -118,12 +117,6 @@ export class Ownership {
   #answeredChosen = new Map<string, string>();
   #answeredBefore = new Map<string, string>();
   #answeredSince = 0;
-  /**
-   * The forwards this instance reserved in Redis and is handing to their
-   * exchange (or did not deliver, and has not said so in Redis yet), by ID:
-   * at most one per ID; another forward of the same ID is routed without.
-   */
-  #reservations = new Map<string, Reservation>();
   /** Number of background writes in flight, awaited (bounded) by `drained()`, which waits for `#written` to be called. */
   #writes = 0;
   #written: (() => void) | undefined;
@@ -139,7 +132,6 @@ export class Ownership {
     this.#pendingKey = keys.pending(options.instanceId);
     this.#answeredKey = keys.answered(options.instanceId);
     this.#forwardedKey = keys.forwarded(options.instanceId);
-    this.#reservedKey = keys.reserved(options.instanceId);
     this.#options = options;
     this.#clock = options.clock;
     this.#failures = parts.failures;
@@ -195,92 +187,40 @@ export class Ownership {
   }
 
   /**
-   * A reply that instance `from` forwarded as its number `seq` is about to
-   * be handed to its exchange: Redis records that first (a reservation), so
-   * that no instance rolls back an ID this one may have delivered, should it
-   * die before its record of the delivery. Resolves once Redis holds it:
-   * `reserved`; `refused` when another instance had already rolled the ID
-   * back (do not deliver: rolled back); `none` when another forward holds
-   * the reservation, or the record says answered or names another owner (the
-   * controller decides, with nothing to record). A write that failed is sent
+   * A reply that instance `from` forwarded as its number `seq` is held in
+   * its exchange: a script records it as answered by that forward and
+   * publishes `ack` (its acknowledgement, "delivered") on `channel`, in one
+   * step — this turn's batch for a generated ID, a script of its own for
+   * one the application chose. Resolves `true` once recorded (hand it over
+   * now), or `false` when another instance had already rolled the ID back
+   * (not delivered; nothing was published). A write that failed is sent
    * again (see {@link Ownership.retryNow}) and this waits for it; rejects
    * only when it is given up.
    */
-  reserve(correlationId: string, from: string, seq: number): Promise<'reserved' | 'refused' | 'none'> {
+  recordDelivery(correlationId: string, from: string, seq: number, channel: string, ack: string): Promise<boolean> {
     const deliverer = `${from} ${seq}`;
     return new Promise((resolve, reject) => {
-      const settle = (status: 'reserved' | 'refused' | 'none', prior = ''): void => {
-        if (status === 'reserved' && !this.#reservations.has(correlationId)) this.#reservations.set(correlationId, { deliverer, prior, endedAnswered: false });
-        resolve(status);
-      };
       if (correlationId.startsWith(this.#idPrefix)) {
         const batch = this.#own();
-        batch.reserved.push(correlationId, deliverer);
-        batch.reservations.push({ settle, reject });
+        batch.held.push(correlationId, deliverer, channel, framed(ack));
+        batch.holds.push({ resolve, reject });
         return;
       }
       const { rollbackTag, keep } = this.#settings;
       this.#queued.push({
-        operation: 'reserve',
+        operation: 'deliver',
         ids: () => [correlationId],
-        run: () => this.#runScript('rrxcReserve1', [this.#keys.ownership(correlationId), this.#keys.tags(correlationId), this.#instanceId, deliverer, rollbackTag ?? '', keep]),
-        then: (result) => (result === 2 ? settle('refused') : typeof result === 'string' ? settle('reserved', result) : settle('none')),
+        run: () =>
+          this.#runScript('rrxcDeliver2', [this.#keys.ownership(correlationId), this.#keys.tags(correlationId), this.#instanceId, deliverer, rollbackTag ?? '', channel, framed(ack), keep]),
+        then: (result) => {
+          if (result === 2) return resolve(false);
+          this.#rememberAnswered(correlationId, deliverer);
+          resolve(true);
+        },
         lost: reject,
       });
       this.#schedule();
     });
-  }
-
-  /**
-   * Forward `seq` of instance `from` was answered `answer`: `ack` (its
-   * acknowledgement) goes out on `channel` once Redis holds what it says —
-   * a delivery recorded as answered, by that forward; a reservation not
-   * delivered given up. Answers `false` when there is nothing to record
-   * (the caller sends `ack` itself).
-   */
-  settledForward(correlationId: string, from: string, seq: number, answer: string, channel: string, ack: string): boolean {
-    const deliverer = `${from} ${seq}`;
-    const reservation = this.#reservations.get(correlationId);
-    const mine = reservation !== undefined && reservation.deliverer === deliverer;
-    if (mine) this.#reservations.delete(correlationId);
-    if (answer === 'delivered') {
-      this.#delivered(correlationId, deliverer, channel, ack);
-    } else if (mine) {
-      if (correlationId.startsWith(this.#idPrefix)) {
-        const batch = this.#own();
-        batch.unreserved.push(correlationId, deliverer);
-        ackAfter(batch, channel, ack);
-      } else {
-        this.#queue('unreserve', correlationId, 'rrxcUnreserve1', [this.#keys.ownership(correlationId), this.#instanceId, deliverer, reservation.prior, channel, framed(ack)]);
-      }
-    } else return false;
-    // Its exchange ended answered while the reservation was out: the end's record follows the reservation's.
-    if (mine && reservation.endedAnswered) this.#disown(correlationId, '1');
-    return true;
-  }
-
-  /**
-   * A reply that instance `from` forwarded (`deliverer`: `<from> <seq>`) was
-   * delivered here: it is recorded as answered, by that forward, in the
-   * script that publishes `ack` (the acknowledgement) on `channel` — so the
-   * forwarder learns of the delivery only once Redis holds it.
-   */
-  #delivered(correlationId: string, deliverer: string, channel: string, ack: string): void {
-    if (correlationId.startsWith(this.#idPrefix)) {
-      const batch = this.#own();
-      batch.delivered.push(correlationId, deliverer);
-      ackAfter(batch, channel, ack);
-      return;
-    }
-    const { rollbackTag, keep } = this.#settings;
-    this.#rememberAnswered(correlationId, deliverer);
-    this.#queue(
-      'deliver',
-      correlationId,
-      'rrxcDeliver1',
-      [this.#keys.ownership(correlationId), this.#keys.tags(correlationId), this.#instanceId, deliverer, rollbackTag ?? '', channel, framed(ack), keep],
-      (result) => result === 2 && this.#conflict(correlationId),
-    );
   }
 
   /**
@@ -293,10 +233,7 @@ export class Ownership {
       if (id.startsWith(this.#idPrefix)) this.#own().answered.push(id);
       else {
         this.#rememberAnswered(id, '');
-        const reservation = this.#reservations.get(id);
-        // A forward reserved it and is being settled: its record goes first, this one after it.
-        if (reservation !== undefined) reservation.endedAnswered = true;
-        else this.#disown(id, '1');
+        this.#disown(id, '1');
       }
     }
     for (const id of unanswered) {
@@ -402,12 +339,10 @@ export class Ownership {
         this.#keys.pending(owner),
         this.#keys.answered(owner),
         this.#keys.forwarded(owner),
-        this.#keys.reserved(owner),
         id,
         duplicateWindow,
         owner === this.#instanceId ? '1' : '0',
         seq === undefined ? '' : `${id}\n${this.#instanceId} ${seq}`,
-        seq === undefined ? '' : `${this.#instanceId} ${seq}`,
         this.#settings.rollbackTtl,
       ),
     );
@@ -499,15 +434,12 @@ export class Ownership {
   /** This turn's batch for the generated IDs, written in one script call (per {@link MAX_BATCH} IDs) when the turn ends. */
   #own(): OwnBatch {
     let batch = this.#batch;
-    if (
-      batch !== undefined &&
-      (batch.registered.length + batch.reserved.length + batch.delivered.length + batch.unreserved.length) / 2 + batch.answered.length + batch.unanswered.length >= MAX_BATCH
-    ) {
+    if (batch !== undefined && batch.registered.length / 2 + batch.holds.length + batch.answered.length + batch.unanswered.length >= MAX_BATCH) {
       this.#fullBatches.push(batch);
       batch = undefined;
     }
     if (batch === undefined) {
-      batch = this.#batch = { registered: [], reserved: [], reservations: [], delivered: [], answered: [], unanswered: [], unreserved: [], acks: undefined };
+      batch = this.#batch = { registered: [], held: [], holds: [], answered: [], unanswered: [] };
       this.#schedule();
     }
     return batch;
@@ -521,44 +453,26 @@ export class Ownership {
 
   /** The write of a batch for the generated IDs; conflicts go to `rrxc:redis:conflict`. */
   #ownWrite(batch: OwnBatch): Write {
-    const { registered, reserved, reservations, delivered, answered, unanswered, unreserved, acks } = batch;
+    const { registered, held, holds, answered, unanswered } = batch;
     const { pendingTtl, duplicateWindow, forwardedKeep } = this.#settings;
-    const args: (string | number)[] = [this.#pendingKey, this.#answeredKey, this.#forwardedKey, this.#reservedKey, pendingTtl, duplicateWindow, this.#options.maxTtl, forwardedKeep, this.#settings.rollbackTtl];
-    for (const list of [registered, reserved, delivered]) {
-      args.push(list.length / 2);
-      for (const item of list) args.push(item);
-    }
-    for (const list of [answered, unanswered]) {
-      args.push(list.length);
-      for (const id of list) args.push(id);
-    }
-    args.push(unreserved.length / 2);
-    for (const item of unreserved) args.push(item);
-    args.push(acks === undefined ? 0 : acks.size);
-    if (acks !== undefined) for (const [channel, message] of acks) args.push(channel, message);
+    const args: (string | number)[] = [this.#pendingKey, this.#answeredKey, this.#forwardedKey, pendingTtl, duplicateWindow, this.#options.maxTtl, forwardedKeep, this.#settings.rollbackTtl];
+    args.push(registered.length / 2, ...registered, holds.length, ...held, answered.length, ...answered, unanswered.length, ...unanswered);
     return {
       operation: 'own',
-      ids: () => [
-        ...registered.filter((_, i) => i % 2 === 1).map(String),
-        ...reserved.filter((_, i) => i % 2 === 0),
-        ...delivered.filter((_, i) => i % 2 === 0),
-        ...answered,
-        ...unanswered,
-      ],
-      run: () => this.#runScript('rrxcOwn3', args),
+      ids: () => [...registered.filter((_, i) => i % 2 === 1).map(String), ...held.filter((_, i) => i % 4 === 0), ...answered, ...unanswered],
+      run: () => this.#runScript('rrxcOwn4', args),
       then: (result, again) => {
-        const [conflicts, refused, left] = result as [string[], number[], number[]];
-        if (reservations.length > 0) {
-          const status: ('reserved' | 'refused' | 'none')[] = reservations.map(() => 'reserved');
-          for (const k of refused) status[k - 1] = 'refused';
-          for (const k of left) status[k - 1] = 'none';
-          reservations.forEach((r, k) => r.settle(status[k]!));
+        const [conflicts, refused] = result as [string[], number[]];
+        if (holds.length > 0) {
+          const recorded = holds.map(() => true);
+          for (const k of refused) recorded[k - 1] = false;
+          holds.forEach((hold, k) => hold.resolve(recorded[k]!));
         }
         if (conflictChannel.hasSubscribers) for (const correlationId of conflicts) this.#conflict(correlationId);
         // Sent again after a failure: the controller's own rollback tags for these IDs most likely failed with it.
         if (again) for (const id of unanswered) this.#send({ operation: 'tag', ids: () => [id], run: () => this.claimRollback(id) });
       },
-      lost: reservations.length === 0 ? undefined : (error) => reservations.forEach((r) => r.reject(error)),
+      lost: holds.length === 0 ? undefined : (error) => holds.forEach((hold) => hold.reject(error)),
     };
   }
 
@@ -681,8 +595,7 @@ function parseOwnership(raw: string | null): Owner | undefined {
   if (raw === null) return undefined;
   const end = raw.indexOf('|', 2);
   const state = raw[0];
-  if (state !== 'p' && state !== 'a' && state !== 'r') return undefined;
-  // Reserved (`r|…`): still pending at its owner, which is handing a forward to its exchange.
+  if (state !== 'p' && state !== 'a') return undefined;
   return { instanceId: end === -1 ? raw.slice(2) : raw.slice(2, end), pending: state !== 'a' };
 }
 
@@ -712,24 +625,12 @@ const MAX_BATCH = 1_000;
 interface OwnBatch {
   /** ms to the deadline (-1: none), ID; pairs, flattened. */
   readonly registered: (string | number)[];
-  /** Forwards about to be handed to their exchange: ID, `<from> <seq>`; pairs, flattened. */
-  readonly reserved: string[];
-  /** Who waits for each of those reservations, in the same order. */
-  readonly reservations: { readonly settle: (status: 'reserved' | 'refused' | 'none') => void; readonly reject: (error: unknown) => void }[];
-  /** Forwarded replies delivered here: ID, `<from> <seq>`; pairs, flattened. */
-  readonly delivered: string[];
+  /** Forwarded replies held in their exchange until recorded: ID, `<from> <seq>`, channel, framed acknowledgement; flattened. */
+  readonly held: string[];
+  /** Who waits for each of those records, in the same order: `true` recorded, `false` refused. */
+  readonly holds: { readonly resolve: (recorded: boolean) => void; readonly reject: (error: unknown) => void }[];
   readonly answered: string[];
   readonly unanswered: string[];
-  /** Reservations given up (the forward was not delivered): ID, `<from> <seq>`; pairs, flattened. */
-  readonly unreserved: string[];
-  /** The acknowledgements of those forwards, by channel: published by the same script, once they are recorded. */
-  acks: Map<string, string> | undefined;
-}
-
-/** Adds `ack` to what `batch`'s script publishes on `channel`, once what it acknowledges is recorded. */
-function ackAfter(batch: OwnBatch, channel: string, ack: string): void {
-  const acks = (batch.acks ??= new Map());
-  acks.set(channel, (acks.get(channel) ?? '') + framed(ack));
 }
 
 /** A background write: sent in a turn's write, and again, in order, should it fail. */
@@ -745,16 +646,6 @@ interface Write {
   readonly lost?: ((error: unknown) => void) | undefined;
   /** Its place in the order writes were made. */
   order?: number;
-}
-
-/** A forward reserved in Redis, being handed to its exchange (or not delivered, not yet said so in Redis). */
-interface Reservation {
-  /** `<from> <seq>`. */
-  readonly deliverer: string;
-  /** For an ID the application chose: the record the reservation replaced ('' for none), put back if it is given up. */
-  readonly prior: string;
-  /** Whether its exchange ended with it answered meanwhile: the end's record is written after the reservation's. */
-  endedAnswered: boolean;
 }
 
 /** Name of one of the scripts a turn's write runs. */

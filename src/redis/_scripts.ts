@@ -12,9 +12,6 @@ import type { RedisConnection } from './_connection.js';
  *
  * Ownership (one key per correlation ID the application chose), a string:
  *   p|<instance>|<deadline or empty>   pending at <instance>
- *   r|<instance>|<deliverer>           pending at <instance>, which is handing the forward
- *                                      <deliverer> (`<from> <seq>`) to its exchange: written
- *                                      before it does, so that a delivery is never unknown to Redis
  *   a|<instance>|<deliverer or empty>  answered at <instance>; <deliverer>, `<from> <seq>`,
  *                                      names the forward it delivered, when it was one
  *
@@ -24,17 +21,16 @@ import type { RedisConnection } from './_connection.js';
  *   pending set:  member = ID, score = deadline (server ms), or
  *                 -<settled at> once another instance rolled it back
  *   answered set: member = ID, score = when it was answered (duplicate window)
- *   forwarded set: member = `<ID>\n<from> <seq>`, score = when the owner delivered
- *                 that forward: what a forwarder whose acknowledgement was lost
- *                 asks (written in the same script that publishes the acknowledgement)
- *   reserved hash: field = ID, value = `<from> <seq>`: a forward the owner is handing
- *                 to its exchange, written (and in Redis) before it does; gone once
- *                 the delivery is recorded (forwarded set) or did not happen
+ *   forwarded set: member = `<ID>\n<from> <seq>`, score = when the owner recorded
+ *                 that forward as delivered — before handing it to its exchange,
+ *                 in the script that publishes the acknowledgement: what a
+ *                 forwarder whose acknowledgement was lost asks
  *
  * While an owner's lease lives, nothing here rolls back its IDs: the owner
  * decides (it ends its exchanges itself), and a non-owner that cannot reach
- * it answers "unknown". Once the lease is gone, a pending ID is rolled back,
- * and a reserved one counts as delivered (the owner may have handed it over).
+ * it answers "unknown". Once the lease is gone, a pending ID is rolled back:
+ * the owner records a forwarded reply as answered before it hands it over,
+ * so a dead owner's pending ID was not delivered as a forward.
  *
  * Every rollback written here is a claim against the committed tag (see
  * `claim_rollback`): once a worker settled an ID as committed, nothing here
@@ -174,55 +170,15 @@ if mine then return 1 end
 return 0`;
 
 /**
- * The owner is about to hand a forwarded reply to an ID the application
- * chose to its exchange: the record says so first (`r|…`), so that no
- * instance rolls back what the owner may have delivered. KEYS: ownership,
- * tag hash. ARGV: owner, deliverer (`<from> <seq>`), rollback tag, ms to
- * keep a record that had none. Answers the record it replaced ('' for
- * none): reserved; 0 when it did not reserve (another owner's record, an
- * answered one, or another forward's reservation): the controller decides
- * alone; 2 when another instance already rolled the ID back: refused.
- */
-const RESERVE = `${PRELUDE}
-local now = now_ms()
-local held = redis.call('GET', KEYS[1])
-local value = 'r|' .. ARGV[1] .. '|' .. ARGV[2]
-if held then
-  local state, owner = parse(held)
-  if owner ~= ARGV[1] or state ~= 'p' then return 0 end
-  replace(KEYS[1], value, tonumber(ARGV[4]))
-  return held
-end
-if ARGV[3] ~= '' and has_tag(KEYS[2], ARGV[3], now) then return 2 end
-redis.call('SET', KEYS[1], value, 'PX', ARGV[4])
-return ''`;
-
-/**
- * The owner did not deliver the forward it reserved (its exchange had
- * ended, or another copy came first): the record it replaced comes back,
- * unless something else was written since, and the acknowledgement goes
- * out after. KEYS: ownership. ARGV: owner, deliverer, the record replaced
- * ('' for none), channel, acknowledgement message.
- */
-const UNRESERVE = `${PRELUDE}
-if redis.call('GET', KEYS[1]) == 'r|' .. ARGV[1] .. '|' .. ARGV[2] then
-  if ARGV[3] == '' then
-    redis.call('DEL', KEYS[1])
-  else
-    replace(KEYS[1], ARGV[3], 1)
-  end
-end
-redis.call('PUBLISH', ARGV[4], ARGV[5])
-return 1`;
-
-/**
- * The owner delivered a forwarded reply to an ID the application chose, and
- * acknowledges it: the record says `answered` (and which forward) before the
- * forwarder can learn of the delivery, since both happen in this one step.
- * KEYS: ownership, tag hash. ARGV: owner, deliverer (`<from> <seq>`),
- * rollback tag, channel, acknowledgement message, ms to keep a record that
- * had none. Answers 1 when recorded; 2 when another instance had already
- * rolled the ID back (a conflict); 0 when another owner holds the ID.
+ * A forwarded reply to an ID the application chose is held in its exchange
+ * at the owner, to be handed over once recorded: the record says
+ * `answered` (and which forward) before the forwarder can learn of the
+ * delivery, since both happen in this one step. KEYS: ownership, tag hash.
+ * ARGV: owner, deliverer (`<from> <seq>`), rollback tag, channel,
+ * acknowledgement message, ms to keep a record that had none. Answers 1
+ * when recorded; 0 when another owner holds the ID (nothing to record:
+ * the controller decides alone, acknowledged all the same); 2 when another
+ * instance had already rolled the ID back: refused, nothing written or published.
  */
 const DELIVER = `${PRELUDE}
 local now = now_ms()
@@ -237,7 +193,7 @@ if held then
     result = 0
   end
 else
-  if has_tag(KEYS[2], ARGV[3], now) then result = 2 end
+  if ARGV[3] ~= '' and has_tag(KEYS[2], ARGV[3], now) then return 2 end
   redis.call('SET', KEYS[1], value, 'PX', ARGV[6])
 end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
@@ -260,12 +216,6 @@ if held then
   local state, owner, rest = parse(held)
   if state == 'a' then return by_forward(rest, ARGV[7]) end
   if owner ~= ARGV[1] or ARGV[2] ~= '0' then return 'pending' end
-  if state == 'r' then
-    -- Our own reservation is being settled by our own routing; unknown until then.
-    if ARGV[3] == '1' then return 'pending' end
-    -- A dead owner that reserved a forward may have handed it to its exchange: never rolled back.
-    return by_forward(rest, ARGV[7])
-  end
   redis.call('DEL', KEYS[1])
   return claim_rollback(KEYS[2], ARGV[4], tonumber(ARGV[5]), ARGV[6], now)
 end
@@ -275,21 +225,21 @@ return 'unmatched'`;
 
 /**
  * An instance's batch of one event-loop turn for the IDs it generated, and
- * the acknowledgements of the forwards it settled in that turn, published
- * here, after what they acknowledge is recorded: no forwarder learns of a
- * delivery that Redis does not hold.
- * KEYS: pending set, answered set, forwarded set, reserved hash. ARGV:
- * pending-set TTL, duplicate window (0: none), ms to the deadline of
- * requests without one, ms a forwarded entry is kept, rollback TTL ms (a
- * rolled-back mark older than that is gone), then seven lists,
- * each as a count followed by its items: registered (ms to deadline, -1
- * for none; ID), reservations (ID; `<from> <seq>`: forwards about to be
- * handed to their exchange), delivered forwards (ID; `<from> <seq>`),
- * answered IDs, unanswered IDs, reservations given up (ID; `<from> <seq>`:
- * not delivered), acknowledgements (channel; message). Answers the answered
- * IDs another instance had already rolled back (conflicts), and the
- * reservations refused (another instance had rolled the ID back) and those
- * left to another forward's reservation, as their places in the list.
+ * the acknowledgements of the forwards it holds for delivery, published
+ * here, once recorded: no forwarder learns of a delivery that Redis does
+ * not hold.
+ * KEYS: pending set, answered set, forwarded set. ARGV: pending-set TTL,
+ * duplicate window (0: none), ms to the deadline of requests without one,
+ * ms a forwarded entry is kept, rollback TTL ms (a rolled-back mark older
+ * than that is gone), then four lists, each as a count followed by its
+ * items: registered (ms to deadline, -1 for none; ID), held forwards (ID;
+ * `<from> <seq>`; channel; its framed acknowledgement "delivered": replies
+ * the owner holds and hands to their exchange once this script recorded
+ * them), answered IDs, unanswered IDs.
+ * Answers the answered IDs another instance had already rolled back
+ * (conflicts), and the held forwards refused (another instance had rolled
+ * the ID back: not delivered, their acknowledgement not sent) as their
+ * places in the list.
  *
  * An unanswered ID stays in the pending set, marked rolled back
  * (`-<ended at>`): the owner's decision is in Redis in the same step as the
@@ -308,19 +258,6 @@ for _ = 1, n do
   redis.call('ZADD', KEYS[1], string.format('%.0f', now + remaining), ARGV[i + 1])
   i = i + 2
 end
-local refused = {}
-local left = {}
-local reservations = tonumber(ARGV[i])
-i = i + 1
-for k = 1, reservations do
-  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if s and tonumber(s) < 0 and now + tonumber(s) < tonumber(ARGV[5]) then
-    refused[#refused + 1] = k
-  elseif redis.call('HSETNX', KEYS[4], ARGV[i], ARGV[i + 1]) == 0 and redis.call('HGET', KEYS[4], ARGV[i]) ~= ARGV[i + 1] then
-    left[#left + 1] = k
-  end
-  i = i + 2
-end
 local conflicts = {}
 local done = {}
 local function answer(id)
@@ -333,13 +270,21 @@ local function answer(id)
   end
   done[id] = true
 end
-local delivered = tonumber(ARGV[i])
+local refused = {}
+local out = {}
+local held = tonumber(ARGV[i])
 i = i + 1
-for _ = 1, delivered do
-  answer(ARGV[i])
-  redis.call('ZADD', KEYS[3], now, ARGV[i] .. '\\n' .. ARGV[i + 1])
-  if redis.call('HGET', KEYS[4], ARGV[i]) == ARGV[i + 1] then redis.call('HDEL', KEYS[4], ARGV[i]) end
-  i = i + 2
+for k = 1, held do
+  local id = ARGV[i]
+  local s = redis.call('ZSCORE', KEYS[1], id)
+  if s and tonumber(s) < 0 and now + tonumber(s) < tonumber(ARGV[5]) then
+    refused[#refused + 1] = k
+  else
+    answer(id)
+    redis.call('ZADD', KEYS[3], now, id .. '\\n' .. ARGV[i + 1])
+    out[ARGV[i + 2]] = (out[ARGV[i + 2]] or '') .. ARGV[i + 3]
+  end
+  i = i + 4
 end
 n = tonumber(ARGV[i])
 i = i + 1
@@ -351,34 +296,21 @@ n = tonumber(ARGV[i])
 i = i + 1
 for _ = 1, n do
   redis.call('ZADD', KEYS[1], string.format('%.0f', -now), ARGV[i])
-  redis.call('HDEL', KEYS[4], ARGV[i])
   i = i + 1
 end
-n = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, n do
-  if redis.call('HGET', KEYS[4], ARGV[i]) == ARGV[i + 1] then redis.call('HDEL', KEYS[4], ARGV[i]) end
-  i = i + 2
-end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
-if reservations > 0 then redis.call('PEXPIRE', KEYS[4], ARGV[1]) end
 if dup > 0 then
   -- Trimmed a turn's worth at a time: one big trim per heartbeat would hold Redis up.
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('(%.0f', now - dup))
   redis.call('PEXPIRE', KEYS[2], dup)
 end
-if delivered > 0 then
+if held > #refused then
   local keep = tonumber(ARGV[4])
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('(%.0f', now - keep))
   redis.call('PEXPIRE', KEYS[3], keep)
 end
-n = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, n do
-  redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-return {conflicts, refused, left}`;
+for channel, frames in pairs(out) do redis.call('PUBLISH', channel, frames) end
+return {conflicts, refused}`;
 
 /**
  * Renews an instance's lease and trims its sets. KEYS: lease, pending set,
@@ -405,33 +337,28 @@ return old`;
 
 /**
  * A non-owner decides a generated ID its owner did not answer for. KEYS:
- * owner's lease, pending set, answered set, forwarded set, reserved hash.
- * ARGV: ID, duplicate window, 1 when the owner is this very instance, the
- * forwarded-set member of the forward asking (empty: none), its deliverer
- * (`<from> <seq>`, empty: none), rollback TTL ms (a rolled-back mark older
- * than that is gone). Answers the outcome (`delivered` when that
- * very forward was delivered), 'pending' when the owner may still deliver
- * (or may have: unknown), or 'none' when neither of the owner's sets holds
- * the ID and the owner is gone, or is this instance (the tags decide); a
- * live owner that did not answer for an ID its sets do not hold (they were
- * lost with Redis' data, or trimmed) is 'pending' too: unknown. A `rolled-back` is the owner's set's decision;
+ * owner's lease, pending set, answered set, forwarded set. ARGV: ID,
+ * duplicate window, 1 when the owner is this very instance, the
+ * forwarded-set member of the forward asking (empty: none), rollback TTL
+ * ms (a rolled-back mark older than that is gone). Answers the outcome
+ * (`delivered` when that very forward was delivered), 'pending' when the
+ * owner may still deliver (or may have: unknown), or 'none' when neither
+ * of the owner's sets holds the ID and the owner is gone, or is this
+ * instance (the tags decide); a live owner that did not answer for an ID
+ * its sets do not hold (they were lost with Redis' data, or trimmed) is
+ * 'pending' too: unknown. A `rolled-back` is the owner's set's decision;
  * the caller then claims the rollback tag against the committed one.
  *
  * While the owner's lease lives, its pending IDs are never rolled back
  * here, whatever their deadline: the owner ends its exchanges itself, and
- * one that stalled may have delivered. A reservation of a dead owner counts
- * as a delivery: it may have handed the reply over before it died.
+ * one that stalled may have delivered. A forwarded reply is recorded (in
+ * the answered and forwarded sets) before its owner hands it over, so a
+ * dead owner's pending ID was not delivered as a forward.
  */
 const SETTLE_OWNED = `${PRELUDE}
 local now = now_ms()
 if ARGV[4] ~= '' and redis.call('ZSCORE', KEYS[4], ARGV[4]) then return 'delivered' end
-local r = false
-if ARGV[3] ~= '1' then r = redis.call('HGET', KEYS[5], ARGV[1]) end
 local alive = redis.call('EXISTS', KEYS[1]) == 1
-if r then
-  if alive then return 'pending' end
-  return by_forward(r, ARGV[5])
-end
 local dup = tonumber(ARGV[2])
 if dup > 0 then
   local a = redis.call('ZSCORE', KEYS[3], ARGV[1])
@@ -446,7 +373,7 @@ if not s then
 end
 s = tonumber(s)
 if s < 0 then
-  if now + s >= tonumber(ARGV[6]) then return 'none' end
+  if now + s >= tonumber(ARGV[5]) then return 'none' end
   return 'rolled-back'
 end
 if ARGV[3] == '1' then return 'none' end
@@ -468,7 +395,7 @@ export interface Scripts {
   claim(key: string, tag: string, ttl: number, rivals: readonly string[]): Promise<string | null>;
   settle(ownership: string, tags: string, owner: string, alive: '1' | '0', self: '1' | '0', rollbackTag: string, rollbackTtl: number, committedTag: string, deliverer: string): Promise<string>;
   beat(lease: string, pending: string, answered: string, token: string, leaseTtl: number, pendingTtl: number, duplicateWindow: number, keep: number, rollbackTtl: number): Promise<string | null>;
-  settleOwned(lease: string, pending: string, answered: string, forwarded: string, reserved: string, id: string, duplicateWindow: number, self: '1' | '0', member: string, deliverer: string, rollbackTtl: number): Promise<string>;
+  settleOwned(lease: string, pending: string, answered: string, forwarded: string, id: string, duplicateWindow: number, self: '1' | '0', member: string, rollbackTtl: number): Promise<string>;
 }
 
 const DEFINITIONS = {
@@ -478,13 +405,11 @@ const DEFINITIONS = {
   rrxcClaim1: { numberOfKeys: 1, lua: CLAIM },
   rrxcRegister1: { numberOfKeys: 1, lua: REGISTER },
   rrxcDisown3: { numberOfKeys: 2, lua: DISOWN },
-  rrxcReserve1: { numberOfKeys: 2, lua: RESERVE },
-  rrxcUnreserve1: { numberOfKeys: 1, lua: UNRESERVE },
-  rrxcDeliver1: { numberOfKeys: 2, lua: DELIVER },
+  rrxcDeliver2: { numberOfKeys: 2, lua: DELIVER },
   rrxcSettle3: { numberOfKeys: 2, lua: SETTLE },
-  rrxcOwn3: { numberOfKeys: 4, lua: OWN },
+  rrxcOwn4: { numberOfKeys: 3, lua: OWN },
   rrxcBeat1: { numberOfKeys: 3, lua: BEAT },
-  rrxcSettleOwned3: { numberOfKeys: 5, lua: SETTLE_OWNED },
+  rrxcSettleOwned4: { numberOfKeys: 4, lua: SETTLE_OWNED },
 } as const;
 
 type Defined = { [K in keyof typeof DEFINITIONS]: (...args: (string | number)[]) => Promise<never> };
@@ -550,7 +475,7 @@ export function defineScripts(redis: RedisConnection): Scripts {
       defined.rrxcSettle3(ownership, tags, owner, alive, self, rollbackTag, rollbackTtl, committedTag, deliverer),
     beat: (lease, pending, answered, token, leaseTtl, pendingTtl, duplicateWindow, keep, rollbackTtl) =>
       defined.rrxcBeat1(lease, pending, answered, token, leaseTtl, pendingTtl, duplicateWindow, keep, rollbackTtl),
-    settleOwned: (lease, pending, answered, forwarded, reserved, id, duplicateWindow, self, member, deliverer, rollbackTtl) =>
-      defined.rrxcSettleOwned3(lease, pending, answered, forwarded, reserved, id, duplicateWindow, self, member, deliverer, rollbackTtl),
+    settleOwned: (lease, pending, answered, forwarded, id, duplicateWindow, self, member, rollbackTtl) =>
+      defined.rrxcSettleOwned4(lease, pending, answered, forwarded, id, duplicateWindow, self, member, rollbackTtl),
   };
 }

@@ -30,8 +30,8 @@ import { AckWaits, AnswerLog, encodeAck, encodeForward, ERROR, GONE, isOutcome, 
  *   Lua script atomically marks the ID rolled back: late replies after a
  *   crash are `rolled-back`. While its lease lives the owner decides, and a
  *   reply it does not answer gets a `BackplaneError` (unknown). A forwarded
- *   reply is reserved in Redis before the owner hands it to its exchange, so
- *   a delivery is never rolled back by others. An owner that could not
+ *   reply is recorded in Redis before the owner hands it to its exchange
+ *   (which waits for it meanwhile), so a delivery is never rolled back by others. An owner that could not
  *   renew its lease in time ends its open exchanges itself (fencing), so it
  *   never delivers what another instance rolled back.
  *
@@ -377,9 +377,9 @@ export class RedisBackplane implements Backplane {
 
   /**
    * A frame on this instance's channel: the answer to one of our forwards,
-   * or a reply forwarded here, answered once. Redis holds a reservation of
-   * the forward before it is handed to its exchange, and the acknowledgement
-   * goes out in the script that records what became of it; while this instance cannot record one, a
+   * or a reply forwarded here, answered once. A delivery is recorded in
+   * Redis, by the script that publishes its acknowledgement, before the
+   * exchange gets the reply; while this instance cannot record one, a
    * forward is not answered at all (its sender sends it again).
    */
   readonly #onFrame = (frame: Frame): void => {
@@ -389,20 +389,23 @@ export class RedisBackplane implements Backplane {
     }
     if (this.#router !== undefined && this.#closed === undefined && !this.#ownership.canRecord()) return;
     const { from, seq, id } = frame;
-    const channel = this.#keys.channel(from);
+    // Set when the script that recorded this frame's delivery published its acknowledgement.
+    let acknowledged = false;
     this.#answers.respond(
       from,
       seq,
-      () => this.#routeForwarded(from, seq, id, frame.payload, frame.overwrite),
+      () => this.#routeForwarded(from, seq, id, frame.payload, frame.overwrite, () => (acknowledged = true)),
       (answer) => {
-        const ack = encodeAck(seq, answer);
-        if (!this.#ownership.settledForward(id, from, seq, answer, channel, ack)) this.#outbox.send(channel, ack);
+        if (!acknowledged || answer !== 'delivered') this.#outbox.send(this.#keys.channel(from), encodeAck(seq, answer));
       },
     );
   };
 
-  /** Decodes a reply forwarded here and routes it to its exchange; answers the outcome, {@link GONE} or an `error:` answer. */
-  #routeForwarded(from: string, seq: number, id: string, payload: string, overwrite: boolean): Promise<string> {
+  /**
+   * Decodes a reply forwarded here and routes it to its exchange; answers the outcome, {@link GONE} or an `error:` answer.
+   * @param acknowledged - Called when the script that recorded its delivery published the acknowledgement.
+   */
+  #routeForwarded(from: string, seq: number, id: string, payload: string, overwrite: boolean, acknowledged: () => void): Promise<string> {
     // A rejection (the controller's own routing failed) becomes an `error:` answer in the answer log.
     const router = this.#router;
     if (router === undefined || this.#closed !== undefined) return Promise.resolve(GONE);
@@ -416,19 +419,28 @@ export class RedisBackplane implements Backplane {
       this.#failures.report('decode', [id], error);
       return Promise.resolve(`${ERROR}codec: ${describeCause(error)}`);
     }
-    // Redis holds the reservation before the exchange gets the reply: should
-    // this instance die right after delivering, before its record of the
-    // delivery, no instance rolls the ID back (a dead owner's reservation
-    // counts as delivered). Refused: Redis holds "not delivered" (another
-    // instance, or this one's ended exchange, rolled it back): the claim says
-    // whether that is a rollback or a commit a worker claimed first.
-    return this.#ownership.reserve(id, from, seq).then((reservation) => {
-      if (reservation === 'refused') return this.#ownership.claimRollback(id);
-      const routed = router.route(id, message, overwrite);
-      // Already answered: by this very forward, if its answer was forgotten (a
-      // repeat that came after `forwardTimeout`, held up in Redis)? Redis says.
-      return routed.then((outcome) => (outcome === 'duplicate' ? this.#ownership.deliveredBy(id, from, seq).then((it) => (it ? 'delivered' : outcome)) : outcome));
-    });
+    // Held in its exchange while a script records the delivery and
+    // publishes its acknowledgement, handed over after: should this
+    // instance die before, nothing was delivered; after, Redis holds it.
+    // Refused: Redis holds "not delivered" (another instance rolled it
+    // back): the claim says whether that is a rollback or a commit a worker
+    // claimed first.
+    const record = (): Promise<ResponseOutcome | undefined> =>
+      this.#ownership.recordDelivery(id, from, seq, this.#keys.channel(from), encodeAck(seq, 'delivered')).then((recorded) => {
+        if (!recorded) return this.#ownership.claimRollback(id);
+        acknowledged();
+        return undefined;
+      });
+    return router.route(id, message, overwrite, record).then((outcome) => this.#confirmed(id, from, seq, outcome));
+  }
+
+  /**
+   * A forward answered `duplicate`: already answered by this very forward,
+   * if its answer was forgotten (a repeat that came after `forwardTimeout`,
+   * held up in Redis)? Redis says.
+   */
+  #confirmed(id: string, from: string, seq: number, outcome: ResponseOutcome): ResponseOutcome | Promise<ResponseOutcome> {
+    return outcome === 'duplicate' ? this.#ownership.deliveredBy(id, from, seq).then((it) => (it ? 'delivered' : outcome)) : outcome;
   }
 }
 

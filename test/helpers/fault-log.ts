@@ -58,7 +58,7 @@ export type FaultEvent = {
       readonly error?: ReplyError;
     }
   | { readonly k: 'compensate'; readonly id: string; readonly copy: number }
-  | { readonly k: 'audit'; readonly id: string; readonly rolledBack?: boolean; readonly error?: ReplyError }
+  | { readonly k: 'audit'; readonly id: string; readonly rolledBack?: boolean; readonly answered?: boolean; readonly error?: ReplyError }
   // The driver's side.
   | { readonly k: 'fault'; readonly fault: string; readonly fid: number; readonly phase: 'start' | 'end'; readonly target?: string; readonly detail?: string }
   | { readonly k: 'spawned'; readonly name: string; readonly pid: number }

@@ -319,10 +319,18 @@ export function check(events: readonly FaultEvent[], docs: DocsModel = { errorMe
     }
 
     if (s.ended?.undecided?.includes(s.id) === true && ownerKilled === undefined) {
+      // Undecided: its rollback claim failed (the controller keeps retrying it), or a forwarded reply
+      // was being recorded as delivered when the exchange was fenced (Redis decides: answered, or not).
       const decided = s.history.some(
-        (e) => (e.k === 'rollback-tagged' || e.k === 'rollback-hook') && e.t >= s.ended!.t || (e.k === 'audit' && e.rolledBack === true) || (e.k === 'reply-result' && e.outcome === 'rolled-back'),
+        (e) =>
+          ((e.k === 'rollback-tagged' || e.k === 'rollback-hook') && e.t >= s.ended!.t) ||
+          (e.k === 'audit' && (e.rolledBack === true || e.answered === true)) ||
+          (e.k === 'reply-result' && e.outcome === 'rolled-back'),
       );
-      if (!decided) flag('undecided-never-decided', `ended \`undecided\` at +${Math.round(s.ended.t - s.registeredAt)} ms on ${s.owner}, alive to the end, and never tagged since (design-12: the controller keeps retrying the claim)`);
+      const lostSince = restarts.some((r) => r.end >= s.ended!.t);
+      if (!decided && !lostSince) {
+        flag('undecided-never-decided', `ended \`undecided\` at +${Math.round(s.ended.t - s.registeredAt)} ms on ${s.owner}, alive to the end, and neither tagged since nor recorded answered (design-12: the controller keeps retrying the claim; a held forward's record decides)`);
+      }
     }
 
     for (const f of overlapping) perFault.get(f.fid)!.ids++;

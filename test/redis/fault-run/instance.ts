@@ -8,6 +8,7 @@
  * Env: REDIS_URL, RRXC_PREFIX, FR_NAME, FR_DIR, FR_LEASE_TTL.
  */
 import { subscribe } from 'node:diagnostics_channel';
+import { Redis } from 'ioredis';
 import { CHANNELS, Controller, type ExchangeResult, type ResponseMessage, type RollbackMessage, type TagStoreErrorMessage } from '../../../src/index.js';
 import { createReplyHandler } from '../../../src/integrations/index.js';
 import { REDIS_CHANNELS, RedisBackplane, type RedisConflictMessage, type RedisErrorMessage } from '../../../src/redis/index.js';
@@ -147,15 +148,20 @@ async function reply(command: Extract<Command, { op: 'reply' }>): Promise<void> 
 }
 
 async function audit(command: Extract<Command, { op: 'audit' }>): Promise<void> {
+  // What the owner's answered set says of a generated ID: a forward recorded as delivered is there.
+  const redis = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await Promise.all(
     command.ids.map(async (id) => {
       try {
-        record({ k: 'audit', id, rolledBack: await controller.isRolledBack(id) });
+        const owner = id.includes('~') ? id.slice(0, id.indexOf('~')) : undefined;
+        const answered = owner === undefined ? undefined : (await redis.zscore(`${options.prefix}a:{${owner}}`, id)) !== null;
+        record({ k: 'audit', id, rolledBack: await controller.isRolledBack(id), ...(answered === undefined ? {} : { answered }) });
       } catch (error) {
         record({ k: 'audit', id, error: describeError(error) });
       }
     }),
   );
+  redis.disconnect();
   answer(command.ref);
 }
 
