@@ -531,7 +531,6 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     let outcome: ResponseOutcome;
     if (entry !== undefined) {
       const exchange = entry.owner;
-      if (entry.held) return undefined;
       if (entry.pending) {
         // Published by the exchange's host.delivered, before a completed end.
         if (this.#options.backplane?.checkLease?.() !== false) {
@@ -544,6 +543,9 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
         // backplane rather than deliver it.)
         if (entry.pending) return undefined;
         outcome = 'rolled-back';
+      } else if (entry.held) {
+        // A forwarded copy is being recorded for delivery: what becomes of it decides (see #route).
+        return undefined;
       } else if (!overwrite) {
         this.#publishOutcome(correlationId, 'duplicate', forwarded, exchange);
         return 'duplicate';
