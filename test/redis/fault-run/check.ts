@@ -376,6 +376,9 @@ export function check(events: readonly FaultEvent[], docs: DocsModel = { errorMe
   return { violations, allowed, summary: lines.join('\n'), ids: ids.size, replies };
 }
 
+/** How long after an empty restart a live owner may not listen yet: the adapter's reconnect delay (≤ 1 s) and its resubscription. */
+const RECONNECT_WINDOW = 1_500;
+
 /**
  * Whether the docs explain an `unmatched` outcome, else which promise it
  * breaks. docs/distributed.md allows it for: a Redis that restarted empty
@@ -437,6 +440,11 @@ function unmatchedExcuse(
     return ok(`registration race under fault #${aroundRegistration.fid} ${aroundRegistration.fault}`);
   }
   if (!s.chosen && ownerKilled !== undefined && ownerKilled >= s.registeredAt && ownerKilled - s.registeredAt < 100) return ok("registered in the killed owner's last turn");
+  // Registered while the owner's command connection was cut: its write waited behind the failed ones, and died with the owner.
+  const cut = faults.find((f) => f.fault.startsWith('client-kill') && f.target === s.owner && f.start <= s.registeredAt && s.registeredAt <= f.end + RECONNECT_WINDOW);
+  if (cut !== undefined && ownerDead) return ok(`registered while its owner's command connection was cut (fault #${cut.fid}), owner killed before its writes were sent again ("command connection cut" row)`);
+  // Until the owner reconnected and listens again, nobody receives the forward and its lease is gone with Redis' data.
+  if (restarts.some((r) => r.start <= res.t && res.t <= r.end + RECONNECT_WINDOW)) return ok('in the reconnect window after an empty restart, before the owner listens again ("leases" row)');
   if (restart !== undefined) {
     return bad('unmatched-after-restart-fence', `its exchange was open when Redis restarted empty (fault #${restart.fid}), owner alive: the table says it fences and "their replies are \`rolled-back\` everywhere"`);
   }
