@@ -102,7 +102,7 @@ export interface BackplaneRouter {
  * | `close()` | stop receiving and release what it owns |
  * | `idPrefix` | optional: a prefix naming this instance, which the controller puts on the IDs it generates, so forwarding needs no lookup; unused when the controller has `newId` |
  * | `requestRegistered(id, deadline)` | optional, must not throw: a request was registered here; `deadline` is when its exchange times out at the latest (clock ms) or `undefined` |
- * | `requestsEnded(answered, unanswered)` | optional, must not throw: an exchange ended; the unanswered IDs are being tagged for rollback |
+ * | `requestsEnded(answered, unanswered)` | optional, must not throw: an exchange ended; the unanswered IDs are being tagged for rollback; `answered` leaves out the replies the backplane recorded itself (`route` with `record`) |
  * | `checkLease()` | optional, must not throw: answers whether this instance may deliver now; when its claim has lapsed it fences first — calls `router.abandon()`, so the exchanges are ended before it answers `false`; while it merely cannot record a delivery (its store connection is down) it answers `false` without fencing, and the reply goes to `forward()`, which must then answer or reject as for any reply it cannot settle |
  *
  * The two notifications are synchronous and on the registration path: an

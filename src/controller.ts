@@ -705,7 +705,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     const { backplane } = this.#options;
     if (backplane?.requestsEnded !== undefined) {
       const answered: string[] = [];
-      for (const entry of result.entries) if (entry.answered) answered.push(entry.correlationId);
+      for (const entry of result.entries) if (entry.answered && !exchange.recordedByBackplane(entry.correlationId)) answered.push(entry.correlationId);
       backplane.requestsEnded(answered, result.unanswered);
     }
     if (result.unanswered.length === 0) {

@@ -376,8 +376,14 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
   deliverHeld(entry: Entry<Req, Res>, message: Res): void {
     if (!entry.held) return;
     this.#holds--;
+    ((this.#extras ??= {}).recorded ??= new Set()).add(entry.correlationId);
     this.deliver(entry, message, true);
     this.#endIfHeldUp();
+  }
+
+  /** @internal Whether the reply to `correlationId` came through {@link Exchange.hold}: the backplane recorded it already. */
+  recordedByBackplane(correlationId: string): boolean {
+    return this.#extras?.recorded?.has(correlationId) === true;
   }
 
   /** @internal The held reply was not recorded: the request waits again (or is left, if the exchange was closed meanwhile). */
@@ -569,6 +575,8 @@ interface Extras<Req, Res> {
   carriers?: Map<string, TraceCarrier>;
   ownSignal?: AbortController;
   streams?: Set<ResponseStream<Req, Res>> | undefined;
+  /** IDs whose reply was held and recorded by the backplane before it was handed over. */
+  recorded?: Set<string>;
 }
 
 /** The status of an end by `reason`: `timed-out` for a `TimeoutError`, else `aborted`. */

@@ -206,12 +206,13 @@ export class Ownership {
         batch.holds.push({ resolve, reject });
         return;
       }
-      const { rollbackTag, keep } = this.#settings;
+      const { rollbackTag, duplicateWindow, forwardedKeep } = this.#settings;
+      const kept = Math.max(duplicateWindow, forwardedKeep);
       this.#queued.push({
         operation: 'deliver',
         ids: () => [correlationId],
         run: () =>
-          this.#runScript('rrxcDeliver2', [this.#keys.ownership(correlationId), this.#keys.tags(correlationId), this.#instanceId, deliverer, rollbackTag ?? '', channel, framed(ack), keep]),
+          this.#runScript('rrxcDeliver2', [this.#keys.ownership(correlationId), this.#keys.tags(correlationId), this.#instanceId, deliverer, rollbackTag ?? '', channel, framed(ack), kept]),
         then: (result) => {
           if (result === 2) return resolve(false);
           this.#rememberAnswered(correlationId, deliverer);

@@ -77,12 +77,6 @@ local function claim_rollback(key, rollback, ttl, committed, now)
   if rollback ~= '' then claim(key, rollback, ttl, {}, now) end
   return 'rolled-back'
 end
--- Sets key to value, keeping its TTL (ttl ms when it has none).
-local function replace(key, value, ttl)
-  local left = redis.call('PTTL', key)
-  if left < 1 then left = ttl end
-  redis.call('SET', key, value, 'PX', left)
-end
 -- What a record naming the forward it delivered (recorded) answers the forward asking ('' for none).
 local function by_forward(recorded, asking)
   if asking ~= '' and recorded == asking then return 'delivered' end
@@ -175,8 +169,9 @@ return 0`;
  * `answered` (and which forward) before the forwarder can learn of the
  * delivery, since both happen in this one step. KEYS: ownership, tag hash.
  * ARGV: owner, deliverer (`<from> <seq>`), rollback tag, channel,
- * acknowledgement message, ms to keep a record that had none. Answers 1
- * when recorded; 0 when another owner holds the ID (nothing to record:
+ * acknowledgement message, ms to keep the record (the duplicate window, or
+ * as long as a forwarder may ask, whichever is longer: the exchange's end
+ * writes nothing more for it). Answers 1 when recorded; 0 when another owner holds the ID (nothing to record:
  * the controller decides alone, acknowledged all the same); 2 when another
  * instance had already rolled the ID back: refused, nothing written or published.
  */
@@ -188,7 +183,7 @@ local value = 'a|' .. ARGV[1] .. '|' .. ARGV[2]
 if held then
   local state, owner = parse(held)
   if owner == ARGV[1] then
-    replace(KEYS[1], value, tonumber(ARGV[6]))
+    redis.call('SET', KEYS[1], value, 'PX', ARGV[6])
   else
     result = 0
   end
@@ -260,8 +255,8 @@ for _ = 1, n do
 end
 local conflicts = {}
 local done = {}
-local function answer(id)
-  local s = redis.call('ZSCORE', KEYS[1], id)
+-- s: the ID's score in the pending set (false: not there).
+local function answer(id, s)
   if s and tonumber(s) < 0 then
     conflicts[#conflicts + 1] = id
   else
@@ -271,6 +266,7 @@ local function answer(id)
   done[id] = true
 end
 local refused = {}
+-- The acknowledgements by channel, as lists: concatenated once (a string grown frame by frame is copied every time).
 local out = {}
 local held = tonumber(ARGV[i])
 i = i + 1
@@ -280,16 +276,21 @@ for k = 1, held do
   if s and tonumber(s) < 0 and now + tonumber(s) < tonumber(ARGV[5]) then
     refused[#refused + 1] = k
   else
-    answer(id)
+    answer(id, s)
     redis.call('ZADD', KEYS[3], now, id .. '\\n' .. ARGV[i + 1])
-    out[ARGV[i + 2]] = (out[ARGV[i + 2]] or '') .. ARGV[i + 3]
+    local frames = out[ARGV[i + 2]]
+    if not frames then
+      frames = {}
+      out[ARGV[i + 2]] = frames
+    end
+    frames[#frames + 1] = ARGV[i + 3]
   end
   i = i + 4
 end
 n = tonumber(ARGV[i])
 i = i + 1
 for _ = 1, n do
-  if not done[ARGV[i]] then answer(ARGV[i]) end
+  if not done[ARGV[i]] then answer(ARGV[i], redis.call('ZSCORE', KEYS[1], ARGV[i])) end
   i = i + 1
 end
 n = tonumber(ARGV[i])
@@ -309,7 +310,7 @@ if held > #refused then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('(%.0f', now - keep))
   redis.call('PEXPIRE', KEYS[3], keep)
 end
-for channel, frames in pairs(out) do redis.call('PUBLISH', channel, frames) end
+for channel, frames in pairs(out) do redis.call('PUBLISH', channel, table.concat(frames)) end
 return {conflicts, refused}`;
 
 /**
