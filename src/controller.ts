@@ -34,7 +34,7 @@ import {
   type SynchronizeOptions,
   type TagOptions,
 } from './options.js';
-import { RollbackTags } from './rollback.js';
+import { isThenable, RollbackTags } from './rollback.js';
 import { CorrelationIndex } from './routing/correlation-index.js';
 import { DuplicateWindow } from './routing/duplicate-window.js';
 import { PendingRequest } from './routing/pending-request.js';
@@ -293,19 +293,27 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
    * }, { timeout: 5_000 });
    * ```
    */
-  async request(message: Req, send: (correlationId: string, message: Req) => unknown, options?: RequestOptions): Promise<Res> {
-    if (typeof send !== 'function') throw new InvalidArgumentError(`request needs a send function, got ${describe(send)}`);
-    const { correlationId, carrier, ...exchangeOptions } = checkOptionsObject(options, 'request options', REQUEST_KEYS) as RequestOptions;
+  request(message: Req, send: (correlationId: string, message: Req) => unknown, options?: RequestOptions): Promise<Res> {
+    let checked: RequestOptions;
+    try {
+      if (typeof send !== 'function') throw new InvalidArgumentError(`request needs a send function, got ${describe(send)}`);
+      checked = checkOptionsObject(options, 'request options', REQUEST_KEYS) as RequestOptions;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { correlationId, carrier, ...exchangeOptions } = checked;
     let handle!: RequestHandle<Res>;
-    const exchange = await this.#operate(exchangeOptions, (xc) => {
+    // Chained, not awaited: every await and async return is a turn of the microtask queue per request.
+    return this.#operate(exchangeOptions, (xc) => {
       const request: RegisterRequestOptions<Req> = { message };
       if (correlationId !== undefined) request.correlationId = correlationId;
       if (carrier !== undefined) request.carrier = typeof carrier === 'function' ? carrier() : carrier;
       handle = xc.registerRequest(request);
       return send(handle.correlationId, message);
-    });
-    await exchange.wait();
-    return handle.response;
+    })
+      .then(waitFor)
+      // The reply from the result: `handle.response` would be made now, only to be adopted.
+      .then((result) => (result.complete ? (result.entries[0]!.response as Res) : handle.response));
   }
 
   /**
@@ -601,24 +609,23 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
    * exchange. When the operation throws or rejects, the exchange is closed
    * with the error, its IDs tagged, and the error rethrown.
    */
-  async #operate(options: CreateExchangeOptions | undefined, operation: (exchange: Exchange<Req, Res>) => unknown): Promise<Exchange<Req, Res>> {
-    let exchange!: Exchange<Req, Res>;
-    const running = this.#traced(this.#checkExchangeOptions(options), (made) => {
-      exchange = made;
-      try {
-        return Promise.resolve(operation(made));
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    });
+  #operate(options: CreateExchangeOptions | undefined, operation: (exchange: Exchange<Req, Res>) => unknown): Promise<Exchange<Req, Res>> {
+    let exchange: Exchange<Req, Res> | undefined;
+    let returned: unknown;
     try {
-      await running;
+      returned = this.#traced(this.#checkExchangeOptions(options), (made) => {
+        exchange = made;
+        return operation(made);
+      });
     } catch (error) {
-      exchange.close(error);
-      await exchange.wait();
-      throw error;
+      return exchange === undefined ? Promise.reject(error) : failed(exchange, error);
     }
-    return exchange;
+    const made = exchange!;
+    if (!isThenable(returned)) return Promise.resolve(made);
+    return Promise.resolve(returned).then(
+      () => made,
+      (error: unknown) => failed(made, error),
+    );
   }
 
   /**
@@ -764,4 +771,16 @@ const SETTLED: Readonly<Record<ResponseOutcome, Promise<ResponseOutcome>>> = {
 
 function returnExchange<E>(exchange: E): E {
   return exchange;
+}
+
+function waitFor<Req, Res>(exchange: Exchange<Req, Res>): Promise<ExchangeResult<Req, Res>> {
+  return exchange.wait();
+}
+
+/** An operation threw or rejected: its exchange is closed with the error, which is rethrown once the IDs are tagged. */
+function failed<Req, Res>(exchange: Exchange<Req, Res>, error: unknown): Promise<never> {
+  exchange.close(error);
+  return exchange.wait().then(() => {
+    throw error;
+  });
 }
