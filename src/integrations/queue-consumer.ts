@@ -236,6 +236,25 @@ export function createReplyHandler<Res, M extends AmqpLikeMessage = AmqpLikeMess
  */
 export function createReplyHandler<Res, M>(controller: ReplyTarget<Res>, options: CustomReplyHandlerOptions<M, Res>): ReplyHandler<M, Res>;
 export function createReplyHandler<Res, M>(controller: ReplyTarget<Res>, options?: ReplyHandlerOptions<M, Res>): ReplyHandler<M, Res> {
+  const decide = replyDecider(controller, options);
+  return (message: M) => decide(message, itself);
+}
+
+/**
+ * Decides one message and resolves with what `done` makes of the decision
+ * (told at once for a malformed message, else once routed and compensated).
+ * Never rejects, as long as `done` does not throw.
+ */
+type Decide<M, Res> = <R>(message: M, done: (decision: ReplyDecision<Res>, message: M) => R) => Promise<R>;
+
+/**
+ * {@link createReplyHandler}'s work, applying the decision with `done`:
+ * {@link consumeReplies} acknowledges in the routing's own continuation,
+ * where awaiting the handler would cost every reply two more promises and
+ * their microtask hops (the handler's and the consumer's), and a `.finally`
+ * and a set entry to track them.
+ */
+function replyDecider<Res, M>(controller: ReplyTarget<Res>, options: ReplyHandlerOptions<M, Res> | undefined): Decide<M, Res> {
   checkTarget(controller);
   const given = checkOptionsObject(options, 'reply handler options', REPLY_HANDLER_KEY_SET);
   const getCorrelationId = checkFunction('getCorrelationId', given.getCorrelationId) ?? (amqpCorrelationId as (m: M) => unknown);
@@ -253,7 +272,10 @@ export function createReplyHandler<Res, M>(controller: ReplyTarget<Res>, options
   /** A requeue while under the bound, else the last resort. */
   const retry = (requeues: number): ReplyAction => (requeues < maxRequeues ? 'requeue' : 'dead-letter');
 
-  return async (message: M): Promise<ReplyDecision<Res>> => {
+  // An async function rather than `.then` callbacks: V8 keeps an await's
+  // state in the function's own frame, where callbacks would cost each
+  // reply a context and two closures.
+  return async <R>(message: M, done: (decision: ReplyDecision<Res>, message: M) => R): Promise<R> => {
     let requeues = 0;
     let correlationId: string | undefined;
     let payload: Res;
@@ -262,18 +284,19 @@ export function createReplyHandler<Res, M>(controller: ReplyTarget<Res>, options
       correlationId = readCorrelationId('message', getCorrelationId(message));
       payload = getPayload(message);
     } catch (error) {
-      return decision('reject', 'invalid', correlationId, undefined, requeues, false, error);
+      return done(decision('reject', 'invalid', correlationId, undefined, requeues, false, error), message);
     }
 
     let outcome: ResponseOutcome;
     try {
-      outcome = await controller.registerResponse({ correlationId, message: payload, ...(overwrite ? { overwrite } : undefined) });
+      // The same shape every time (overwrite always present): one hidden class for the controller to read.
+      outcome = await controller.registerResponse({ correlationId, message: payload, overwrite });
     } catch (error) {
       // A bad ID is the message's fault; anything else may pass (a retryable
       // failure surely, an unexpected one perhaps), so the message gets
       // another chance — a bounded one.
-      if (classifyRouteError(error) === 'invalid') return decision('reject', 'invalid', correlationId, payload, requeues, false, error);
-      return decision(retry(requeues), 'failed', correlationId, payload, requeues, false, error);
+      if (classifyRouteError(error) === 'invalid') return done(decision('reject', 'invalid', correlationId, payload, requeues, false, error), message);
+      return done(decision(retry(requeues), 'failed', correlationId, payload, requeues, false, error), message);
     }
 
     switch (outcome) {
@@ -282,14 +305,14 @@ export function createReplyHandler<Res, M>(controller: ReplyTarget<Res>, options
         try {
           compensated = await compensator.run(correlationId, payload, { correlationId, message });
         } catch (error) {
-          return decision(retry(requeues), 'failed', correlationId, payload, requeues, false, error);
+          return done(decision(retry(requeues), 'failed', correlationId, payload, requeues, false, error), message);
         }
-        return decision('ack', outcome, correlationId, payload, requeues, compensated);
+        return done(decision('ack', outcome, correlationId, payload, requeues, compensated), message);
       }
       case 'unmatched':
-        return decision(unmatched === 'requeue' ? retry(requeues) : unmatched, outcome, correlationId, payload, requeues, false);
+        return done(decision(unmatched === 'requeue' ? retry(requeues) : unmatched, outcome, correlationId, payload, requeues, false), message);
       default:
-        return decision('ack', outcome, correlationId, payload, requeues, false);
+        return done(decision('ack', outcome, correlationId, payload, requeues, false), message);
     }
   };
 }
@@ -471,7 +494,7 @@ export async function consumeReplies<Res>(
   }
   checkFunction('onDecision', onDecision);
   const report = checkFunction('onError', onError) ?? defaultOnError;
-  const handle = createReplyHandler<Res, AmqpMessage>(controller, handlerOptions);
+  const decide = replyDecider<Res, AmqpMessage>(controller, handlerOptions);
   const reportSafely = (error: unknown, message: AmqpMessage): void => {
     try {
       report(error, message);
@@ -482,15 +505,17 @@ export async function consumeReplies<Res>(
   };
   const batch = acknowledge === 'batched' ? new BatchedAcknowledgements(channel, reportSafely) : undefined;
 
-  const inFlight = new Set<Promise<void>>();
-  const apply = async (message: AmqpMessage): Promise<void> => {
-    const decision = await handle(message);
+  // A count, not a set of promises: each message is tracked without one.
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+  const apply = (decision: ReplyDecision<Res>, message: AmqpMessage): void => {
     try {
       if (!noAck) settle(message, decision);
       onDecision?.(decision, message);
     } catch (error) {
       reportSafely(error, message);
     }
+    if (--inFlight === 0) idle?.();
   };
   const settle = (message: AmqpMessage, { action, requeues }: ReplyDecision<Res>): void => {
     if (action === 'requeue') {
@@ -515,23 +540,23 @@ export async function consumeReplies<Res>(
     (message) => {
       // null: the broker cancelled the consumer (the queue was deleted).
       if (message === null) return;
+      inFlight++;
       batch?.delivered(message);
-      const done = apply(message).finally(() => inFlight.delete(done));
-      inFlight.add(done);
+      void decide(message, apply);
     },
     { ...consumeOptions, noAck },
   );
   return {
     consumerTag,
     get inFlight() {
-      return inFlight.size;
+      return inFlight;
     },
     cancel() {
       cancelled ??= (async () => {
         try {
           await channel.cancel(consumerTag);
         } finally {
-          while (inFlight.size > 0) await Promise.all(inFlight);
+          if (inFlight > 0) await new Promise<void>((resolve) => (idle = resolve));
           await batch?.drain();
         }
       })();
@@ -567,6 +592,10 @@ function decision<Res>(
   ...error: [error?: unknown]
 ): ReplyDecision<Res> {
   return withRouteDetails({ action, outcome, requeues }, correlationId, payload, compensated, error);
+}
+
+function itself<T>(value: T): T {
+  return value;
 }
 
 function readRequeues(value: unknown): number {
