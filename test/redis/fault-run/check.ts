@@ -428,6 +428,7 @@ function unmatchedExcuse(
     return bad('unmatched-after-rollback', `rolled back (tagged) at +${Math.round(at - s.registeredAt)} ms, no Redis restart since: a late reply must be \`rolled-back\``);
   }
   if (s.ended?.undecided?.includes(s.id) === true && s.ended.t <= res.t) {
+    if (restartIn(s.ended.t, res.t) !== undefined) return ok('undecided, then Redis restarted empty: no record of the ID is left ("pending sets, ownership records" row)');
     return bad('unmatched-while-undecided', `its exchange ended ${s.ended.status} with it \`undecided\` at +${Math.round(s.ended.t - s.registeredAt)} ms; design-12: a late reply re-attempts the claim and rejects while it cannot be decided`);
   }
 
