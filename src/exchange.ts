@@ -92,10 +92,6 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
    */
   #last: Entry<Req, Res> | undefined;
   #unanswered = 0;
-  /** Replies being recorded by the backplane before they are handed over (see {@link Exchange.hold}). */
-  #holds = 0;
-  /** An end that came while replies were held: it happens once the last is settled. */
-  #heldEnd: { readonly status: ExchangeStatus; readonly reason: unknown } | undefined;
   /** Made only when `signal` or `responses()` is used. */
   #extras: Extras<Req, Res> | undefined;
   /** Set once, when the exchange ends; its status and reason are the exchange's. */
@@ -369,14 +365,16 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
    */
   hold(entry: Entry<Req, Res>): void {
     entry.hold();
-    this.#holds++;
+    const extras = (this.#extras ??= {});
+    extras.holds = (extras.holds ?? 0) + 1;
   }
 
   /** @internal The held reply is recorded: hands it over (nothing, if the exchange was closed meanwhile). */
   deliverHeld(entry: Entry<Req, Res>, message: Res): void {
     if (!entry.held) return;
-    this.#holds--;
-    ((this.#extras ??= {}).recorded ??= new Set()).add(entry.correlationId);
+    const extras = this.#extras!;
+    extras.holds!--;
+    (extras.recorded ??= new Set()).add(entry.correlationId);
     this.deliver(entry, message, true);
     this.#endIfHeldUp();
   }
@@ -390,14 +388,15 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
   release(entry: Entry<Req, Res>): void {
     if (!entry.held) return;
     entry.release();
-    this.#holds--;
+    this.#extras!.holds!--;
     this.#endIfHeldUp();
   }
 
   #endIfHeldUp(): void {
-    const held = this.#heldEnd;
-    if (held === undefined || this.#holds > 0) return;
-    this.#heldEnd = undefined;
+    const extras = this.#extras!;
+    const held = extras.heldEnd;
+    if (held === undefined || extras.holds! > 0) return;
+    extras.heldEnd = undefined;
     this.#end(held.status, held.reason);
   }
 
@@ -467,8 +466,9 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
    */
   #end(status: ExchangeStatus, reason: unknown, now?: number, atOnce = false): void {
     if (this.#state === 'ended') return;
-    if (this.#holds > 0 && !atOnce) {
-      this.#heldEnd ??= { status, reason };
+    const holding = this.#extras;
+    if (holding?.holds !== undefined && holding.holds > 0 && !atOnce) {
+      holding.heldEnd ??= { status, reason };
       return;
     }
     const host = this.#host;
@@ -499,8 +499,10 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
         if (e === last) break;
       }
     }
-    this.#holds = 0;
-    this.#heldEnd = undefined;
+    if (holding?.holds !== undefined) {
+      holding.holds = 0;
+      holding.heldEnd = undefined;
+    }
     const result = new Result<Req, Res>(
       this.id,
       status,
@@ -575,6 +577,10 @@ interface Extras<Req, Res> {
   carriers?: Map<string, TraceCarrier>;
   ownSignal?: AbortController;
   streams?: Set<ResponseStream<Req, Res>> | undefined;
+  /** Replies being recorded by the backplane before they are handed over (see {@link Exchange.hold}). */
+  holds?: number;
+  /** An end that came while replies were held: it happens once the last is settled. */
+  heldEnd?: { readonly status: ExchangeStatus; readonly reason: unknown } | undefined;
   /** IDs whose reply was held and recorded by the backplane before it was handed over. */
   recorded?: Set<string>;
 }
