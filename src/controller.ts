@@ -312,8 +312,13 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       return send(handle.correlationId, message);
     })
       .then(waitFor)
-      // The reply from the result: `handle.response` would be made now, only to be adopted.
-      .then((result) => (result.complete ? (result.entries[0]!.response as Res) : handle.response));
+      .then((result) => {
+        // The reply from the result: `handle.response` would be made now, only to be adopted.
+        // (A hook may have registered requests of its own in the exchange: find this one.)
+        const { entries } = result;
+        const own = entries.length === 1 ? entries[0]! : entries.find((e) => e.correlationId === handle.correlationId)!;
+        return own.answered ? (own.response as Res) : handle.response;
+      });
   }
 
   /**
@@ -461,7 +466,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     // Another copy is being recorded for delivery: this one is told what became of it.
     const holding = this.#holding.size === 0 ? undefined : this.#holding.get(correlationId);
     if (holding !== undefined) {
-      const again = (): Promise<ResponseOutcome> => this.#route(correlationId, message, overwrite, mayForward);
+      const again = (): Promise<ResponseOutcome> => (this.#closed === undefined ? this.#route(correlationId, message, overwrite, mayForward) : SETTLED.unmatched);
       return holding.then(again, again);
     }
     // An exchange of this controller ended with this ID unanswered and its
@@ -484,22 +489,33 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   #routeHeld(correlationId: string, message: Res, overwrite: boolean, record: () => Promise<ResponseOutcome | undefined>): Promise<ResponseOutcome> {
     const entry = this.#index.get(correlationId);
     if (entry?.held === true) {
-      const again = (): Promise<ResponseOutcome> => this.#routeHeld(correlationId, message, overwrite, record);
+      const again = (): Promise<ResponseOutcome> => (this.#closed === undefined ? this.#routeHeld(correlationId, message, overwrite, record) : SETTLED.unmatched);
       return this.#holding.get(correlationId)!.then(again, again);
     }
     if (entry === undefined || !entry.pending || this.#options.backplane?.checkLease?.() === false) return this.#route(correlationId, message, overwrite, false);
     const exchange = entry.owner;
     exchange.hold(entry);
-    const settled = record().then(
+    let recording: Promise<ResponseOutcome | undefined>;
+    try {
+      recording = record();
+    } catch (error) {
+      exchange.release(entry);
+      return Promise.reject(error);
+    }
+    const settled = recording.then(
       (refused): ResponseOutcome => {
         if (refused !== undefined) {
           exchange.release(entry);
           this.#publishOutcome(correlationId, refused, true);
           return refused;
         }
-        // Closed meanwhile, the exchange left it undecided: delivered is what the backplane recorded.
         if (entry.held) exchange.deliverHeld(entry, message);
-        else this.#publishOutcome(correlationId, 'delivered', true);
+        else {
+          // Closed meanwhile, the exchange left it undecided: delivered is
+          // what the backplane recorded, and a later copy is a duplicate.
+          this.#answered.add(correlationId, this.#options.clock.now() - this.#epoch);
+          this.#publishOutcome(correlationId, 'delivered', true);
+        }
         return 'delivered';
       },
       (error: unknown) => {

@@ -169,9 +169,11 @@ return 0`;
  * `answered` (and which forward) before the forwarder can learn of the
  * delivery, since both happen in this one step. KEYS: ownership, tag hash.
  * ARGV: owner, deliverer (`<from> <seq>`), rollback tag, channel,
- * acknowledgement message, ms to keep the record (the duplicate window, or
- * as long as a forwarder may ask, whichever is longer: the exchange's end
- * writes nothing more for it). Answers 1 when recorded; 0 when another owner holds the ID (nothing to record:
+ * acknowledgement message, ms to keep the record after the exchange's
+ * deadline (the duplicate window, or as long as a forwarder may ask,
+ * whichever is longer: the exchange's end writes nothing more for it; an
+ * exchange without a deadline keeps the pending record's TTL, if longer).
+ * Answers 1 when recorded; 0 when another owner holds the ID (nothing to record:
  * the controller decides alone, acknowledged all the same); 2 when another
  * instance had already rolled the ID back: refused, nothing written or published.
  */
@@ -181,9 +183,16 @@ local held = redis.call('GET', KEYS[1])
 local result = 1
 local value = 'a|' .. ARGV[1] .. '|' .. ARGV[2]
 if held then
-  local state, owner = parse(held)
+  local state, owner, rest = parse(held)
   if owner == ARGV[1] then
-    redis.call('SET', KEYS[1], value, 'PX', ARGV[6])
+    local ttl = tonumber(ARGV[6])
+    local deadline = tonumber(rest)
+    if state == 'p' and deadline then
+      ttl = ttl + math.max(0, deadline - now)
+    elseif state == 'p' then
+      ttl = math.max(ttl, redis.call('PTTL', KEYS[1]))
+    end
+    redis.call('SET', KEYS[1], value, 'PX', string.format('%.0f', ttl))
   else
     result = 0
   end

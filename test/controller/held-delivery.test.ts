@@ -90,6 +90,34 @@ describe('a forwarded reply recorded before it is handed over', () => {
     await controller.close();
   });
 
+  it('a record() that throws rejects the route, and the request waits again', async () => {
+    const { controller, backplane } = setUp();
+    const xc = controller.createExchange({ timeout: 10_000 });
+    const { correlationId } = xc.registerRequest();
+    const failure = new Error('no connection');
+    await expect(
+      backplane.router!.route(correlationId, 'r', false, () => {
+        throw failure;
+      }),
+    ).rejects.toBe(failure);
+    expect(await controller.registerResponse({ correlationId, message: 'again' })).toBe('delivered');
+    await controller.close();
+  });
+
+  it('a copy waiting behind a hold is unmatched once the controller closed', async () => {
+    const { controller, backplane } = setUp();
+    const xc = controller.createExchange({ timeout: 10_000 });
+    const { correlationId } = xc.registerRequest();
+    const recording = gate();
+    void backplane.router!.route(correlationId, 'first', false, recording.record);
+    const waiting = backplane.router!.route(correlationId, 'second', false, gate().record);
+    const closed = controller.close();
+    recording.settle();
+    expect(await waiting).toBe('unmatched');
+    await closed;
+    expect(xc.state).toBe('ended');
+  });
+
   it('a record that fails rejects the route, and the request waits again', async () => {
     const { controller, backplane } = setUp();
     const xc = controller.createExchange({ timeout: 10_000 });
@@ -139,6 +167,8 @@ describe('a forwarded reply recorded before it is handed over', () => {
     recording.settle();
     expect(await told).toBe('delivered');
     expect(xc.getResponse(correlationId), 'an ended exchange takes no reply').toBeUndefined();
+    // Recorded as delivered: another copy is a duplicate, here as in the backplane's store.
+    expect(await controller.registerResponse({ correlationId, message: 'again' })).toBe('duplicate');
     await controller.close();
   });
 
@@ -154,5 +184,28 @@ describe('a forwarded reply recorded before it is handed over', () => {
     expect(result.undecided).toEqual([correlationId]);
     recording.settle();
     await controller.close();
+  });
+});
+
+describe('controller.request()', () => {
+  it('resolves with its own reply when a subscriber registered a request of its own in the exchange first', async () => {
+    const { subscribe, unsubscribe } = await import('node:diagnostics_channel');
+    const { CHANNELS } = await import('../../src/index.js');
+    const controller = new Controller<string, string>();
+    const audits: string[] = [];
+    const onCreated = (message: unknown): void => {
+      const { exchange } = message as { exchange: { registerRequest(o: object): { correlationId: string } } };
+      audits.push(exchange.registerRequest({ message: 'audit' }).correlationId);
+    };
+    subscribe(CHANNELS.exchangeCreated, onCreated);
+    try {
+      const answer = controller.request('job', (correlationId) => {
+        for (const id of [...audits, correlationId]) void controller.registerResponse({ correlationId: id, message: id === correlationId ? 'JOB' : 'AUDIT' });
+      });
+      expect(await answer).toBe('JOB');
+    } finally {
+      unsubscribe(CHANNELS.exchangeCreated, onCreated);
+      await controller.close();
+    }
   });
 });
