@@ -465,10 +465,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     if (outcome !== undefined) return SETTLED[outcome];
     // Another copy is being recorded for delivery: this one is told what became of it.
     const holding = this.#holding.size === 0 ? undefined : this.#holding.get(correlationId);
-    if (holding !== undefined) {
-      const again = (): Promise<ResponseOutcome> => (this.#closed === undefined ? this.#route(correlationId, message, overwrite, mayForward) : SETTLED.unmatched);
-      return holding.then(again, again);
-    }
+    if (holding !== undefined) return this.#afterHold(holding, () => this.#route(correlationId, message, overwrite, mayForward));
     // An exchange of this controller ended with this ID unanswered and its
     // rollback claim is not settled: the claim decides, not the store's
     // state before it.
@@ -488,10 +485,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
    */
   #routeHeld(correlationId: string, message: Res, overwrite: boolean, record: () => Promise<ResponseOutcome | undefined>): Promise<ResponseOutcome> {
     const entry = this.#index.get(correlationId);
-    if (entry?.held === true) {
-      const again = (): Promise<ResponseOutcome> => (this.#closed === undefined ? this.#routeHeld(correlationId, message, overwrite, record) : SETTLED.unmatched);
-      return this.#holding.get(correlationId)!.then(again, again);
-    }
+    if (entry?.held === true) return this.#afterHold(this.#holding.get(correlationId)!, () => this.#routeHeld(correlationId, message, overwrite, record));
     if (entry === undefined || !entry.pending || this.#options.backplane?.checkLease?.() === false) return this.#route(correlationId, message, overwrite, false);
     const exchange = entry.owner;
     exchange.hold(entry);
@@ -529,6 +523,12 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     };
     settled.then(done, done);
     return settled;
+  }
+
+  /** Routes a copy again once the copy held before it settled, whichever way (`unmatched` once the controller closed). */
+  #afterHold(holding: Promise<ResponseOutcome>, again: () => Promise<ResponseOutcome>): Promise<ResponseOutcome> {
+    const retry = (): Promise<ResponseOutcome> => (this.#closed === undefined ? again() : SETTLED.unmatched);
+    return holding.then(retry, retry);
   }
 
   /**
@@ -720,17 +720,16 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
    * @returns A promise when the rollback tags are written asynchronously.
    */
   #ended(exchange: Exchange<Req, Res>, last: Entry<Req, Res> | undefined, result: ExchangeResult<Req, Res>, endedAt: number): PromiseLike<void> | undefined {
+    const { backplane } = this.#options;
+    // What the backplane is told was answered here: not the replies it recorded itself.
+    const answered: string[] | undefined = backplane?.requestsEnded === undefined ? undefined : [];
     if (last !== undefined) for (let e = last.next!; ; e = e.next!) {
+      if (answered !== undefined && e.answered && !e.recorded) answered.push(e.correlationId);
       this.#forget(e, endedAt);
       if (e === last) break;
     }
     this.#open.delete(exchange);
-    const { backplane } = this.#options;
-    if (backplane?.requestsEnded !== undefined) {
-      const answered: string[] = [];
-      for (const entry of result.entries) if (entry.answered && !exchange.recordedByBackplane(entry.correlationId)) answered.push(entry.correlationId);
-      backplane.requestsEnded(answered, result.unanswered);
-    }
+    if (answered !== undefined) backplane!.requestsEnded!(answered, result.unanswered);
     if (result.unanswered.length === 0) {
       this.#publishEnded(exchange, result);
       return undefined;

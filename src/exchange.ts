@@ -372,16 +372,9 @@ export class Exchange<Req = unknown, Res = unknown> implements Disposable, Async
   /** @internal The held reply is recorded: hands it over (nothing, if the exchange was closed meanwhile). */
   deliverHeld(entry: Entry<Req, Res>, message: Res): void {
     if (!entry.held) return;
-    const extras = this.#extras!;
-    extras.holds!--;
-    (extras.recorded ??= new Set()).add(entry.correlationId);
+    this.#extras!.holds!--;
     this.deliver(entry, message, true);
     this.#endIfHeldUp();
-  }
-
-  /** @internal Whether the reply to `correlationId` came through {@link Exchange.hold}: the backplane recorded it already. */
-  recordedByBackplane(correlationId: string): boolean {
-    return this.#extras?.recorded?.has(correlationId) === true;
   }
 
   /** @internal The held reply was not recorded: the request waits again (or is left, if the exchange was closed meanwhile). */
@@ -581,8 +574,6 @@ interface Extras<Req, Res> {
   holds?: number;
   /** An end that came while replies were held: it happens once the last is settled. */
   heldEnd?: { readonly status: ExchangeStatus; readonly reason: unknown } | undefined;
-  /** IDs whose reply was held and recorded by the backplane before it was handed over. */
-  recorded?: Set<string>;
 }
 
 /** The status of an end by `reason`: `timed-out` for a `TimeoutError`, else `aborted`. */

@@ -4,9 +4,10 @@ import type { RequestHandle, RequestResponse } from '../types.js';
 /**
  * Where a request is in its life: waiting, answered, or left unanswered by
  * its exchange's end; `held` while a reply for it is being recorded
- * elsewhere before it is handed over (see {@link PendingRequest.hold}).
+ * elsewhere before it is handed over (see {@link PendingRequest.hold}), and
+ * `recorded` once that reply is its answer.
  */
-type State = 'pending' | 'held' | 'answered' | 'unanswered';
+type State = 'pending' | 'held' | 'answered' | 'recorded' | 'unanswered';
 
 /** The exchange a request belongs to, as far as the request needs it. */
 export interface RequestOwner {
@@ -45,7 +46,12 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
 
   /** Whether the reply came. */
   get answered(): boolean {
-    return this.#state === 'answered';
+    return this.#state === 'answered' || this.#state === 'recorded';
+  }
+
+  /** Whether its answer is a reply a backplane recorded before handing it over: its end has nothing more to record. */
+  get recorded(): boolean {
+    return this.#state === 'recorded';
   }
 
   /** Whether the request still waits for its reply. */
@@ -93,7 +99,7 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
     this.#response = message;
     this.#respondedAt = now;
     if (this.#state === 'pending' || this.#state === 'held') {
-      this.#state = 'answered';
+      this.#state = this.#state === 'held' ? 'recorded' : 'answered';
       const made = this.#responsePromise;
       if (made !== undefined && !(made instanceof Promise)) {
         made.resolve(message);
@@ -122,13 +128,14 @@ export class PendingRequest<Req, Res, Owner extends RequestOwner = RequestOwner>
   snapshot(epoch: number): RequestResponse<Req, Res> {
     const { correlationId, message: request } = this;
     const requestedAt = epoch + this.requestedAt;
-    if (this.#state !== 'answered') return new Unanswered(correlationId, request, requestedAt);
+    if (!this.answered) return new Unanswered(correlationId, request, requestedAt);
     return new Answered(correlationId, request, this.#response as Res, requestedAt, epoch + this.#respondedAt, this.#respondedAt - this.requestedAt);
   }
 
   #createPromise(): Deferred<Res> | Promise<Res> {
     switch (this.#state) {
       case 'answered':
+      case 'recorded':
         return Promise.resolve(this.#response as Res);
       case 'unanswered': {
         const rejected = Promise.reject(this.owner.missedReplyError());
