@@ -7,7 +7,7 @@ import { transportError, type Bounds, type RedisConnection } from './_connection
 import type { Keys } from './_keys.js';
 import { clampTtl, isInstanceId, type ResolvedBackplaneOptions } from './options.js';
 import { scriptRunner, type ScriptRunner, type Scripts } from './_scripts.js';
-import { framed } from './_wire.js';
+import { encodeAck, framed } from './_wire.js';
 
 /**
  * The controller's settings as Redis gets them, and how long each kind of
@@ -189,7 +189,7 @@ export class Ownership {
   /**
    * A reply that instance `from` forwarded as its number `seq` is held in
    * its exchange: a script records it as answered by that forward and
-   * publishes `ack` (its acknowledgement, "delivered") on `channel`, in one
+   * publishes its acknowledgement ("delivered") on `from`'s channel, in one
    * step — this turn's batch for a generated ID, a script of its own for
    * one the application chose. Resolves `true` once recorded (hand it over
    * now), or `false` when another instance had already rolled the ID back
@@ -197,12 +197,14 @@ export class Ownership {
    * again (see {@link Ownership.retryNow}) and this waits for it; rejects
    * only when it is given up.
    */
-  recordDelivery(correlationId: string, from: string, seq: number, channel: string, ack: string): Promise<boolean> {
+  recordDelivery(correlationId: string, from: string, seq: number): Promise<boolean> {
     const deliverer = `${from} ${seq}`;
+    const channel = this.#keys.channel(from);
+    const ack = framed(encodeAck(seq, 'delivered'));
     return new Promise((resolve, reject) => {
       if (correlationId.startsWith(this.#idPrefix)) {
         const batch = this.#own();
-        batch.held.push(correlationId, deliverer, channel, framed(ack));
+        batch.held.push(correlationId, deliverer, channel, ack);
         batch.holds.push({ resolve, reject });
         return;
       }
@@ -212,7 +214,7 @@ export class Ownership {
         operation: 'deliver',
         ids: () => [correlationId],
         run: () =>
-          this.#runScript('rrxcDeliver2', [this.#keys.ownership(correlationId), this.#keys.tags(correlationId), this.#instanceId, deliverer, rollbackTag ?? '', channel, framed(ack), kept]),
+          this.#runScript('rrxcDeliver2', [this.#keys.ownership(correlationId), this.#keys.tags(correlationId), this.#instanceId, deliverer, rollbackTag ?? '', channel, ack, kept]),
         then: (result) => {
           if (result === 2) return resolve(false);
           this.#rememberAnswered(correlationId, deliverer);

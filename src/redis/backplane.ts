@@ -426,21 +426,16 @@ export class RedisBackplane implements Backplane {
     // back): the claim says whether that is a rollback or a commit a worker
     // claimed first.
     const record = (): Promise<ResponseOutcome | undefined> =>
-      this.#ownership.recordDelivery(id, from, seq, this.#keys.channel(from), encodeAck(seq, 'delivered')).then((recorded) => {
+      this.#ownership.recordDelivery(id, from, seq).then((recorded) => {
         if (!recorded) return this.#ownership.claimRollback(id);
         acknowledged();
         return undefined;
       });
-    return router.route(id, message, overwrite, record).then((outcome) => this.#confirmed(id, from, seq, outcome));
-  }
-
-  /**
-   * A forward answered `duplicate`: already answered by this very forward,
-   * if its answer was forgotten (a repeat that came after `forwardTimeout`,
-   * held up in Redis)? Redis says.
-   */
-  #confirmed(id: string, from: string, seq: number, outcome: ResponseOutcome): ResponseOutcome | Promise<ResponseOutcome> {
-    return outcome === 'duplicate' ? this.#ownership.deliveredBy(id, from, seq).then((it) => (it ? 'delivered' : outcome)) : outcome;
+    // Already answered: by this very forward, if its answer was forgotten (a
+    // repeat that came after `forwardTimeout`, held up in Redis)? Redis says.
+    return router
+      .route(id, message, overwrite, record)
+      .then((outcome) => (outcome === 'duplicate' ? this.#ownership.deliveredBy(id, from, seq).then((it) => (it ? 'delivered' : outcome)) : outcome));
   }
 }
 
