@@ -331,6 +331,20 @@ describe('scenario 1, forwarded (F5): Redis holds the delivery of a forwarded re
     }
   }, 30_000);
 
+  it('keeps the record of a forwarded delivery to a chosen ID past its exchange deadline: a copy at another instance is a duplicate for as long as the exchange is open, and the duplicate window after', async () => {
+    const a = await cluster.add(fast, { duplicateWindow: 500 });
+    const b = await cluster.add(fast);
+    const xc = a.controller.createExchange({ timeout: 60_000 });
+    const { correlationId } = xc.registerRequest({ correlationId: `long-${cluster.prefix}` });
+    xc.registerRequest(); // keeps the exchange open
+    await sleep(100);
+    expect(await settled(b.controller.registerResponse({ correlationId, message: 1 }))).toBe('delivered');
+    // Counted from the deadline (60 s away), not from the delivery: the exchange's end writes nothing more for it.
+    expect(await cluster.admin.pttl(`${cluster.prefix}o:{${correlationId}}`)).toBeGreaterThan(55_000);
+    expect(await settled(b.controller.registerResponse({ correlationId, message: 2 }))).toBe('duplicate');
+    xc.close();
+  });
+
   it('hands the forward over only once Redis recorded it; a reply that came before the timeout is delivered, and the exchange ends after it', async () => {
     const gated = gatedConnection(server.url);
     const backplane = await RedisBackplane.connect({ redis: gated.redis, prefix: cluster.prefix, ...fast, commandTimeout: 5_000 });
