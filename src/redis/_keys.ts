@@ -28,14 +28,14 @@ export class Keys {
     return `${this.prefix}p:{${instanceId}}`;
   }
 
-  /** Sorted set of the generated IDs an instance answered within the duplicate window. */
+  /** Head of the names of the hashes (one per span of time, `<head>:<n>`) of the generated IDs an instance answered lately. */
   answered(instanceId: string): string {
     return `${this.prefix}a:{${instanceId}}`;
   }
 
-  /** Sorted set of the forwards an instance delivered lately (`<id>\n<from> <seq>`): what a forwarder whose acknowledgement was lost asks. */
-  forwarded(instanceId: string): string {
-    return `${this.prefix}f:{${instanceId}}`;
+  /** How an instance's answered hashes are laid out (`<width> <keep> <newest>`: ms, ms, a key name): how others find its records. */
+  answeredLayout(instanceId: string): string {
+    return `${this.prefix}al:{${instanceId}}`;
   }
 
   /** Pub/sub channel an instance listens on. */

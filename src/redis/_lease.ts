@@ -8,7 +8,7 @@ import type { Scripts } from './_scripts.js';
 
 /** What a {@link Lease} is made of. */
 interface LeaseParts extends BackplaneParts {
-  /** How long Redis keeps what it holds about IDs: each heartbeat trims this instance's sets by it. */
+  /** How long Redis keeps what it holds about IDs: each heartbeat trims what this instance wrote by it. */
   readonly settings: () => Settings;
   /** Ends every open exchange of the controller with `reason`. */
   readonly abandon: (reason: BackplaneError) => void;
@@ -20,7 +20,7 @@ interface LeaseParts extends BackplaneParts {
 
 /**
  * This instance's lease, the key that tells the others it is alive,
- * renewed every third of `leaseTtl` by a heartbeat that also trims its sets.
+ * renewed every third of `leaseTtl` by a heartbeat that also trims what it wrote about its IDs.
  *
  * Other instances roll back this instance's pending IDs once the lease has
  * lapsed; so this instance, once it cannot tell that its lease lives — no
@@ -75,7 +75,7 @@ export class Lease {
   }
 
   /**
-   * Renews the lease and trims this instance's sets. The lease surely lives
+   * Renews the lease and trims what this instance wrote about its IDs. The lease surely lives
    * until `leaseTtl` after the renewal was *sent*, so that is when the fence
    * is set. A renewal that finds the lease gone (expired, or lost with a
    * restarted Redis) means other instances may have rolled back our
@@ -85,9 +85,9 @@ export class Lease {
    */
   async beat(): Promise<void> {
     const sentAt = this.#clock.now();
-    const { pendingTtl, duplicateWindow, keep, rollbackTtl } = this.#settings();
+    const { pendingTtl, answeredKeep, bucketWidth, keep, rollbackTtl } = this.#settings();
     const found = await this.#commands.command(
-      this.#scripts.beat(this.#leaseKey, this.#pendingKey, this.#answeredKey, this.#token, this.#leaseTtl, pendingTtl, duplicateWindow, keep, rollbackTtl),
+      this.#scripts.beat(this.#leaseKey, this.#pendingKey, this.#answeredKey, this.#token, this.#leaseTtl, pendingTtl, answeredKeep, bucketWidth, keep, rollbackTtl),
       'heartbeat',
     );
     if (this.#stopped) return;

@@ -25,8 +25,10 @@ export interface Settings {
   readonly pendingTtl: number;
   /** The controller's committed tag: a rollback written here is a claim against it. */
   readonly committedTag: string;
-  /** How long the record of a delivered forward is kept: at least as long as its forwarder may still ask. */
-  readonly forwardedKeep: number;
+  /** How long the record of an answered ID is kept: the duplicate window, or as long as the forwarder of a delivered reply may still ask, whichever is longer. */
+  readonly answeredKeep: number;
+  /** The span of server time of one answered bucket of the generated IDs: a sixteenth of `answeredKeep`. */
+  readonly bucketWidth: number;
 }
 
 /** What the parts of a backplane (its ownership, its lease) share. */
@@ -52,7 +54,7 @@ interface OwnershipParts extends BackplaneParts {
  * by the owner and read by the others:
  *
  * - an ID this instance generated names it (`<instanceId>~…`); its state is
- *   in this instance's pending and answered sets, written once per
+ *   in this instance's pending set and answered buckets, written once per
  *   event-loop turn, one script call per {@link MAX_BATCH} IDs;
  * - an ID the application chose gets an ownership key, written by a script
  *   of its own that goes out in the turn's write;
@@ -84,7 +86,9 @@ export class Ownership {
   readonly #idPrefix: string;
   readonly #pendingKey: string;
   readonly #answeredKey: string;
-  readonly #forwardedKey: string;
+  readonly #layoutKey: string;
+  /** `<prefix>in:`: the head of every instance's channel name. */
+  readonly #channelHead: string;
   readonly #options: ResolvedBackplaneOptions;
   readonly #clock: Clock;
   readonly #failures: Failures;
@@ -107,6 +111,8 @@ export class Ownership {
   /** Whether the next turn's write sends {@link Ownership.#failed} again. */
   #retryDue = false;
   #retryTimer: unknown;
+  /** Set while registrations wait in the batch for the next write. */
+  #registrationTimer: unknown;
   #stopped = false;
   /**
    * The IDs the application chose that were answered here lately (→ their
@@ -131,7 +137,8 @@ export class Ownership {
     this.#idPrefix = `${options.instanceId}~`;
     this.#pendingKey = keys.pending(options.instanceId);
     this.#answeredKey = keys.answered(options.instanceId);
-    this.#forwardedKey = keys.forwarded(options.instanceId);
+    this.#layoutKey = keys.answeredLayout(options.instanceId);
+    this.#channelHead = keys.channel('');
     this.#options = options;
     this.#clock = options.clock;
     this.#failures = parts.failures;
@@ -154,6 +161,8 @@ export class Ownership {
     const { maxTtl, deadlineGrace, leaseTtl, forwardTimeout, retryInterval, commandTimeout } = this.#options;
     const rollbackTtl = clampTtl(router.rollbackTtl, maxTtl);
     const duplicateWindow = Math.min(Math.ceil(router.duplicateWindow), maxTtl);
+    // As long as a forwarder may still ask: its resends, then its settling (see "Bounded answers").
+    const answeredKeep = Math.min(maxTtl, Math.max(duplicateWindow, 2 * (forwardTimeout + retryInterval) + 5 * commandTimeout));
     this.#settings = {
       rollbackTag: router.rollbackTag,
       rollbackTtl,
@@ -161,8 +170,8 @@ export class Ownership {
       keep: deadlineGrace + rollbackTtl,
       pendingTtl: Math.min(maxTtl, rollbackTtl + deadlineGrace + leaseTtl),
       committedTag: router.committedTag,
-      // As long as a forwarder may still ask: its resends, then its settling (see "Bounded answers").
-      forwardedKeep: Math.min(maxTtl, Math.max(duplicateWindow, 2 * (forwardTimeout + retryInterval) + 5 * commandTimeout)),
+      answeredKeep,
+      bucketWidth: Math.ceil(answeredKeep / 16),
     };
   }
 
@@ -176,11 +185,20 @@ export class Ownership {
     return this.#failed.length === 0 && this.#retrying === 0 && this.#redis.status === 'ready';
   }
 
-  /** A request was registered here: a generated ID joins this turn's batch; one the application chose gets its ownership key. */
+  /**
+   * A request was registered here: a generated ID joins the batch, written
+   * with the next write this instance makes, at most
+   * {@link REGISTRATION_DELAY} ms later (its reply, forwarded here, is
+   * usually what makes that write, so the two take one script call); one
+   * the application chose gets its ownership key in this turn's write.
+   */
   registered(correlationId: string, deadline: number | undefined): void {
     const remaining = deadline === undefined ? -1 : Math.max(0, Math.ceil(deadline - this.#clock.now()));
     if (correlationId.startsWith(this.#idPrefix)) {
-      this.#own().registered.push(remaining, correlationId);
+      const batch = this.#own();
+      batch.remaining.push(remaining);
+      batch.registered.push(correlationId);
+      this.#registeredSoon();
       return;
     }
     this.#queue('register', correlationId, 'rrxcRegister1', [this.#keys.ownership(correlationId), this.#instanceId, remaining, this.#settings.keep, this.#options.maxTtl]);
@@ -198,23 +216,26 @@ export class Ownership {
    * only when it is given up.
    */
   recordDelivery(correlationId: string, from: string, seq: number): Promise<boolean> {
-    const deliverer = `${from} ${seq}`;
-    const channel = this.#keys.channel(from);
-    const ack = framed(encodeAck(seq, 'delivered'));
     return new Promise((resolve, reject) => {
       if (correlationId.startsWith(this.#idPrefix)) {
         const batch = this.#own();
-        batch.held.push(correlationId, deliverer, channel, ack);
-        batch.holds.push({ resolve, reject });
+        let forwards = batch.held.get(from);
+        if (forwards === undefined) batch.held.set(from, (forwards = { items: [], holds: [] }));
+        forwards.items.push(correlationId, seq);
+        forwards.holds.push({ resolve, reject });
+        batch.heldCount++;
+        this.#schedule();
         return;
       }
-      const { rollbackTag, duplicateWindow, forwardedKeep } = this.#settings;
-      const kept = Math.max(duplicateWindow, forwardedKeep);
+      const deliverer = `${from} ${seq}`;
+      const channel = this.#keys.channel(from);
+      const ack = framed(encodeAck(seq, 'delivered'));
+      const { rollbackTag, answeredKeep } = this.#settings;
       this.#queued.push({
         operation: 'deliver',
         ids: () => [correlationId],
         run: () =>
-          this.#runScript('rrxcDeliver2', [this.#keys.ownership(correlationId), this.#keys.tags(correlationId), this.#instanceId, deliverer, rollbackTag ?? '', channel, ack, kept]),
+          this.#runScript('rrxcDeliver2', [this.#keys.ownership(correlationId), this.#keys.tags(correlationId), this.#instanceId, deliverer, rollbackTag ?? '', channel, ack, answeredKeep]),
         then: (result) => {
           if (result === 2) return resolve(false);
           this.#rememberAnswered(correlationId, deliverer);
@@ -232,17 +253,23 @@ export class Ownership {
    * atomic step as its ownership goes.
    */
   ended(answered: readonly string[], unanswered: readonly string[]): void {
+    let own = false;
     for (const id of answered) {
-      if (id.startsWith(this.#idPrefix)) this.#own().answered.push(id);
-      else {
+      if (id.startsWith(this.#idPrefix)) {
+        this.#own().answered.push(id);
+        own = true;
+      } else {
         this.#rememberAnswered(id, '');
         this.#disown(id, '1');
       }
     }
     for (const id of unanswered) {
-      if (id.startsWith(this.#idPrefix)) this.#own().unanswered.push(id);
-      else this.#disown(id, '0');
+      if (id.startsWith(this.#idPrefix)) {
+        this.#own().unanswered.push(id);
+        own = true;
+      } else this.#disown(id, '0');
     }
+    if (own) this.#schedule();
   }
 
   /**
@@ -251,6 +278,8 @@ export class Ownership {
    * behind them, so that Redis applies every write in the order it was made.
    */
   write(): void {
+    this.#clock.clearTimeout(this.#registrationTimer);
+    this.#registrationTimer = undefined;
     const batches = this.#fullBatches;
     if (this.#batch !== undefined) batches.push(this.#batch);
     this.#batch = undefined;
@@ -290,6 +319,7 @@ export class Ownership {
   stop(): void {
     this.#stopped = true;
     this.#clock.clearTimeout(this.#retryTimer);
+    this.#clock.clearTimeout(this.#registrationTimer);
   }
 
   /** Resolves once the background writes in flight have settled, or after `commandTimeout`. */
@@ -316,9 +346,7 @@ export class Ownership {
    */
   async deliveredBy(id: string, from: string, seq: number): Promise<boolean> {
     try {
-      if (id.startsWith(this.#idPrefix)) {
-        return (await this.#command('ZSCORE', () => this.#redis.zscore(this.#forwardedKey, `${id}\n${from} ${seq}`))) !== null;
-      }
+      if (id.startsWith(this.#idPrefix)) return (await this.#settleOwned(this.#instanceId, id, `${from} ${seq}`)) === 'delivered';
       return (await this.#command('GET', () => this.#redis.get(this.#keys.ownership(id)))) === `a|${this.#instanceId}|${from} ${seq}`;
     } catch {
       return false;
@@ -326,8 +354,8 @@ export class Ownership {
   }
 
   /**
-   * A generated ID whose owner did not answer: its pending and answered sets
-   * decide, atomically with its lease; `undefined` when neither holds the ID.
+   * A generated ID whose owner did not answer: its pending set and answered
+   * records decide, atomically with its lease; `undefined` when neither holds the ID.
    * `seq`: the number of this instance's forward of it, if it made one — a
    * forward the owner recorded as delivered is `delivered`; {@link Unknown}
    * when the owner may still deliver (or may have).
@@ -335,25 +363,21 @@ export class Ownership {
    * @throws {@link BackplaneError} (as a rejection) when Redis fails.
    */
   async settleOwned(owner: string, id: string, seq: number | undefined): Promise<ResponseOutcome | Unknown | undefined> {
-    const { duplicateWindow } = this.#settings;
-    const outcome = await this.#command('settle', () =>
-      this.#scripts.settleOwned(
-        this.#keys.lease(owner),
-        this.#keys.pending(owner),
-        this.#keys.answered(owner),
-        this.#keys.forwarded(owner),
-        id,
-        duplicateWindow,
-        owner === this.#instanceId ? '1' : '0',
-        seq === undefined ? '' : `${id}\n${this.#instanceId} ${seq}`,
-        this.#settings.rollbackTtl,
-      ),
-    );
+    const outcome = await this.#settleOwned(owner, id, seq === undefined ? '' : `${this.#instanceId} ${seq}`);
     if (outcome === 'none') return undefined;
     if (outcome === 'pending') return { owner };
     // The owner's set holds the decision "not delivered"; the tag says whether that is a rollback, or a commit a worker claimed first.
     if (outcome === 'rolled-back') return this.claimRollback(id);
     return outcome as ResponseOutcome;
+  }
+
+  /** The settling script on a generated ID of `owner`'s, for the forward `deliverer` (`<from> <seq>`, or ''). */
+  #settleOwned(owner: string, id: string, deliverer: string): Promise<string> {
+    const { duplicateWindow, rollbackTtl } = this.#settings;
+    const keys = this.#keys;
+    return this.#command('settle', () =>
+      this.#scripts.settleOwned(keys.lease(owner), keys.pending(owner), keys.answered(owner), keys.answeredLayout(owner), id, duplicateWindow, owner === this.#instanceId ? '1' : '0', deliverer, rollbackTtl),
+    );
   }
 
   /**
@@ -434,18 +458,26 @@ export class Ownership {
     this.#answeredSince = now;
   }
 
-  /** This turn's batch for the generated IDs, written in one script call (per {@link MAX_BATCH} IDs) when the turn ends. */
+  /** The batch for the generated IDs, written in one script call (per {@link MAX_BATCH} IDs) with the next write: the caller makes sure there is one. */
   #own(): OwnBatch {
     let batch = this.#batch;
-    if (batch !== undefined && batch.registered.length / 2 + batch.holds.length + batch.answered.length + batch.unanswered.length >= MAX_BATCH) {
+    if (batch !== undefined && batch.registered.length + batch.heldCount + batch.answered.length + batch.unanswered.length >= MAX_BATCH) {
       this.#fullBatches.push(batch);
+      this.#schedule();
       batch = undefined;
     }
-    if (batch === undefined) {
-      batch = this.#batch = { registered: [], held: [], holds: [], answered: [], unanswered: [] };
+    return (this.#batch = batch ?? { remaining: [], registered: [], held: new Map(), heldCount: 0, answered: [], unanswered: [] });
+  }
+
+  /** Makes sure a write goes out within {@link REGISTRATION_DELAY} ms, should nothing else make one before. */
+  #registeredSoon(): void {
+    if (this.#registrationTimer !== undefined) return;
+    const timer = this.#clock.setTimeout(() => {
+      this.#registrationTimer = undefined;
       this.#schedule();
-    }
-    return batch;
+    }, REGISTRATION_DELAY);
+    (timer as { unref?: () => void } | undefined)?.unref?.();
+    this.#registrationTimer = timer;
   }
 
   /** Queues a per-ID script for this turn's write; `then` gets its result. */
@@ -456,14 +488,20 @@ export class Ownership {
 
   /** The write of a batch for the generated IDs; conflicts go to `rrxc:redis:conflict`. */
   #ownWrite(batch: OwnBatch): Write {
-    const { registered, held, holds, answered, unanswered } = batch;
-    const { pendingTtl, duplicateWindow, forwardedKeep } = this.#settings;
-    const args: (string | number)[] = [this.#pendingKey, this.#answeredKey, this.#forwardedKey, pendingTtl, duplicateWindow, this.#options.maxTtl, forwardedKeep, this.#settings.rollbackTtl];
-    args.push(registered.length / 2, ...registered, holds.length, ...held, answered.length, ...answered, unanswered.length, ...unanswered);
+    const { remaining, registered, held, answered, unanswered } = batch;
+    const { pendingTtl, duplicateWindow, answeredKeep, bucketWidth, rollbackTtl } = this.#settings;
+    const args: (string | number)[] = [this.#pendingKey, this.#answeredKey, this.#layoutKey, pendingTtl, duplicateWindow, this.#options.maxTtl, answeredKeep, bucketWidth, rollbackTtl, this.#channelHead];
+    args.push(registered.length, remaining.join(' '), ...registered, held.size);
+    const holds: Hold[] = [];
+    for (const [from, forwards] of held) {
+      args.push(from, forwards.holds.length, ...forwards.items);
+      holds.push(...forwards.holds);
+    }
+    args.push(answered.length, ...answered, unanswered.length, ...unanswered);
     return {
       operation: 'own',
-      ids: () => [...registered.filter((_, i) => i % 2 === 1).map(String), ...held.filter((_, i) => i % 4 === 0), ...answered, ...unanswered],
-      run: () => this.#runScript('rrxcOwn4', args),
+      ids: () => [...registered, ...[...held.values()].flatMap(({ items }) => items.filter((_, i) => i % 2 === 0).map(String)), ...answered, ...unanswered],
+      run: () => this.#runScript('rrxcOwn5', args),
       then: (result, again) => {
         const [conflicts, refused] = result as [string[], number[]];
         if (holds.length > 0) {
@@ -616,24 +654,47 @@ export function unreachable(owner: string, id: string, forwardTimeout: number): 
 }
 
 /** Before the controller started: no rollback tag, nothing kept. */
-const NOT_STARTED: Settings = { rollbackTag: undefined, rollbackTtl: 0, duplicateWindow: 0, keep: 0, pendingTtl: 0, committedTag: 'committed', forwardedKeep: 0 };
+const NOT_STARTED: Settings = { rollbackTag: undefined, rollbackTtl: 0, duplicateWindow: 0, keep: 0, pendingTtl: 0, committedTag: 'committed', answeredKeep: 0, bucketWidth: 1 };
 
 /** Most failed writes kept to be sent again; beyond, the oldest is given up (and reported). */
 const MAX_FAILED = 10_000;
+
+/**
+ * Most milliseconds a generated ID's registration waits for a write to go
+ * out with: an owner killed within it leaves no pending entry, and a late
+ * reply to the ID elsewhere is `unmatched` rather than `rolled-back` — as
+ * for one killed before its turn's write reached Redis.
+ */
+const REGISTRATION_DELAY = 5;
 
 /** Most IDs in one call of the pending-set script: a longer call would hold Redis up (and overflow argument spreads). */
 const MAX_BATCH = 1_000;
 
 /** One event-loop turn of writes about this instance's generated IDs. */
 interface OwnBatch {
-  /** ms to the deadline (-1: none), ID; pairs, flattened. */
-  readonly registered: (string | number)[];
-  /** Forwarded replies held in their exchange until recorded: ID, `<from> <seq>`, channel, framed acknowledgement; flattened. */
-  readonly held: string[];
-  /** Who waits for each of those records, in the same order: `true` recorded, `false` refused. */
-  readonly holds: { readonly resolve: (recorded: boolean) => void; readonly reject: (error: unknown) => void }[];
+  /** ms to the deadline of each registered ID (-1: none), in the order of `registered`. */
+  readonly remaining: number[];
+  readonly registered: string[];
+  /** Forwarded replies held in their exchange until recorded, by the instance that forwarded them. */
+  readonly held: Map<string, HeldForwards>;
+  /** How many forwarded replies `held` holds in all. */
+  heldCount: number;
   readonly answered: string[];
   readonly unanswered: string[];
+}
+
+/** The forwards of one instance held in a batch. */
+interface HeldForwards {
+  /** ID, forward number; flattened. */
+  readonly items: (string | number)[];
+  /** Who waits for each of those records, in the same order. */
+  readonly holds: Hold[];
+}
+
+/** Who waits for the record of a held forward: `true` recorded, `false` refused. */
+interface Hold {
+  readonly resolve: (recorded: boolean) => void;
+  readonly reject: (error: unknown) => void;
 }
 
 /** A background write: sent in a turn's write, and again, in order, should it fail. */

@@ -16,15 +16,24 @@ import type { RedisConnection } from './_connection.js';
  *                                      names the forward it delivered, when it was one
  *
  * For the IDs an instance generated (`<instance>~…`) the owner is in the ID;
- * their state lives in two sorted sets per instance, in the instance's hash
- * slot (hash tag `{<instance>}`, with its lease), written once per event-loop turn:
+ * their state lives in keys of the instance's hash slot (hash tag
+ * `{<instance>}`, with its lease), written once per event-loop turn:
  *   pending set:  member = ID, score = deadline (server ms), or
  *                 -<settled at> once another instance rolled it back
- *   answered set: member = ID, score = when it was answered (duplicate window)
- *   forwarded set: member = `<ID>\n<from> <seq>`, score = when the owner recorded
- *                 that forward as delivered — before handing it to its exchange,
- *                 in the script that publishes the acknowledgement: what a
- *                 forwarder whose acknowledgement was lost asks
+ *   answered buckets: hashes `<answered>:<n>`, one per `width` ms of server
+ *                 time (n = floor(time / width)); field = ID, value =
+ *                 `<answered at>`, or `<answered at> <from> <seq>` for a
+ *                 forward, recorded as delivered before the owner hands it to
+ *                 its exchange, in the script that publishes the
+ *                 acknowledgement: what a late copy (duplicate window) and a
+ *                 forwarder whose acknowledgement was lost ask. A bucket is
+ *                 written with one HSET per ID (a sorted set costs a skiplist
+ *                 insert and a trim per ID) and dropped whole with UNLINK, off
+ *                 Redis' main thread, once older than `keep`; the scripts
+ *                 compute the buckets' names, all in the instance's hash slot.
+ *   answered layout: `<width> <keep> <bucket>`, the owner's bucket width and
+ *                 how long it keeps a record (ms), how others find its
+ *                 records; and its newest bucket
  *
  * While an owner's lease lives, nothing here rolls back its IDs: the owner
  * decides (it ends its exchanges itself), and a non-owner that cannot reach
@@ -76,6 +85,32 @@ local function claim_rollback(key, rollback, ttl, committed, now)
   if committed ~= '' and has_tag(key, committed, now) then return 'committed' end
   if rollback ~= '' then claim(key, rollback, ttl, {}, now) end
   return 'rolled-back'
+end
+-- The answered bucket of server time t.
+local function bucket(base, t, width)
+  return base .. ':' .. string.format('%.0f', math.floor(t / width))
+end
+-- The record of generated ID id in the answered buckets under base, laid out as the key layout says
+-- (written by their owner, whose settings may not be the caller's): its time, and the forward it
+-- delivered ('' for none); false when there is none.
+local function answered_record(base, layout, id, now)
+  local written = redis.call('GET', layout)
+  if not written then return false end
+  local width, keep = string.match(written, '^(%d+) (%d+) ')
+  width, keep = tonumber(width), tonumber(keep)
+  for t = now, now - keep - width, -width do
+    local record = redis.call('HGET', bucket(base, t, width), id)
+    if record then
+      local at, by = string.match(record, '^(%d+) ?(.*)$')
+      return tonumber(at), by
+    end
+  end
+  return false
+end
+-- Drops the two answered buckets that just became older than keep: no record in them is asked for any more.
+local function unlink_aged(base, now, width, keep)
+  local aged = now - keep - 2 * width
+  redis.call('UNLINK', bucket(base, aged, width), bucket(base, aged - width, width))
 end
 -- What a record naming the forward it delivered (recorded) answers the forward asking ('' for none).
 local function by_forward(recorded, asking)
@@ -232,18 +267,21 @@ return 'unmatched'`;
  * the acknowledgements of the forwards it holds for delivery, published
  * here, once recorded: no forwarder learns of a delivery that Redis does
  * not hold.
- * KEYS: pending set, answered set, forwarded set. ARGV: pending-set TTL,
- * duplicate window (0: none), ms to the deadline of requests without one,
- * ms a forwarded entry is kept, rollback TTL ms (a rolled-back mark older
- * than that is gone), then four lists, each as a count followed by its
- * items: registered (ms to deadline, -1 for none; ID), held forwards (ID;
- * `<from> <seq>`; channel; its framed acknowledgement "delivered": replies
- * the owner holds and hands to their exchange once this script recorded
- * them), answered IDs, unanswered IDs.
+ * KEYS: pending set, answered buckets (their common head), answered layout. ARGV: pending-set
+ * TTL, duplicate window (0: none), ms to the deadline of requests without
+ * one, ms an answered record is kept, answered bucket width ms, rollback TTL
+ * ms (a rolled-back mark older than that is gone), the head of the
+ * instances' channel names, then four lists, each a count followed by its
+ * items: registered (the ms to their deadlines, -1 for none, as one
+ * space-separated string; then the IDs), held forwards by forwarder
+ * (forwarder, count, then ID and forward number of each: replies the owner
+ * holds and hands to their exchange once this script recorded them),
+ * answered IDs, unanswered IDs. A registered ID that the same batch also
+ * settles gets no pending entry.
  * Answers the answered IDs another instance had already rolled back
  * (conflicts), and the held forwards refused (another instance had rolled
  * the ID back: not delivered, their acknowledgement not sent) as their
- * places in the list.
+ * places in the list (counted across forwarders, in order).
  *
  * An unanswered ID stays in the pending set, marked rolled back
  * (`-<ended at>`): the owner's decision is in Redis in the same step as the
@@ -253,80 +291,129 @@ const OWN = `${PRELUDE}
 local now = now_ms()
 local dup = tonumber(ARGV[2])
 local far = tonumber(ARGV[3])
-local i = 6
-local n = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, n do
-  local remaining = tonumber(ARGV[i])
-  if remaining < 0 then remaining = far end
-  redis.call('ZADD', KEYS[1], string.format('%.0f', now + remaining), ARGV[i + 1])
-  i = i + 2
-end
+local keep = tonumber(ARGV[4])
+local width = tonumber(ARGV[5])
+local stamp = string.format('%.0f', now)
+-- One command per kind of write for the whole batch: a call from Lua costs more than an ID added to it.
+local pending = false
+-- The registrations go last: an ID registered and settled in the same batch (its reply came
+-- within the turn, or with the next write) never needs its pending entry.
+local registered = tonumber(ARGV[8])
+local i = 10 + registered
+local n
 local conflicts = {}
 local done = {}
--- s: the ID's score in the pending set (false: not there).
-local function answer(id, s)
+local gone = {}
+local records = {}
+-- id was answered, with record (false: none); s: its score in the pending set (false: not there).
+local function answer(id, s, record)
   if s and tonumber(s) < 0 then
     conflicts[#conflicts + 1] = id
   else
-    if s then redis.call('ZREM', KEYS[1], id) end
-    if dup > 0 then redis.call('ZADD', KEYS[2], now, id) end
+    if s then gone[#gone + 1] = id end
+    if record then
+      records[#records + 1] = id
+      records[#records + 1] = record
+    end
   end
   done[id] = true
 end
 local refused = {}
--- The acknowledgements by channel, as lists: concatenated once (a string grown frame by frame is copied every time).
-local out = {}
-local held = tonumber(ARGV[i])
+local place = 0
+local forwarders = tonumber(ARGV[i])
 i = i + 1
-for k = 1, held do
-  local id = ARGV[i]
-  local s = redis.call('ZSCORE', KEYS[1], id)
-  if s and tonumber(s) < 0 and now + tonumber(s) < tonumber(ARGV[5]) then
-    refused[#refused + 1] = k
-  else
-    answer(id, s)
-    redis.call('ZADD', KEYS[3], now, id .. '\\n' .. ARGV[i + 1])
-    local frames = out[ARGV[i + 2]]
-    if not frames then
-      frames = {}
-      out[ARGV[i + 2]] = frames
+for _ = 1, forwarders do
+  local from = ARGV[i]
+  local count = tonumber(ARGV[i + 1])
+  i = i + 2
+  local ids = {}
+  for k = 1, count do ids[k] = ARGV[i + 2 * (k - 1)] end
+  local scores = redis.call('ZMSCORE', KEYS[1], unpack(ids))
+  local by = stamp .. ' ' .. from .. ' '
+  -- The acknowledgements, as a list: concatenated once (a string grown frame by frame is copied every time).
+  local frames = {}
+  for k = 1, count do
+    place = place + 1
+    local s = scores[k]
+    local seq = ARGV[i + 1]
+    if s and tonumber(s) < 0 and now + tonumber(s) < tonumber(ARGV[6]) then
+      refused[#refused + 1] = place
+    else
+      answer(ARGV[i], s, by .. seq)
+      local frame = 'a\\n' .. seq .. '\\ndelivered'
+      frames[#frames + 1] = #frame .. ':' .. frame
     end
-    frames[#frames + 1] = ARGV[i + 3]
+    i = i + 2
   end
-  i = i + 4
+  if #frames > 0 then redis.call('PUBLISH', ARGV[7] .. from, table.concat(frames)) end
 end
 n = tonumber(ARGV[i])
 i = i + 1
-for _ = 1, n do
-  if not done[ARGV[i]] then answer(ARGV[i], redis.call('ZSCORE', KEYS[1], ARGV[i])) end
-  i = i + 1
+if n > 0 then
+  local ids = {}
+  for k = 1, n do
+    if not done[ARGV[i]] then ids[#ids + 1] = ARGV[i] end
+    i = i + 1
+  end
+  if #ids > 0 then
+    local scores = redis.call('ZMSCORE', KEYS[1], unpack(ids))
+    for k = 1, #ids do answer(ids[k], scores[k], dup > 0 and stamp) end
+  end
 end
+if #gone > 0 then redis.call('ZREM', KEYS[1], unpack(gone)) end
 n = tonumber(ARGV[i])
 i = i + 1
-for _ = 1, n do
-  redis.call('ZADD', KEYS[1], string.format('%.0f', -now), ARGV[i])
-  i = i + 1
+if n > 0 then
+  local marks = {}
+  local mark = string.format('%.0f', -now)
+  for k = 1, n do
+    marks[#marks + 1] = mark
+    marks[#marks + 1] = ARGV[i]
+    done[ARGV[i]] = true
+    i = i + 1
+  end
+  redis.call('ZADD', KEYS[1], unpack(marks))
+  pending = true
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-if dup > 0 then
-  -- Trimmed a turn's worth at a time: one big trim per heartbeat would hold Redis up.
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('(%.0f', now - dup))
-  redis.call('PEXPIRE', KEYS[2], dup)
+if registered > 0 then
+  local added = {}
+  i = 10
+  for remaining in string.gmatch(ARGV[9], '%S+') do
+    if not done[ARGV[i]] then
+      remaining = tonumber(remaining)
+      if remaining < 0 then remaining = far end
+      added[#added + 1] = string.format('%.0f', now + remaining)
+      added[#added + 1] = ARGV[i]
+    end
+    i = i + 1
+  end
+  if #added > 0 then
+    redis.call('ZADD', KEYS[1], unpack(added))
+    pending = true
+  end
 end
-if held > #refused then
-  local keep = tonumber(ARGV[4])
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('(%.0f', now - keep))
-  redis.call('PEXPIRE', KEYS[3], keep)
+if pending then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+if #records > 0 then
+  local answered = bucket(KEYS[2], now, width)
+  redis.call('HSET', answered, unpack(records))
+  -- A new bucket: given its TTL, the layout others read, and the buckets that aged out are dropped.
+  local layout = ARGV[5] .. ' ' .. ARGV[4] .. ' ' .. answered
+  if redis.call('GET', KEYS[3]) ~= layout then
+    local ttl = string.format('%.0f', keep + 2 * width)
+    redis.call('PEXPIRE', answered, ttl)
+    redis.call('SET', KEYS[3], layout, 'PX', ttl)
+    unlink_aged(KEYS[2], now, width, keep)
+  end
 end
-for channel, frames in pairs(out) do redis.call('PUBLISH', channel, table.concat(frames)) end
 return {conflicts, refused}`;
 
 /**
- * Renews an instance's lease and trims its sets. KEYS: lease, pending set,
- * answered set. ARGV: token, lease ms, pending-set TTL (0: not started, no
- * sets yet), duplicate window, ms a pending entry is kept past its deadline,
- * rollback TTL. Answers what the lease held before (false: nothing).
+ * Renews an instance's lease and trims what it holds about its IDs. KEYS:
+ * lease, pending set, answered buckets (their head). ARGV: token, lease ms,
+ * pending-set TTL (0: not started, nothing written yet), ms an answered
+ * record is kept, answered bucket width ms, ms a pending entry is kept past
+ * its deadline, rollback TTL. Answers what the lease held before (false:
+ * nothing).
  */
 const BEAT = `${PRELUDE}
 local old = redis.call('GET', KEYS[1])
@@ -334,48 +421,46 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 local ttl = tonumber(ARGV[3])
 if ttl > 0 then
   local now = now_ms()
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], 0, string.format('%.0f', now - tonumber(ARGV[5])))
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. string.format('%.0f', tonumber(ARGV[6]) - now), '(0')
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], 0, string.format('%.0f', now - tonumber(ARGV[6])))
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. string.format('%.0f', tonumber(ARGV[7]) - now), '(0')
   redis.call('PEXPIRE', KEYS[2], ttl)
-  local dup = tonumber(ARGV[4])
-  if dup > 0 then
-    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('%.0f', now - dup))
-    redis.call('PEXPIRE', KEYS[3], dup)
-  end
+  -- A quiet instance writes no batch that would drop its aged buckets.
+  unlink_aged(KEYS[3], now, tonumber(ARGV[5]), tonumber(ARGV[4]))
 end
 return old`;
 
 /**
- * A non-owner decides a generated ID its owner did not answer for. KEYS:
- * owner's lease, pending set, answered set, forwarded set. ARGV: ID,
- * duplicate window, 1 when the owner is this very instance, the
- * forwarded-set member of the forward asking (empty: none), rollback TTL
- * ms (a rolled-back mark older than that is gone). Answers the outcome
- * (`delivered` when that very forward was delivered), 'pending' when the
- * owner may still deliver (or may have: unknown), or 'none' when neither
- * of the owner's sets holds the ID and the owner is gone, or is this
- * instance (the tags decide); a live owner that did not answer for an ID
- * its sets do not hold (they were lost with Redis' data, or trimmed) is
+ * A non-owner decides a generated ID its owner did not answer for; the
+ * owner itself asks which forward it delivered. KEYS: owner's lease,
+ * pending set, answered buckets (their head), answered layout. ARGV: ID,
+ * duplicate window, 1 when the owner is this very instance, the forward
+ * asking (`<from> <seq>`; empty: none), rollback TTL ms (a rolled-back mark
+ * older than that is gone).
+ * Answers the outcome (`delivered` when that very forward was delivered),
+ * 'pending' when the owner may still deliver (or may have: unknown), or
+ * 'none' when nothing the owner wrote holds the ID and the owner is gone,
+ * or is this instance (the tags decide); a live owner that did not answer
+ * for an ID it holds no record of (lost with Redis' data, or trimmed) is
  * 'pending' too: unknown. A `rolled-back` is the owner's set's decision;
  * the caller then claims the rollback tag against the committed one.
  *
  * While the owner's lease lives, its pending IDs are never rolled back
  * here, whatever their deadline: the owner ends its exchanges itself, and
- * one that stalled may have delivered. A forwarded reply is recorded (in
- * the answered and forwarded sets) before its owner hands it over, so a
- * dead owner's pending ID was not delivered as a forward.
+ * one that stalled may have delivered. A forwarded reply is recorded as
+ * answered before its owner hands it over, so a dead owner's pending ID was
+ * not delivered as a forward.
  */
 const SETTLE_OWNED = `${PRELUDE}
 local now = now_ms()
-if ARGV[4] ~= '' and redis.call('ZSCORE', KEYS[4], ARGV[4]) then return 'delivered' end
-local alive = redis.call('EXISTS', KEYS[1]) == 1
-local dup = tonumber(ARGV[2])
-if dup > 0 then
-  local a = redis.call('ZSCORE', KEYS[3], ARGV[1])
-  if a and tonumber(a) >= now - dup then return 'duplicate' end
+local at, by = answered_record(KEYS[3], KEYS[4], ARGV[1], now)
+if at then
+  if ARGV[4] ~= '' and by == ARGV[4] then return 'delivered' end
+  local dup = tonumber(ARGV[2])
+  if dup > 0 and at >= now - dup then return 'duplicate' end
 end
+local alive = redis.call('EXISTS', KEYS[1]) == 1
 local s = redis.call('ZSCORE', KEYS[2], ARGV[1])
--- Neither set holds it, yet its owner lives and did not answer (fenced, or held up): after a
+-- Nothing holds it, yet its owner lives and did not answer (fenced, or held up): after a
 -- Redis that lost its data, the owner alone knows, and will say once it answers again.
 if not s then
   if alive and ARGV[3] ~= '1' then return 'pending' end
@@ -404,8 +489,8 @@ export interface Scripts {
   getTags(key: string): Promise<string[]>;
   claim(key: string, tag: string, ttl: number, rivals: readonly string[]): Promise<string | null>;
   settle(ownership: string, tags: string, owner: string, alive: '1' | '0', self: '1' | '0', rollbackTag: string, rollbackTtl: number, committedTag: string, deliverer: string): Promise<string>;
-  beat(lease: string, pending: string, answered: string, token: string, leaseTtl: number, pendingTtl: number, duplicateWindow: number, keep: number, rollbackTtl: number): Promise<string | null>;
-  settleOwned(lease: string, pending: string, answered: string, forwarded: string, id: string, duplicateWindow: number, self: '1' | '0', member: string, rollbackTtl: number): Promise<string>;
+  beat(lease: string, pending: string, answered: string, token: string, leaseTtl: number, pendingTtl: number, answeredKeep: number, bucketWidth: number, keep: number, rollbackTtl: number): Promise<string | null>;
+  settleOwned(lease: string, pending: string, answered: string, layout: string, id: string, duplicateWindow: number, self: '1' | '0', deliverer: string, rollbackTtl: number): Promise<string>;
 }
 
 const DEFINITIONS = {
@@ -417,9 +502,9 @@ const DEFINITIONS = {
   rrxcDisown3: { numberOfKeys: 2, lua: DISOWN },
   rrxcDeliver2: { numberOfKeys: 2, lua: DELIVER },
   rrxcSettle3: { numberOfKeys: 2, lua: SETTLE },
-  rrxcOwn4: { numberOfKeys: 3, lua: OWN },
-  rrxcBeat1: { numberOfKeys: 3, lua: BEAT },
-  rrxcSettleOwned4: { numberOfKeys: 4, lua: SETTLE_OWNED },
+  rrxcOwn5: { numberOfKeys: 3, lua: OWN },
+  rrxcBeat2: { numberOfKeys: 3, lua: BEAT },
+  rrxcSettleOwned5: { numberOfKeys: 4, lua: SETTLE_OWNED },
 } as const;
 
 type Defined = { [K in keyof typeof DEFINITIONS]: (...args: (string | number)[]) => Promise<never> };
@@ -483,9 +568,9 @@ export function defineScripts(redis: RedisConnection): Scripts {
     claim: (key, tag, ttl, rivals) => defined.rrxcClaim1(key, tag, ttl, ...rivals),
     settle: (ownership, tags, owner, alive, self, rollbackTag, rollbackTtl, committedTag, deliverer) =>
       defined.rrxcSettle3(ownership, tags, owner, alive, self, rollbackTag, rollbackTtl, committedTag, deliverer),
-    beat: (lease, pending, answered, token, leaseTtl, pendingTtl, duplicateWindow, keep, rollbackTtl) =>
-      defined.rrxcBeat1(lease, pending, answered, token, leaseTtl, pendingTtl, duplicateWindow, keep, rollbackTtl),
-    settleOwned: (lease, pending, answered, forwarded, id, duplicateWindow, self, member, rollbackTtl) =>
-      defined.rrxcSettleOwned4(lease, pending, answered, forwarded, id, duplicateWindow, self, member, rollbackTtl),
+    beat: (lease, pending, answered, token, leaseTtl, pendingTtl, answeredKeep, bucketWidth, keep, rollbackTtl) =>
+      defined.rrxcBeat2(lease, pending, answered, token, leaseTtl, pendingTtl, answeredKeep, bucketWidth, keep, rollbackTtl),
+    settleOwned: (lease, pending, answered, layout, id, duplicateWindow, self, deliverer, rollbackTtl) =>
+      defined.rrxcSettleOwned5(lease, pending, answered, layout, id, duplicateWindow, self, deliverer, rollbackTtl),
   };
 }

@@ -17,3 +17,16 @@ export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
   const keys = await keysUnder(redis, prefix);
   if (keys.length > 0) await redis.del(...keys);
 }
+
+/**
+ * What an owner's answered hashes record, by generated ID (`<answered at>`,
+ * or `<answered at> <from> <seq>` for a forward it delivered): read from
+ * every one of them, not found by the owner's own bucket arithmetic.
+ */
+export async function answeredRecords(redis: Redis, prefix: string, owner: string): Promise<Map<string, string>> {
+  const records = new Map<string, string>();
+  for (const key of await keysUnder(redis, `${prefix}a:{${owner}}:`)) {
+    for (const [id, record] of Object.entries(await redis.hgetall(key))) records.set(id, record);
+  }
+  return records;
+}

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { Controller, type ResponseOutcome } from '../../src/index.js';
 import { BackplaneError, REDIS_CHANNELS, RedisBackplane, RedisTagStore } from '../../src/redis/index.js';
 import { ManualClock } from '../helpers/manual-clock.js';
-import { keysUnder } from '../helpers/redis-keys.js';
+import { answeredRecords, keysUnder } from '../helpers/redis-keys.js';
 import { freePort, useRedis, type TestRedis } from '../helpers/redis-server.js';
 import { Cluster, sleep } from '../helpers/redis-instances.js';
 
@@ -260,22 +260,36 @@ describe('RedisBackplane fencing and generated IDs', () => {
     expect(handles).toHaveLength(2_500);
   });
 
-  it('drops answered IDs from its answered set once the duplicate window passed', async () => {
-    const a = await cluster.add({}, { duplicateWindow: 100 });
-    const b = await cluster.add();
-    const answered = `${cluster.prefix}a:{${a.backplane.instanceId}}`;
+  it('drops the record of an answered ID once nobody may ask for it any more (the duplicate window, a forwarder resending and settling)', async () => {
+    // Kept max(duplicateWindow, 2 × (forwardTimeout + retryInterval) + 5 × commandTimeout) = 740 ms.
+    const bounds = { forwardTimeout: 100, retryInterval: 20, commandTimeout: 100 };
+    const a = await cluster.add(bounds, { duplicateWindow: 100 });
+    const b = await cluster.add(bounds);
     const first = a.controller.createExchange({ timeout: 5_000 });
     const { correlationId } = first.registerRequest();
     expect(await b.controller.registerResponse({ correlationId, message: 1 })).toBe('delivered');
     await first.wait();
-    await sleep(30);
-    expect(await cluster.admin.zscore(answered, correlationId)).not.toBeNull();
-    await sleep(150);
+    expect((await answeredRecords(cluster.admin, cluster.prefix, a.backplane.instanceId)).get(correlationId)).toMatch(new RegExp(`^\\d+ ${b.backplane.instanceId} \\d+$`));
+    await sleep(1_000);
+    // Any later write of the owner drops what aged out.
     const next = a.controller.createExchange({ timeout: 5_000 });
     await b.controller.registerResponse({ correlationId: next.registerRequest().correlationId, message: 2 });
     await next.wait();
     await sleep(30);
-    expect(await cluster.admin.zscore(answered, correlationId)).toBeNull();
+    expect((await answeredRecords(cluster.admin, cluster.prefix, a.backplane.instanceId)).get(correlationId)).toBeUndefined();
+    expect(await keysUnder(cluster.admin, `${cluster.prefix}a:{${a.backplane.instanceId}}:`)).toHaveLength(1);
+  });
+
+  it('finds the answered records of an owner whose settings differ from its own', async () => {
+    const a = await cluster.add();
+    // Other timeouts: it would keep its own records for less time, in narrower buckets.
+    const b = await cluster.add({ forwardTimeout: 100, retryInterval: 20, commandTimeout: 100 }, { duplicateWindow: 30_000 });
+    const xc = a.controller.createExchange({ timeout: 5_000 });
+    const { correlationId } = xc.registerRequest();
+    expect(await b.controller.registerResponse({ correlationId, message: 1 })).toBe('delivered');
+    await xc.wait();
+    await a.controller.close();
+    expect(await b.controller.registerResponse({ correlationId, message: 2 })).toBe('duplicate');
   });
 
   it('reports duplicate for a late copy of an answered generated ID after its owner closed', async () => {

@@ -35,6 +35,8 @@ describe('RedisBackplane when Redis is lost mid-run and comes back', () => {
     const xc = a.controller.createExchange({ timeout: 30_000 });
     const { correlationId } = xc.registerRequest();
     const local = xc.registerRequest();
+    // Written (a generated ID's registration goes out with the next write, within a few ms) before Redis goes.
+    await sleep(50);
 
     await server.stop();
     for (let i = 0; i < 3; i++) {

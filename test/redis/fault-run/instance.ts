@@ -13,6 +13,7 @@ import { CHANNELS, Controller, type ExchangeResult, type ResponseMessage, type R
 import { createReplyHandler } from '../../../src/integrations/index.js';
 import { REDIS_CHANNELS, RedisBackplane, type RedisConflictMessage, type RedisErrorMessage } from '../../../src/redis/index.js';
 import { describeError, EventFile, type FaultEventBody } from '../../helpers/fault-log.js';
+import { answeredRecords } from '../../helpers/redis-keys.js';
 import type { Command, ReplyPayload } from './protocol.js';
 
 const name = process.env['FR_NAME']!;
@@ -148,13 +149,15 @@ async function reply(command: Extract<Command, { op: 'reply' }>): Promise<void> 
 }
 
 async function audit(command: Extract<Command, { op: 'audit' }>): Promise<void> {
-  // What the owner's answered set says of a generated ID: a forward recorded as delivered is there.
+  // What the owner's answered records say of a generated ID: a forward recorded as delivered is there.
   const redis = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const records = new Map<string, Promise<Map<string, string>>>();
   await Promise.all(
     command.ids.map(async (id) => {
       try {
         const owner = id.includes('~') ? id.slice(0, id.indexOf('~')) : undefined;
-        const answered = owner === undefined ? undefined : (await redis.zscore(`${options.prefix}a:{${owner}}`, id)) !== null;
+        if (owner !== undefined && !records.has(owner)) records.set(owner, answeredRecords(redis, options.prefix, owner));
+        const answered = owner === undefined ? undefined : (await records.get(owner)!).has(id);
         record({ k: 'audit', id, rolledBack: await controller.isRolledBack(id), ...(answered === undefined ? {} : { answered }) });
       } catch (error) {
         record({ k: 'audit', id, error: describeError(error) });
