@@ -33,7 +33,7 @@ export class Keys {
     return `${this.prefix}a:{${instanceId}}`;
   }
 
-  /** How an instance's answered hashes are laid out (`<width> <keep> <newest>`: ms, ms, a key name): how others find its records. */
+  /** How an instance's answered hashes are laid out (`<width> <keep>`, ms): how others find its records. */
   answeredLayout(instanceId: string): string {
     return `${this.prefix}al:{${instanceId}}`;
   }

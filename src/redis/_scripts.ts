@@ -31,9 +31,8 @@ import type { RedisConnection } from './_connection.js';
  *                 insert and a trim per ID) and dropped whole with UNLINK, off
  *                 Redis' main thread, once older than `keep`; the scripts
  *                 compute the buckets' names, all in the instance's hash slot.
- *   answered layout: `<width> <keep> <bucket>`, the owner's bucket width and
- *                 how long it keeps a record (ms), how others find its
- *                 records; and its newest bucket
+ *   answered layout: `<width> <keep>`, the owner's bucket width and how long
+ *                 it keeps a record (ms): how others find its records
  *
  * While an owner's lease lives, nothing here rolls back its IDs: the owner
  * decides (it ends its exchanges itself), and a non-owner that cannot reach
@@ -96,7 +95,7 @@ end
 local function answered_record(base, layout, id, now)
   local written = redis.call('GET', layout)
   if not written then return false end
-  local width, keep = string.match(written, '^(%d+) (%d+) ')
+  local width, keep = string.match(written, '^(%d+) (%d+)$')
   width, keep = tonumber(width), tonumber(keep)
   for t = now, now - keep - width, -width do
     local record = redis.call('HGET', bucket(base, t, width), id)
@@ -396,12 +395,11 @@ if pending then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 if #records > 0 then
   local answered = bucket(KEYS[2], now, width)
   redis.call('HSET', answered, unpack(records))
-  -- A new bucket: given its TTL, the layout others read, and the buckets that aged out are dropped.
-  local layout = ARGV[5] .. ' ' .. ARGV[4] .. ' ' .. answered
-  if redis.call('GET', KEYS[3]) ~= layout then
+  -- A new bucket (no TTL yet): given one, the layout others read is written, and the buckets that aged out are dropped.
+  if redis.call('PTTL', answered) < 0 then
     local ttl = string.format('%.0f', keep + 2 * width)
     redis.call('PEXPIRE', answered, ttl)
-    redis.call('SET', KEYS[3], layout, 'PX', ttl)
+    redis.call('SET', KEYS[3], ARGV[5] .. ' ' .. ARGV[4], 'PX', ttl)
     unlink_aged(KEYS[2], now, width, keep)
   end
 end
