@@ -441,7 +441,7 @@ describe('scenario 6 / F3: an exchange that ended with its rollback claim not ye
 describe('scenario 6 / F6: a live owner whose sets Redis lost', () => {
   it('a reply to a generated ID of a live owner that does not answer and whose sets hold nothing is unknown (an error), not unmatched; unmatched once the owner is gone', async () => {
     const b = await cluster.add(fast);
-    // A live lease, no pending or answered set (as after an empty restart, before the owner wrote again), nobody listening.
+    // A live lease, no pending set or answered hash (as after an empty restart, before the owner wrote again), nobody listening.
     await cluster.admin.set(`${cluster.prefix}live:{lost}`, 'x', 'PX', 1_500);
     const started = Date.now();
     expect(await b.controller.registerResponse({ correlationId: 'lost~1', message: 1 }).catch((e: unknown) => e)).toMatchObject({ code: 'ERR_RRXC_BACKPLANE', failure: 'owner-unreachable' });

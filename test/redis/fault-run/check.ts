@@ -383,7 +383,7 @@ const RECONNECT_WINDOW = 1_500;
  * Whether the docs explain an `unmatched` outcome, else which promise it
  * breaks. docs/distributed.md allows it for: a Redis that restarted empty
  * ("When Redis restarts without persistence": tags lost; a crashed owner's
- * pending set or ownership records lost; answered sets lost once the owner
+ * pending set or ownership records lost; answered hashes lost once the owner
  * is gone), the registration race of IDs the application chose, a write
  * that failed (reported on `rrxc:redis:error`), an ID registered in a killed
  * owner's last turn. design-12: an undecided ID is retried, and a late reply
@@ -408,11 +408,11 @@ function unmatchedExcuse(
   if (firstDelivery !== undefined && firstDelivery <= res.t) {
     if (res.t - (s.ended?.t ?? firstDelivery) > DUPLICATE_WINDOW) return ok('answered longer ago than the duplicate window');
     const restart = restartIn(s.registeredAt, res.t);
-    if (ownerDead && restart !== undefined) return ok('answered, then Redis restarted empty and the owner is gone ("answered sets, a|… records" row)');
+    if (ownerDead && restart !== undefined) return ok('answered, then Redis restarted empty and the owner is gone ("answered hashes, a|… records" row)');
     if (ownerDead && (failed('own') || failed('end'))) return ok("answered by an owner since killed whose write of it failed (rrxc:redis:error)");
     return bad(
       'unmatched-for-delivered',
-      `the owner ${s.owner} delivered copy ${s.deliveries.map((d) => d.copy).join(', ') || '?'} at +${Math.round(firstDelivery - s.registeredAt)} ms and is ${ownerDead ? 'dead (no Redis restart, no failed write: its answered set/record should say `duplicate`)' : 'alive'}${restart !== undefined ? ` (Redis restarted empty: fault #${restart.fid})` : ''}: expected \`duplicate\``,
+      `the owner ${s.owner} delivered copy ${s.deliveries.map((d) => d.copy).join(', ') || '?'} at +${Math.round(firstDelivery - s.registeredAt)} ms and is ${ownerDead ? 'dead (no Redis restart, no failed write: its answered hash/record should say `duplicate`)' : 'alive'}${restart !== undefined ? ` (Redis restarted empty: fault #${restart.fid})` : ''}: expected \`duplicate\``,
     );
   }
 
