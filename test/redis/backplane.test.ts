@@ -245,6 +245,21 @@ describe('RedisBackplane fencing and generated IDs', () => {
     xc.close();
   });
 
+  it('writes no pending entry for an ID registered and answered before its registration went out, only its answer', async () => {
+    const a = await cluster.add();
+    const b = await cluster.add();
+    const xc = a.controller.createExchange({ timeout: 5_000 });
+    const { correlationId } = xc.registerRequest();
+    expect(await a.controller.registerResponse({ correlationId, message: 1 })).toBe('delivered');
+    await xc.wait();
+    await sleep(30);
+    expect(await cluster.admin.exists(`${cluster.prefix}p:{${a.backplane.instanceId}}`)).toBe(0);
+    expect((await answeredRecords(cluster.admin, cluster.prefix, a.backplane.instanceId)).get(correlationId)).toMatch(/^\d+$/);
+    // What Redis holds is enough: with its owner gone, a late copy elsewhere is a duplicate.
+    await a.controller.close();
+    expect(await b.controller.registerResponse({ correlationId, message: 2 })).toBe('duplicate');
+  });
+
   it('writes the pending set of a turn with thousands of registrations in bounded script calls', async () => {
     const a = await cluster.add();
     const xc = a.controller.createExchange({ timeout: 5_000 });
