@@ -54,8 +54,9 @@ interface OwnershipParts extends BackplaneParts {
  * by the owner and read by the others:
  *
  * - an ID this instance generated names it (`<instanceId>~…`); its state is
- *   in this instance's pending set and answered buckets, written once per
- *   event-loop turn, one script call per {@link MAX_BATCH} IDs;
+ *   in this instance's pending set and answered buckets, written in batches
+ *   (a turn's events; a registration waits for the next write, at most
+ *   {@link REGISTRATION_DELAY} ms), one script call per {@link MAX_BATCH} IDs;
  * - an ID the application chose gets an ownership key, written by a script
  *   of its own that goes out in the turn's write;
  * - a forwarded reply is held in its exchange while a script records it as

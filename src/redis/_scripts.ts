@@ -17,7 +17,7 @@ import type { RedisConnection } from './_connection.js';
  *
  * For the IDs an instance generated (`<instance>~…`) the owner is in the ID;
  * their state lives in keys of the instance's hash slot (hash tag
- * `{<instance>}`, with its lease), written once per event-loop turn:
+ * `{<instance>}`, with its lease), written in batches (OWN):
  *   pending set:  member = ID, score = deadline (server ms), or
  *                 -<settled at> once another instance rolled it back
  *   answered buckets: hashes `<answered>:<n>`, one per `width` ms of server

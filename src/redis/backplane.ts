@@ -191,8 +191,9 @@ export class RedisBackplane implements Backplane {
 
   /**
    * Records that this instance owns `correlationId`: a generated ID joins
-   * this turn's batch for the pending set; an ID the application chose gets
-   * an ownership key (sent with the turn's write). Failures go to `rrxc:redis:error`.
+   * the batch for the pending set (written with the next write, at most
+   * 5 ms later); an ID the application chose gets an ownership key (sent
+   * with the turn's write). Failures go to `rrxc:redis:error`.
    * While fenced, the exchange is ended at once (see `leaseTtl`).
    */
   requestRegistered(correlationId: string, deadline: number | undefined): void {
