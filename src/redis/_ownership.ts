@@ -7,7 +7,6 @@ import { transportError, type Bounds, type RedisConnection } from './_connection
 import type { Keys } from './_keys.js';
 import { clampTtl, isInstanceId, type ResolvedBackplaneOptions } from './options.js';
 import { scriptRunner, type ScriptRunner, type Scripts } from './_scripts.js';
-import { encodeAck, framed } from './_wire.js';
 
 /**
  * The controller's settings as Redis gets them, and how long each kind of
@@ -112,7 +111,7 @@ export class Ownership {
   /** Whether the next turn's write sends {@link Ownership.#failed} again. */
   #retryDue = false;
   #retryTimer: unknown;
-  /** Set while registrations wait in the batch for the next write. */
+  /** Set while a registration may wait in the batch for the next write. */
   #registrationTimer: unknown;
   #stopped = false;
   /**
@@ -228,18 +227,15 @@ export class Ownership {
         this.#schedule();
         return;
       }
-      const deliverer = `${from} ${seq}`;
-      const channel = this.#keys.channel(from);
-      const ack = framed(encodeAck(seq, 'delivered'));
       const { rollbackTag, answeredKeep } = this.#settings;
       this.#queued.push({
         operation: 'deliver',
         ids: () => [correlationId],
         run: () =>
-          this.#runScript('rrxcDeliver2', [this.#keys.ownership(correlationId), this.#keys.tags(correlationId), this.#instanceId, deliverer, rollbackTag ?? '', channel, ack, answeredKeep]),
+          this.#runScript('rrxcDeliver3', [this.#keys.ownership(correlationId), this.#keys.tags(correlationId), this.#instanceId, from, seq, rollbackTag ?? '', this.#channelHead, answeredKeep]),
         then: (result) => {
           if (result === 2) return resolve(false);
-          this.#rememberAnswered(correlationId, deliverer);
+          this.#rememberAnswered(correlationId, `${from} ${seq}`);
           resolve(true);
         },
         lost: reject,
@@ -279,8 +275,6 @@ export class Ownership {
    * behind them, so that Redis applies every write in the order it was made.
    */
   write(): void {
-    this.#clock.clearTimeout(this.#registrationTimer);
-    this.#registrationTimer = undefined;
     const batches = this.#fullBatches;
     if (this.#batch !== undefined) batches.push(this.#batch);
     this.#batch = undefined;
@@ -470,12 +464,17 @@ export class Ownership {
     return (this.#batch = batch ?? { remaining: [], registered: [], held: new Map(), heldCount: 0, answered: [], unanswered: [] });
   }
 
-  /** Makes sure a write goes out within {@link REGISTRATION_DELAY} ms, should nothing else make one before. */
+  /**
+   * Makes sure a write goes out within {@link REGISTRATION_DELAY} ms, should
+   * nothing else make one before. The timer is left to run out, not cleared
+   * by each write: at most one per {@link REGISTRATION_DELAY} ms, however
+   * many requests.
+   */
   #registeredSoon(): void {
     if (this.#registrationTimer !== undefined) return;
     const timer = this.#clock.setTimeout(() => {
       this.#registrationTimer = undefined;
-      this.#schedule();
+      if (this.#batch !== undefined && this.#batch.registered.length > 0) this.#schedule();
     }, REGISTRATION_DELAY);
     (timer as { unref?: () => void } | undefined)?.unref?.();
     this.#registrationTimer = timer;

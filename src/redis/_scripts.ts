@@ -111,6 +111,11 @@ local function unlink_aged(base, now, width, keep)
   local aged = now - keep - 2 * width
   redis.call('UNLINK', bucket(base, aged, width), bucket(base, aged - width, width))
 end
+-- The acknowledgement "delivered" of forward seq, as a batch holds it (src/redis/_wire.ts: framed(encodeAck(seq, 'delivered'))).
+local function delivered_frame(seq)
+  local frame = 'a\\n' .. seq .. '\\ndelivered'
+  return #frame .. ':' .. frame
+end
 -- What a record naming the forward it delivered (recorded) answers the forward asking ('' for none).
 local function by_forward(recorded, asking)
   if asking ~= '' and recorded == asking then return 'delivered' end
@@ -202,8 +207,8 @@ return 0`;
  * at the owner, to be handed over once recorded: the record says
  * `answered` (and which forward) before the forwarder can learn of the
  * delivery, since both happen in this one step. KEYS: ownership, tag hash.
- * ARGV: owner, deliverer (`<from> <seq>`), rollback tag, channel,
- * acknowledgement message, ms to keep the record after the exchange's
+ * ARGV: owner, forwarder, forward number, rollback tag, the head of the
+ * instances' channel names, ms to keep the record after the exchange's
  * deadline (the duplicate window, or as long as a forwarder may ask,
  * whichever is longer: the exchange's end writes nothing more for it; an
  * exchange without a deadline keeps the pending record's TTL, if longer).
@@ -215,7 +220,7 @@ const DELIVER = `${PRELUDE}
 local now = now_ms()
 local held = redis.call('GET', KEYS[1])
 local result = 1
-local value = 'a|' .. ARGV[1] .. '|' .. ARGV[2]
+local value = 'a|' .. ARGV[1] .. '|' .. ARGV[2] .. ' ' .. ARGV[3]
 if held then
   local state, owner, rest = parse(held)
   if owner == ARGV[1] then
@@ -231,10 +236,10 @@ if held then
     result = 0
   end
 else
-  if ARGV[3] ~= '' and has_tag(KEYS[2], ARGV[3], now) then return 2 end
+  if ARGV[4] ~= '' and has_tag(KEYS[2], ARGV[4], now) then return 2 end
   redis.call('SET', KEYS[1], value, 'PX', ARGV[6])
 end
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+redis.call('PUBLISH', ARGV[5] .. ARGV[2], delivered_frame(ARGV[3]))
 return result`;
 
 /**
@@ -292,6 +297,8 @@ local dup = tonumber(ARGV[2])
 local far = tonumber(ARGV[3])
 local keep = tonumber(ARGV[4])
 local width = tonumber(ARGV[5])
+-- A rolled-back mark younger than the rollback TTL refuses a held forward.
+local rolled_back_since = tonumber(ARGV[6])
 local stamp = string.format('%.0f', now)
 -- One command per kind of write for the whole batch: a call from Lua costs more than an ID added to it.
 local pending = false
@@ -335,12 +342,11 @@ for _ = 1, forwarders do
     place = place + 1
     local s = scores[k]
     local seq = ARGV[i + 1]
-    if s and tonumber(s) < 0 and now + tonumber(s) < tonumber(ARGV[6]) then
+    if s and tonumber(s) < 0 and now + tonumber(s) < rolled_back_since then
       refused[#refused + 1] = place
     else
       answer(ARGV[i], s, by .. seq)
-      local frame = 'a\\n' .. seq .. '\\ndelivered'
-      frames[#frames + 1] = #frame .. ':' .. frame
+      frames[#frames + 1] = delivered_frame(seq)
     end
     i = i + 2
   end
@@ -498,7 +504,7 @@ const DEFINITIONS = {
   rrxcClaim1: { numberOfKeys: 1, lua: CLAIM },
   rrxcRegister1: { numberOfKeys: 1, lua: REGISTER },
   rrxcDisown3: { numberOfKeys: 2, lua: DISOWN },
-  rrxcDeliver2: { numberOfKeys: 2, lua: DELIVER },
+  rrxcDeliver3: { numberOfKeys: 2, lua: DELIVER },
   rrxcSettle3: { numberOfKeys: 2, lua: SETTLE },
   rrxcOwn5: { numberOfKeys: 3, lua: OWN },
   rrxcBeat2: { numberOfKeys: 3, lua: BEAT },
