@@ -196,9 +196,12 @@ export class Ownership {
     const remaining = deadline === undefined ? -1 : Math.max(0, Math.ceil(deadline - this.#clock.now()));
     if (correlationId.startsWith(this.#idPrefix)) {
       const batch = this.#own();
+      if (batch.registered.length === 0) {
+        batch.registeredAt = this.#clock.now();
+        this.#registeredSoon(REGISTRATION_DELAY);
+      }
       batch.remaining.push(remaining);
       batch.registered.push(correlationId);
-      this.#registeredSoon();
       return;
     }
     this.#queue('register', correlationId, 'rrxcRegister1', [this.#keys.ownership(correlationId), this.#instanceId, remaining, this.#settings.keep, this.#options.maxTtl]);
@@ -461,21 +464,27 @@ export class Ownership {
       this.#schedule();
       batch = undefined;
     }
-    return (this.#batch = batch ?? { remaining: [], registered: [], held: new Map(), heldCount: 0, answered: [], unanswered: [] });
+    return (this.#batch = batch ?? { remaining: [], registered: [], registeredAt: 0, held: new Map(), heldCount: 0, answered: [], unanswered: [] });
   }
 
   /**
-   * Makes sure a write goes out within {@link REGISTRATION_DELAY} ms, should
-   * nothing else make one before. The timer is left to run out, not cleared
-   * by each write: at most one per {@link REGISTRATION_DELAY} ms, however
-   * many requests.
+   * Makes sure the batch's registrations go out {@link REGISTRATION_DELAY}
+   * ms after the first of them at the latest, should no other write take
+   * them before. The timer is not cleared by a write but runs out, and then
+   * waits for the registrations of the batch after (or makes the write, if
+   * they are due): at most one timer per {@link REGISTRATION_DELAY} ms,
+   * however many requests.
    */
-  #registeredSoon(): void {
+  #registeredSoon(ms: number): void {
     if (this.#registrationTimer !== undefined) return;
     const timer = this.#clock.setTimeout(() => {
       this.#registrationTimer = undefined;
-      if (this.#batch !== undefined && this.#batch.registered.length > 0) this.#schedule();
-    }, REGISTRATION_DELAY);
+      const batch = this.#batch;
+      if (batch === undefined || batch.registered.length === 0) return;
+      const due = batch.registeredAt + REGISTRATION_DELAY - this.#clock.now();
+      if (due > 0) this.#registeredSoon(due);
+      else this.#schedule();
+    }, ms);
     (timer as { unref?: () => void } | undefined)?.unref?.();
     this.#registrationTimer = timer;
   }
@@ -675,6 +684,8 @@ interface OwnBatch {
   /** ms to the deadline of each registered ID (-1: none), in the order of `registered`. */
   readonly remaining: number[];
   readonly registered: string[];
+  /** When the first of `registered` was registered (the clock's ms). */
+  registeredAt: number;
   /** Forwarded replies held in their exchange until recorded, by the instance that forwarded them. */
   readonly held: Map<string, HeldForwards>;
   /** How many forwarded replies `held` holds in all. */
