@@ -7,7 +7,12 @@
 export interface Clock {
   /** Milliseconds since the epoch (or any fixed origin, used consistently). */
   now(): number;
-  /** Calls `callback` once after `ms` milliseconds; returns a handle for `clearTimeout`. */
+  /**
+   * Calls `callback` once after `ms` milliseconds; returns a handle for
+   * `clearTimeout`. A handle with `ref()` and `unref()`, as Node's
+   * `Timeout`, lets rrxc keep a timer, unref'd, between exchanges that
+   * share a timeout instead of arming one per exchange.
+   */
   setTimeout(callback: () => void, ms: number): unknown;
   /** Cancels a timer made by this clock's `setTimeout`. */
   clearTimeout(handle: unknown): void;

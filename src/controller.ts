@@ -427,6 +427,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     this.#closed = new Promise<void>((resolve) => (release = resolve));
     try {
       this.#endAll((exchange) => exchange.close(...reason));
+      this.#host.deadlines.clear();
     } catch (error) {
       // Only an injected clock that throws gets here: close()
       // must settle, and say why, rather than hang.

@@ -5,7 +5,11 @@ import { TimerLane, type DeadlineTarget } from './timer-lane.js';
  * Exchange deadlines, with one armed timer per distinct timeout value
  * instead of one per exchange: exchanges that share a timeout expire in
  * the order they were created, so each timeout value gets a
- * {@link TimerLane}. A lane leaves with its last exchange.
+ * {@link TimerLane}. Up to {@link LANES_KEPT} lanes stay when their last
+ * exchange ends, so that the next exchange with that timeout finds its lane
+ * (and timer) in place; beyond that a lane leaves with its last exchange,
+ * so that timeouts computed per request (a remaining budget) hold no memory
+ * once their exchanges end.
  */
 export class DeadlineQueue<T extends DeadlineTarget> {
   readonly #clock: Clock;
@@ -23,7 +27,10 @@ export class DeadlineQueue<T extends DeadlineTarget> {
     let lane = this.#lanes.get(timeout);
     if (lane === undefined) {
       const made = new TimerLane<T>(timeout, this.#clock, () => {
-        if (made.size === 0 && this.#lanes.get(timeout) === made) this.#lanes.delete(timeout);
+        if (this.#lanes.size > LANES_KEPT && this.#lanes.get(timeout) === made) {
+          made.clear();
+          this.#lanes.delete(timeout);
+        }
       });
       this.#lanes.set(timeout, made);
       lane = made;
@@ -35,4 +42,13 @@ export class DeadlineQueue<T extends DeadlineTarget> {
   delete(timeout: number, ticket: number): void {
     this.#lanes.get(timeout)?.cancel(ticket);
   }
+
+  /** Drops every lane and stops its timer, ending nothing: for a controller that closed. */
+  clear(): void {
+    for (const lane of this.#lanes.values()) lane.clear();
+    this.#lanes.clear();
+  }
 }
+
+/** How many lanes stay once empty: a controller's few timeout values, not one per request. */
+const LANES_KEPT = 8;

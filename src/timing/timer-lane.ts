@@ -14,8 +14,14 @@ export interface DeadlineTarget {
  * target. Because every target waits the same, insertion order is expiry
  * order: targets sit in an {@link ExpiryQueue}, and a sweep stops at the
  * first one still running — amortised O(1) per target, no closure over a
- * timer handle. The timer goes with the last target. A Node `Timeout` costs
- * about 200 bytes; a queue slot 16.
+ * timer handle. A Node `Timeout` costs about 200 bytes; a queue slot 16.
+ *
+ * The timer outlives the last target: it is unref'd, so that it holds no
+ * process open, and goes when it fires with nothing to sweep. A lane that
+ * empties and fills again on every request (one caller in flight) would
+ * otherwise arm and clear a timer each time; the clock's handles must have
+ * `ref()` and `unref()` for that (Node's and the fake timers' do), or the
+ * timer goes with the last target.
  *
  * Exchange deadlines use one lane per distinct timeout value
  * (`DeadlineQueue`), the Redis backplane one for its acknowledgement waits.
@@ -28,7 +34,7 @@ export class TimerLane<T extends DeadlineTarget> {
   /**
    * @param ms - How long every target waits.
    * @param clock - Where time is read and the timer scheduled.
-   * @param onIdle - Called when the lane holds nothing any more (after a sweep, a cancel or a take).
+   * @param onIdle - Called when the lane holds nothing any more (after a sweep, a cancel or a take); {@link TimerLane.clear} stops its timer.
    */
   constructor(
     readonly ms: number,
@@ -50,7 +56,12 @@ export class TimerLane<T extends DeadlineTarget> {
    */
   add(target: T, key?: number): number {
     const handle = this.#targets.add(target, target.deadline!, key);
-    if (this.#timer === undefined && !this.#sweeping) this.#arm(this.ms);
+    if (this.#timer === undefined) {
+      if (!this.#sweeping) this.#arm(this.ms);
+    } else if (this.#targets.size === 1) {
+      // The timer kept running while the lane was empty: it holds the process open again.
+      (this.#timer as Refable).ref();
+    }
     return handle;
   }
 
@@ -72,7 +83,8 @@ export class TimerLane<T extends DeadlineTarget> {
 
   #left(target: T | undefined): T | undefined {
     if (target !== undefined && this.#targets.size === 0) {
-      this.#disarm();
+      if (refable(this.#timer)) this.#timer.unref();
+      else this.#disarm();
       this.onIdle?.();
     }
     return target;
@@ -105,4 +117,14 @@ export class TimerLane<T extends DeadlineTarget> {
     }
     this.onIdle?.();
   };
+}
+
+/** A timer handle that can stop and start holding the process open: Node's `Timeout`, the fake timers'. */
+interface Refable {
+  ref(): unknown;
+  unref(): unknown;
+}
+
+function refable(handle: unknown): handle is Refable {
+  return typeof (handle as Partial<Refable> | undefined)?.unref === 'function' && typeof (handle as Partial<Refable>).ref === 'function';
 }

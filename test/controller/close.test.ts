@@ -53,6 +53,22 @@ describe('close()', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it('keeps one deadline timer, holding no process open, for exchanges that come one at a time, and stops it on close()', async () => {
+    const time = new ManualClock(undefined, { refable: true });
+    const controller = new Controller<string, string>({ clock: time, timeout: 1_000 });
+    for (let i = 0; i < 3; i++) {
+      const exchange = controller.createExchange();
+      const { correlationId } = exchange.registerRequest();
+      expect(time.held).toBe(1);
+      await controller.registerResponse({ correlationId, message: 'ok' });
+      await exchange.wait();
+      expect(time.held).toBe(0);
+    }
+    expect(time.armed).toBe(1);
+    await controller.close();
+    expect(time.pending).toBe(0);
+  });
+
   it('is idempotent and makes every other method throw or reject ControllerClosedError', async () => {
     const controller = make();
     const first = controller.close();

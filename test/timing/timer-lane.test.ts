@@ -89,4 +89,34 @@ describe('TimerLane', () => {
     expect(fired).toEqual(['first', 'second']);
     expect(clock.pending).toBe(0);
   });
+
+  it("keeps its timer, unref'd, when the last target leaves, and holds the process open again with the next: one timer for targets that come one at a time", () => {
+    const clock = new ManualClock(undefined, { refable: true });
+    const lane = new TimerLane<DeadlineTarget>(100, clock);
+    const fired: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      lane.cancel(lane.add(due(lane, () => fired.push(i))));
+      expect([clock.pending, clock.held]).toEqual([1, 0]);
+      clock.advance(10);
+    }
+    lane.add(due(lane, () => fired.push(3)));
+    expect([clock.armed, clock.held]).toEqual([1, 1]);
+    // The kept timer fires at its first target's deadline and moves on to the waiting one's.
+    clock.advance(70);
+    expect(fired).toEqual([]);
+    clock.advance(30);
+    expect(fired).toEqual([3]);
+  });
+
+  it('drops the kept timer when it fires with nothing to sweep, and clear() drops it at once', () => {
+    const clock = new ManualClock(undefined, { refable: true });
+    let idle = 0;
+    const lane = new TimerLane<DeadlineTarget>(100, clock, () => idle++);
+    lane.cancel(lane.add(due(lane, () => undefined)));
+    clock.advance(100);
+    expect([clock.pending, idle]).toEqual([0, 2]);
+    lane.cancel(lane.add(due(lane, () => undefined)));
+    lane.clear();
+    expect(clock.pending).toBe(0);
+  });
 });
