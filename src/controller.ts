@@ -257,8 +257,7 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
     if (typeof operation !== 'function') {
       throw new InvalidArgumentError(`synchronize needs an operation function, got ${describe(operation)}`);
     }
-    const exchange = await this.#operate(options, this.#options.bindCurrentExchange ? (xc) => xc.run(() => operation(xc)) : operation);
-    return exchange.wait();
+    return this.#operate(options, this.#options.bindCurrentExchange ? (xc) => xc.run(() => operation(xc)) : operation);
   }
 
   /**
@@ -310,15 +309,13 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       if (carrier !== undefined) request.carrier = typeof carrier === 'function' ? carrier() : carrier;
       handle = xc.registerRequest(request);
       return send(handle.correlationId, message);
-    })
-      .then(waitFor)
-      .then((result) => {
-        // The reply from the result: `handle.response` would be made now, only to be adopted.
-        // (A hook may have registered requests of its own in the exchange: find this one.)
-        const { entries } = result;
-        const own = entries.length === 1 ? entries[0]! : entries.find((e) => e.correlationId === handle.correlationId)!;
-        return own.answered ? (own.response as Res) : handle.response;
-      });
+    }).then((result) => {
+      // The reply from the result: `handle.response` would be made now, only to be adopted.
+      // (A hook may have registered requests of its own in the exchange: find this one.)
+      const { entries } = result;
+      const own = entries.length === 1 ? entries[0]! : entries.find((e) => e.correlationId === handle.correlationId)!;
+      return own.answered ? (own.response as Res) : handle.response;
+    });
   }
 
   /**
@@ -623,10 +620,13 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
   /**
    * Makes an exchange and runs `operation` with it, made and started in one
    * traced step, so the operation runs in the context a tracer binds to the
-   * exchange. When the operation throws or rejects, the exchange is closed
-   * with the error, its IDs tagged, and the error rethrown.
+   * exchange; resolves with the exchange's result. When the operation
+   * throws or rejects, the exchange is closed with the error, its IDs
+   * tagged, and the error rethrown. An operation that returns no promise
+   * (a send that only publishes) costs no promise of its own: the
+   * exchange's `wait()` is the one answered.
    */
-  #operate(options: CreateExchangeOptions | undefined, operation: (exchange: Exchange<Req, Res>) => unknown): Promise<Exchange<Req, Res>> {
+  #operate(options: CreateExchangeOptions | undefined, operation: (exchange: Exchange<Req, Res>) => unknown): Promise<ExchangeResult<Req, Res>> {
     let exchange: Exchange<Req, Res> | undefined;
     let returned: unknown;
     try {
@@ -638,9 +638,9 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
       return exchange === undefined ? Promise.reject(error) : failed(exchange, error);
     }
     const made = exchange!;
-    if (!isThenable(returned)) return Promise.resolve(made);
+    if (!isThenable(returned)) return made.wait();
     return Promise.resolve(returned).then(
-      () => made,
+      () => made.wait(),
       (error: unknown) => failed(made, error),
     );
   }
@@ -787,10 +787,6 @@ const SETTLED: Readonly<Record<ResponseOutcome, Promise<ResponseOutcome>>> = {
 
 function returnExchange<E>(exchange: E): E {
   return exchange;
-}
-
-function waitFor<Req, Res>(exchange: Exchange<Req, Res>): Promise<ExchangeResult<Req, Res>> {
-  return exchange.wait();
 }
 
 /** An operation threw or rejected: its exchange is closed with the error, which is rethrown once the IDs are tagged. */
