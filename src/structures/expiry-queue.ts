@@ -26,7 +26,8 @@
  *
  * The ring holds the span from the oldest entry held to the newest, holes
  * included, and doubles when that span fills it. It halves when the span is
- * down to a quarter of it, but never below {@link SHRINK_FLOOR} slots.
+ * down to a quarter of it (again, until it is not), but never below
+ * {@link SHRINK_FLOOR} slots.
  *
  * @typeParam T - What an entry holds; never `undefined`, which marks a hole.
  */
@@ -132,14 +133,24 @@ export class ExpiryQueue<T extends {}> {
     return value;
   }
 
-  /** Moves the head past the holes behind a removed oldest entry; halves the ring once its span is down to a quarter. */
+  /**
+   * Moves the head past the holes behind a removed oldest entry; once the
+   * span is down to a quarter of the ring, halves the ring as often as that
+   * still holds. At once, not a halving per removal: a queue emptied from
+   * the newest end moves its head past every hole in one step, and a lane
+   * kept for its next target would otherwise hold half the burst's ring.
+   */
   #advance(): void {
     const values = this.#values;
     const mask = this.#mask;
     let head = this.#head + 1;
     while (head < this.#tail && values[head & mask] === undefined) head++;
     this.#head = head;
-    if (values.length > SHRINK_FLOOR && 4 * (this.#tail - head) <= values.length) this.#resize(values.length / 2);
+    const span = this.#tail - head;
+    if (values.length <= SHRINK_FLOOR || 4 * span > values.length) return;
+    let capacity = values.length / 2;
+    while (capacity > SHRINK_FLOOR && 4 * span <= capacity) capacity /= 2;
+    this.#resize(capacity);
   }
 
   /** Files the entry `handle` under `key`, doubling the index until `key` has a slot of its own. */

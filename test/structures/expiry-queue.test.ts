@@ -128,6 +128,19 @@ describe('ExpiryQueue', () => {
     expect(queue.size).toBe(10);
   });
 
+  it('gives all of a burst memory back when it empties out of order, the oldest entry last (a lane kept for the next exchange)', () => {
+    const queue = new ExpiryQueue<object>();
+    const value = {};
+    globalThis.gc!();
+    const before = process.memoryUsage().heapUsed;
+    const handles = Array.from({ length: 500_000 }, (_, i) => queue.add(value, i));
+    for (const handle of handles.reverse()) queue.delete(handle);
+    globalThis.gc!();
+    // 500 000 slots are 8 MB; a ring halved once on the last removal would keep half of that.
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(1024 * 1024);
+    expect(queue.size).toBe(0);
+  });
+
   it('stays fast when the front is removed over and over (no tombstone walk)', () => {
     const queue = new ExpiryQueue<object>();
     const live: number[] = [];
