@@ -253,9 +253,10 @@ export class Controller<Req = unknown, Res = unknown> implements AsyncDisposable
    * if (!result.complete) console.log('rolled back:', result.unanswered);
    * ```
    */
-  async synchronize(options: SynchronizeOptions | undefined, operation: (exchange: Exchange<Req, Res>) => unknown): Promise<ExchangeResult<Req, Res>> {
+  // Not async, as request(): an async wrapper would make one more promise, adopted turns later.
+  synchronize(options: SynchronizeOptions | undefined, operation: (exchange: Exchange<Req, Res>) => unknown): Promise<ExchangeResult<Req, Res>> {
     if (typeof operation !== 'function') {
-      throw new InvalidArgumentError(`synchronize needs an operation function, got ${describe(operation)}`);
+      return Promise.reject(new InvalidArgumentError(`synchronize needs an operation function, got ${describe(operation)}`));
     }
     return this.#operate(options, this.#options.bindCurrentExchange ? (xc) => xc.run(() => operation(xc)) : operation);
   }

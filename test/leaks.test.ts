@@ -119,6 +119,21 @@ describe('leaks', () => {
     expect(timers()).toBe(before);
   });
 
+  it('holds the process open with no timer once its exchanges ended, before close() too', async () => {
+    const before = timers();
+    const controller = new Controller<number, number>({ timeout: 60_000 });
+    for (let i = 0; i < 3; i++) {
+      const exchange = controller.createExchange();
+      const { correlationId } = exchange.registerRequest({ message: i });
+      expect(timers()).toBe(before + 1);
+      await controller.registerResponse({ correlationId, message: i });
+      await exchange.wait();
+      // The lane's timer may still be scheduled, for the next exchange, but unref'd.
+      expect(timers()).toBe(before);
+    }
+    await controller.close();
+  });
+
   it('keeps one abort listener on a shared signal for 100 000 open exchanges', async () => {
     const shutdown = new AbortController();
     const controller = new Controller();

@@ -22,8 +22,7 @@ export class ManualClock implements Clock {
   readonly #timers = new Set<Timer>();
 
   readonly #refable: boolean;
-  /** Calls of `setTimeout` so far. */
-  armed = 0;
+  #armed = 0;
 
   constructor(start = 1_700_000_000_000, { refable = false }: { refable?: boolean } = {}) {
     this.#now = start;
@@ -32,6 +31,11 @@ export class ManualClock implements Clock {
 
   get pending(): number {
     return this.#timers.size;
+  }
+
+  /** Calls of `setTimeout` so far. */
+  get armed(): number {
+    return this.#armed;
   }
 
   get held(): number {
@@ -45,7 +49,7 @@ export class ManualClock implements Clock {
   }
 
   setTimeout(callback: () => void, ms: number): unknown {
-    this.armed++;
+    this.#armed++;
     const timer: Timer = { at: this.#now + Math.max(0, ms), seq: this.#seq++, callback, held: true };
     this.#timers.add(timer);
     if (!this.#refable) return timer;
