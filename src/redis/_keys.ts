@@ -2,7 +2,7 @@
  * Key and channel names. Redis Cluster puts a key in the hash slot of the
  * part of its name inside `{…}` (its hash tag): a correlation ID's tag hash
  * and its ownership key share the hash tag `{<id>}`, and an instance's
- * lease and sets the hash tag `{<instanceId>}`, so that one Lua script may
+ * lease, pending set and answered hashes the hash tag `{<instanceId>}`, so that one Lua script may
  * touch each group.
  */
 export class Keys {

@@ -96,7 +96,7 @@ export class Ownership {
   readonly #schedule: () => void;
   #settings: Settings = NOT_STARTED;
   #batch: OwnBatch | undefined;
-  /** Batches of this turn that reached {@link MAX_BATCH} IDs: a script call each. */
+  /** Batches waiting for the next write that reached {@link MAX_BATCH} IDs: a script call each. */
   #fullBatches: OwnBatch[] = [];
   /** Per-ID scripts of this turn (ownership of IDs the application chose), sent in the turn's write. */
   #queued: Write[] = [];
@@ -151,7 +151,7 @@ export class Ownership {
     return this.#idPrefix;
   }
 
-  /** The controller's settings as written to Redis (the heartbeat trims the sets by them). */
+  /** The controller's settings as written to Redis (the heartbeat trims the pending set and drops aged answered hashes by them). */
   get settings(): Settings {
     return this.#settings;
   }
@@ -679,7 +679,7 @@ const REGISTRATION_DELAY = 5;
 /** Most IDs in one call of the pending-set script: a longer call would hold Redis up (and overflow argument spreads). */
 const MAX_BATCH = 1_000;
 
-/** One event-loop turn of writes about this instance's generated IDs. */
+/** The writes about this instance's generated IDs that go out in one script call (the next write, at most {@link REGISTRATION_DELAY} after a registration). */
 interface OwnBatch {
   /** ms to the deadline of each registered ID (-1: none), in the order of `registered`. */
   readonly remaining: number[];

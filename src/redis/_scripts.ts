@@ -107,6 +107,8 @@ local function answered_record(base, layout, id, now)
   return false
 end
 -- Drops the two answered buckets that just became older than keep: no record in them is asked for any more.
+-- A bucket lives keep + 3 widths, so the first of them is still there: UNLINK frees it off Redis' main
+-- thread, where its expiry would free it on it (lazyfree-lazy-expire is off by default).
 local function unlink_aged(base, now, width, keep)
   local aged = now - keep - 2 * width
   redis.call('UNLINK', bucket(base, aged, width), bucket(base, aged - width, width))
@@ -403,7 +405,7 @@ if #records > 0 then
   redis.call('HSET', answered, unpack(records))
   -- A new bucket (no TTL yet): given one, the layout others read is written, and the buckets that aged out are dropped.
   if redis.call('PTTL', answered) < 0 then
-    local ttl = string.format('%.0f', keep + 2 * width)
+    local ttl = string.format('%.0f', keep + 3 * width)
     redis.call('PEXPIRE', answered, ttl)
     redis.call('SET', KEYS[3], ARGV[5] .. ' ' .. ARGV[4], 'PX', ttl)
     unlink_aged(KEYS[2], now, width, keep)

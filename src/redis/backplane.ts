@@ -251,7 +251,7 @@ export class RedisBackplane implements Backplane {
     let sent = false;
     if (derived !== undefined) {
       // The owner did not answer (or it is this instance, which no longer
-      // holds the ID): its sets decide. While they say it may still deliver,
+      // holds the ID): its pending set and answered hashes decide. While they say it may still deliver,
       // and the forward was not recorded as delivered, try it once more
       // (held up in Redis, its record may come yet) before saying "unknown".
       for (let round = derived === this.instanceId ? 1 : 0; ; round++) {
